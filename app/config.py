@@ -1,0 +1,192 @@
+"""Typed settings: one place for every default.
+
+Sources, highest priority first: keyword arguments, ``APP_*`` environment variables
+(nested with ``__``, e.g. ``APP_RISK__CONFIDENCE_GATE=0.8``), a TOML file (``APP_CONFIG`` or
+the ``config_file`` argument of :func:`load_settings`), then the defaults below, which run
+offline. Unknown keys are an error everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from app.types import AssetClass
+
+SourceName = Literal["csv", "sim", "ccxt", "ib", "yfinance"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Asset(_Section):
+    """One tradable symbol, where its prices come from, and the names news uses for it."""
+
+    symbol: str
+    asset_class: AssetClass
+    source: SourceName = "sim"
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+class RiskSettings(_Section):
+    """Limits of the deterministic risk engine (DESIGN.md, Risk rules)."""
+
+    confidence_gate: float = Field(0.70, ge=0.0, le=1.0)
+    max_daily_drawdown: float = Field(0.02, gt=0.0, lt=1.0)
+    stop_mode: Literal["atr", "pct"] = "atr"
+    stop_loss_atr: float = Field(1.5, gt=0.0)
+    take_profit_atr: float = Field(3.0, gt=0.0)
+    stop_loss_pct: float = Field(0.01, gt=0.0, lt=1.0)
+    take_profit_pct: float = Field(0.02, gt=0.0)
+    risk_per_trade: float = Field(0.005, gt=0.0, lt=1.0)
+    max_position_notional: float = Field(0.25, gt=0.0)  # fraction of equity
+    max_gross_exposure: float = Field(1.0, gt=0.0)  # fraction of equity
+    max_open_positions: int = Field(5, ge=1)
+    max_orders_per_minute: int = Field(30, ge=1)
+    price_band: float = Field(0.05, gt=0.0)  # max |order ref price / last - 1|
+
+
+class CostSettings(_Section):
+    """Fees and slippage per asset class, in basis points of notional."""
+
+    fee_bps: dict[AssetClass, float] = Field(
+        default_factory=lambda: {
+            AssetClass.CRYPTO: 10.0,
+            AssetClass.STOCKS: 1.0,
+            AssetClass.FOREX: 0.5,
+        }
+    )
+    slippage_bps: float = Field(2.0, ge=0.0)
+
+
+class LabelSettings(_Section):
+    """Label definition (DESIGN.md, Labels): horizon T and threshold theta."""
+
+    horizon: int = Field(1, ge=1)
+    theta_bps: float = Field(2.0, ge=0.0)
+    theta_k: float = Field(0.25, ge=0.0)
+    sigma_window: int = Field(288, ge=2)
+
+
+class ModelSettings(_Section):
+    kind: Literal["transformer", "lstm"] = "transformer"
+    lookback: int = Field(60, ge=2)
+    d_model: int = Field(64, ge=8)
+    n_layers: int = Field(2, ge=1)
+    n_heads: int = Field(4, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+
+
+class SentimentSettings(_Section):
+    """Text model: a local path or a Hugging Face id; empty = the packaged MiniLM."""
+
+    model: str = ""
+    batch_size: int = Field(64, ge=1)
+    topics: tuple[str, ...] = (
+        "regulatory_risk",
+        "product_launch",
+        "earnings",
+        "security_breach",
+        "macro_policy",
+        "partnership_ma",
+    )
+
+
+class CcxtSettings(_Section):
+    exchange: str = "binance"
+    timeout_ms: int = Field(10_000, ge=100)
+    max_retries: int = Field(5, ge=0)
+
+
+class IBSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(7497, ge=1, le=65535)  # 7497 = TWS paper
+    client_id: int = 17
+
+
+class Settings(BaseSettings):
+    """Root settings. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="APP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    universe: tuple[Asset, ...] = (
+        Asset(symbol="BTCUSDT", asset_class=AssetClass.CRYPTO, name="Bitcoin", aliases=("BTC",)),
+        Asset(symbol="ETHUSDT", asset_class=AssetClass.CRYPTO, name="Ethereum", aliases=("ETH",)),
+        Asset(symbol="AAPL", asset_class=AssetClass.STOCKS, name="Apple"),
+        Asset(symbol="EURUSD", asset_class=AssetClass.FOREX, name="Euro"),
+    )
+    store_url: str = "duckdb:///runs/store.db"
+    data_dir: Path = Path("runs")
+    registry_dir: Path = Path("runs/registry")
+    shared_data_dir: Path = Path("../shared/data")
+    risk: RiskSettings = RiskSettings()
+    costs: CostSettings = CostSettings()
+    labels: LabelSettings = LabelSettings()
+    model: ModelSettings = ModelSettings()
+    sentiment: SentimentSettings = SentimentSettings()
+    ccxt: CcxtSettings = CcxtSettings()
+    ib: IBSettings = IBSettings()
+    live_trading: bool = False  # paper by default; live needs an explicit flag
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("duckdb://", "questdb://", "http://", "https://")):
+            raise ValueError(f"store_url={value!r}: expected duckdb://... or questdb://...")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("APP_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_path)))
+        return tuple(sources)
+
+    def asset(self, symbol: str) -> Asset:
+        for a in self.universe:
+            if a.symbol == symbol:
+                return a
+        raise KeyError(f"symbol={symbol!r} is not in the configured universe")
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: object) -> Settings:
+    """Load settings from defaults, an optional TOML file, ``APP_*`` variables and overrides."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        previous = os.environ.get("APP_CONFIG")
+        os.environ["APP_CONFIG"] = str(path)
+        try:
+            return Settings(**overrides)  # type: ignore[arg-type]
+        finally:
+            if previous is None:
+                os.environ.pop("APP_CONFIG", None)
+            else:
+                os.environ["APP_CONFIG"] = previous
+    return Settings(**overrides)  # type: ignore[arg-type]

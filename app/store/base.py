@@ -1,0 +1,99 @@
+"""The storage contract every backend honours (DuckDB embedded, QuestDB production).
+
+Frames crossing this boundary are pandas DataFrames whose ``ts``-like columns are
+``datetime64[ns, UTC]``. Writes are idempotent on the table's key (``(symbol, ts)`` for bars):
+writing a row whose key already exists adds nothing and returns 0 for it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import pandas as pd
+
+# Table name -> ordered columns. ``ts`` is always the designated timestamp.
+TABLES: dict[str, tuple[str, ...]] = {
+    "bars": ("symbol", "ts", "open", "high", "low", "close", "volume"),
+    "news": ("id", "ts", "source", "title", "body", "symbols", "url", "topic"),
+    "sentiment": ("symbol", "ts", "news_id", "score", "model"),
+    "macro": ("symbol", "ts", "published_at", "value"),  # symbol = series name
+    "flow": ("symbol", "ts", "kind", "published_at", "value"),
+    "signals": ("symbol", "ts", "signal", "confidence", "p_up", "p_down", "p_flat", "model_version"),
+    "orders": (
+        "symbol", "ts", "client_order_id", "side", "qty", "type", "limit_price", "stop_price",
+        "stop_loss", "take_profit", "reduce_only",
+    ),
+    "fills": ("symbol", "ts", "client_order_id", "side", "qty", "price", "fee", "reason"),
+    "equity": ("symbol", "ts", "equity", "drawdown", "risk_state"),  # symbol = account
+}
+
+# Columns that make a row unique (the dedup / upsert key).
+KEYS: dict[str, tuple[str, ...]] = {
+    "bars": ("symbol", "ts"),
+    "news": ("id", "ts"),
+    "sentiment": ("symbol", "ts", "news_id"),
+    "macro": ("symbol", "ts"),
+    "flow": ("symbol", "ts", "kind"),
+    "signals": ("symbol", "ts"),
+    "orders": ("client_order_id", "ts"),
+    "fills": ("client_order_id", "ts"),
+    "equity": ("symbol", "ts"),
+}
+
+
+@runtime_checkable
+class TimeSeriesStore(Protocol):
+    """What the rest of the system may ask of a store."""
+
+    url: str
+
+    def create_schema(self) -> None:
+        """Create every table in TABLES if missing (idempotent)."""
+
+    def write(self, table: str, frame: pd.DataFrame) -> int:
+        """Insert the rows whose key is new; return how many were inserted."""
+
+    def write_bars(self, frame: pd.DataFrame) -> int:
+        """``write("bars", frame)``; the frame has the columns of TABLES["bars"]."""
+
+    def read(
+        self,
+        table: str,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Rows with ``start <= ts < end`` (either bound optional), sorted by (symbol, ts)."""
+
+    def read_bars(
+        self, symbol: str, start: datetime | None = None, end: datetime | None = None
+    ) -> pd.DataFrame:
+        """Bars of one symbol in ``[start, end)``, sorted by ts."""
+
+    def latest_bars(self, symbol: str, n: int) -> pd.DataFrame:
+        """The last ``n`` bars of a symbol, oldest first."""
+
+    def last_ts(self, table: str, symbol: str) -> datetime | None:
+        """Newest ``ts`` stored for ``symbol`` (for resuming a backfill), or None."""
+
+    def symbols(self, table: str = "bars") -> list[str]:
+        """Distinct symbols present in a table."""
+
+    def asof_join(
+        self,
+        bars_symbol: str,
+        table: str,
+        series_symbol: str,
+        value_column: str = "value",
+        time_column: str = "published_at",
+    ) -> pd.DataFrame:
+        """Align a slower series onto the bar grid of ``bars_symbol``.
+
+        For each bar, the latest row of ``table``/``series_symbol`` whose ``time_column`` is
+        at or before the bar's close (``ts + 5 min``); NaN where none exists yet. Returns
+        columns ``ts`` and ``value_column``.
+        """
+
+    def close(self) -> None:
+        """Flush pending writes and release the connection."""
