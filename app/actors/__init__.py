@@ -1,0 +1,1 @@
+"""actors layer (see docs/DESIGN.md)."""

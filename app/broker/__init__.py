@@ -1,0 +1,1 @@
+"""broker layer (see docs/DESIGN.md)."""

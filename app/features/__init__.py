@@ -1,0 +1,1 @@
+"""features layer (see docs/DESIGN.md)."""

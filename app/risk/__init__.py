@@ -1,0 +1,1 @@
+"""risk layer (see docs/DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""tuning layer (see docs/DESIGN.md)."""
