@@ -50,6 +50,7 @@ class RiskSettings(_Section):
     stop_loss_pct: float = Field(0.01, gt=0.0, lt=1.0)
     take_profit_pct: float = Field(0.02, gt=0.0)
     risk_per_trade: float = Field(0.005, gt=0.0, lt=1.0)
+    size_floor: float = Field(0.25, ge=0.0, le=1.0)  # size scale at the gate; 1.0 at confidence 1
     max_position_notional: float = Field(0.25, gt=0.0)  # fraction of equity
     max_gross_exposure: float = Field(1.0, gt=0.0)  # fraction of equity
     max_open_positions: int = Field(5, ge=1)
