@@ -151,11 +151,19 @@ class Bar:
             raise InvalidField(name, "volume", volume, "negative_volume", "must be >= 0")
         if self.high < max(self.open, self.close):
             raise InvalidField(
-                name, "high", self.high, "high_low", f"below max(open, close)={max(self.open, self.close)}"
+                name,
+                "high",
+                self.high,
+                "high_low",
+                f"below max(open, close)={max(self.open, self.close)}",
             )
         if self.low > min(self.open, self.close):
             raise InvalidField(
-                name, "low", self.low, "high_low", f"above min(open, close)={min(self.open, self.close)}"
+                name,
+                "low",
+                self.low,
+                "high_low",
+                f"above min(open, close)={min(self.open, self.close)}",
             )
 
     @property

@@ -19,7 +19,9 @@ def bar(symbol: str = "BTCUSDT", i: int = 0, price: float = 100.0, **kw: float) 
     return Bar(symbol=symbol, ts=T0 + timedelta(minutes=5 * i), **fields)
 
 
-def bars_frame(n: int = 500, symbol: str = "BTCUSDT", seed: int = 0, start: datetime = T0) -> pd.DataFrame:
+def bars_frame(
+    n: int = 500, symbol: str = "BTCUSDT", seed: int = 0, start: datetime = T0
+) -> pd.DataFrame:
     """A random-walk OHLCV frame with the store's columns (ts as datetime64[ns, UTC])."""
     rng = np.random.default_rng(seed)
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.002, n)))
