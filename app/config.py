@@ -69,6 +69,9 @@ class CostSettings(_Section):
         }
     )
     slippage_bps: float = Field(2.0, ge=0.0)
+    # "bps": slippage_bps of the price; "atr": slippage_atr x ATR(14) (app/broker/fill_model.py)
+    slippage_mode: Literal["bps", "atr"] = "bps"
+    slippage_atr: float = Field(0.05, ge=0.0)
 
 
 class LabelSettings(_Section):
