@@ -1,0 +1,491 @@
+"""The deterministic risk engine: a signal in, a decision with its reasons out.
+
+A small state machine over three states (see docs/RISK.md for every rule and reason string):
+
+- ACTIVE: entries allowed within the limits;
+- REDUCING: exits only (set by the operator);
+- HALTED: no entries; every position is flattened once when the halt begins. A daily-drawdown
+  halt lifts by itself at the start of the next trading day of the asset class that tripped it;
+  a manual halt (kill switch) lasts until ``resume()``.
+
+Determinism: the engine reads time only from its inputs, and its whole memory (flags, the
+order-rate window, recent client order ids) round-trips through ``to_state``/``from_state``.
+The common paths (HOLD signal, confidence below the gate) return after a few comparisons.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from app.config import RiskSettings
+from app.risk.calendar import next_trading_day_start
+from app.risk.limits import Limits
+from app.risk.order_guard import OrderGuard
+from app.risk.rules import (
+    band_deviation,
+    drawdown_breached,
+    drawdown_reason,
+    gross_exposure,
+    occupied_symbols,
+    stop_levels,
+)
+from app.risk.sizing import confidence_scale, entry_quantity
+from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
+from app.types import (
+    AssetClass,
+    DecisionAction,
+    Order,
+    OrderType,
+    RiskDecision,
+    RiskState,
+    Side,
+    Signal,
+    SignalAction,
+    require_utc,
+    to_ns,
+)
+
+__all__ = ["MarketSnapshot", "PortfolioSnapshot", "RiskEngine", "PORTFOLIO", "client_order_id"]
+
+PORTFOLIO = "*"  # RiskDecision.symbol of portfolio-wide decisions (FLATTEN_ALL)
+STATE_VERSION = 1
+_STATE_KEYS = frozenset(
+    {
+        "version",
+        "kill_reason",
+        "reducing",
+        "halt_until",
+        "flatten_pending",
+        "order_times_ns",
+        "recent_order_ids",
+    }
+)
+
+_HOLD = DecisionAction.HOLD
+_ACTIVE, _REDUCING, _HALTED = RiskState.ACTIVE, RiskState.REDUCING, RiskState.HALTED
+_SIGNAL_HOLD = ("signal_hold",)
+_ALREADY_LONG = ("already_long",)
+_ALREADY_SHORT = ("already_short",)
+_REDUCING_REASON = ("reducing:exits_only",)
+_HALTED_DD = ("halted:daily_drawdown",)
+_HALTED_KILL = ("halted:kill_switch",)
+
+
+def client_order_id(symbol: str, ts: datetime, kind: str) -> str:
+    """Deterministic id: symbol, decision time in ms, kind (L/S entry, C close, F flatten)."""
+    return f"{symbol}-{to_ns(ts) // 1_000_000}-{kind}"
+
+
+class RiskEngine:
+    """Turns signals into approved orders or reasoned refusals; one instance per account."""
+
+    __slots__ = (
+        "settings",
+        "_limits",
+        "_guard",
+        "_kill_reason",
+        "_reducing",
+        "_halt_until",
+        "_flatten_pending",
+        "_state",
+    )
+
+    def __init__(self, settings: RiskSettings) -> None:
+        self.settings = settings
+        self._limits = Limits.from_settings(settings)
+        self._guard = OrderGuard(settings.max_orders_per_minute)
+        self._kill_reason: str | None = None
+        self._reducing = False
+        self._halt_until: datetime | None = None  # daily-drawdown halt lifts at this instant
+        self._flatten_pending = False  # a manual halt flattens at the next input
+        self._state = _ACTIVE
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> RiskState:
+        return self._state
+
+    @property
+    def halt_until(self) -> datetime | None:
+        """When the current daily-drawdown halt lifts (None when there is none)."""
+        return self._halt_until
+
+    def _refresh_state(self) -> None:
+        if self._kill_reason is not None or self._halt_until is not None:
+            self._state = _HALTED
+        elif self._reducing:
+            self._state = _REDUCING
+        else:
+            self._state = _ACTIVE
+
+    def _blocked_reasons(self) -> tuple[str, ...]:
+        """Why no entry is possible in the current (non-ACTIVE) state."""
+        if self._halt_until is not None:
+            return _HALTED_DD
+        if self._kill_reason is not None:
+            return _HALTED_KILL
+        return _REDUCING_REASON
+
+    def kill(self, reason: str) -> None:
+        """Manual halt (kill switch): no entries, flatten at the next input, until resume()."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"kill reason={reason!r}: give a non-empty reason")
+        if self._kill_reason is None:
+            self._flatten_pending = True
+        self._kill_reason = reason
+        self._refresh_state()
+
+    def set_reducing(self, on: bool) -> None:
+        """REDUCING: exits only (closing signals, stops and take-profits still work)."""
+        self._reducing = bool(on)
+        self._refresh_state()
+
+    def resume(self) -> None:
+        """Clear the kill switch and REDUCING. A daily-drawdown halt is a rule, not an
+        operator state: it stays until the next trading day."""
+        self._kill_reason = None
+        self._reducing = False
+        self._flatten_pending = False
+        self._refresh_state()
+
+    def _roll_day(self, now: datetime) -> None:
+        if self._halt_until is not None and now >= self._halt_until:
+            self._halt_until = None
+            self._refresh_state()
+
+    # ------------------------------------------------------------------ decisions
+
+    def decide(
+        self, signal: Signal, portfolio: PortfolioSnapshot, market: MarketSnapshot
+    ) -> RiskDecision:
+        """The decision for one signal at ``market.ts`` (the close of the signal bar).
+
+        Order of checks: day rollover; daily drawdown (a breach halts and flattens everything);
+        a pending kill-switch flatten; HOLD signal; confidence gate; an existing position (same
+        direction: nothing; opposite: CLOSE, no reversal in the same decision); state; then the
+        entry checks (pending order, equity, price band, rate limit, open positions, stops,
+        size caps, duplicate id).
+        """
+        symbol = signal.ticker
+        if symbol != market.symbol:
+            raise ValueError(
+                f"Signal.ticker={symbol!r} does not match MarketSnapshot.symbol={market.symbol!r}"
+            )
+        ts = market.ts
+        limits = self._limits
+        if self._halt_until is not None and ts >= self._halt_until:
+            self._roll_day(ts)
+        if self._halt_until is None and drawdown_breached(portfolio, limits):
+            return self._start_drawdown_halt(portfolio, ts, market.asset_class)
+        if self._flatten_pending:
+            return self._flatten(portfolio, ts, ("flatten:kill_switch",))
+
+        action = signal.action
+        if action is SignalAction.HOLD:
+            return RiskDecision(ts, symbol, _HOLD, self._state, (), _SIGNAL_HOLD)
+        confidence = signal.confidence
+        if confidence < limits.gate:
+            # two decimals unless rounding would reach the gate (0.699 -> "0.699", not "0.70")
+            text = f"{confidence:.2f}" if confidence < limits.gate - 0.005 else f"{confidence:.6g}"
+            return RiskDecision(
+                ts,
+                symbol,
+                _HOLD,
+                self._state,
+                (),
+                (f"confidence_below_gate:{text}<{limits.gate_text}",),
+            )
+
+        direction = 1 if action is SignalAction.BUY else -1
+        position = portfolio.positions.get(symbol)
+        if position is not None:
+            if (position.qty > 0) is (direction > 0):
+                reasons = _ALREADY_LONG if position.qty > 0 else _ALREADY_SHORT
+                return RiskDecision(ts, symbol, _HOLD, self._state, (), reasons)
+            return self._close(position.qty, portfolio, symbol, ts)
+
+        if self._state is not _ACTIVE:
+            return RiskDecision(ts, symbol, _HOLD, self._state, (), self._blocked_reasons())
+        return self._enter(direction, confidence, portfolio, market)
+
+    def _hold(self, ts: datetime, symbol: str, reason: str) -> RiskDecision:
+        return RiskDecision(ts, symbol, _HOLD, self._state, (), (reason,))
+
+    def _close(
+        self, qty: float, portfolio: PortfolioSnapshot, symbol: str, ts: datetime
+    ) -> RiskDecision:
+        for order in portfolio.open_orders:
+            if order.symbol == symbol and order.reduce_only:
+                return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
+        oid = client_order_id(symbol, ts, "C")
+        if self._guard.seen(oid):
+            return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
+        side = Side.SELL if qty > 0 else Side.BUY
+        order = Order(oid, symbol, side, float(abs(qty)), ts, reduce_only=True)
+        self._guard.record(oid, to_ns(ts))
+        return RiskDecision(
+            ts, symbol, DecisionAction.CLOSE, self._state, (order,), ("close:opposite_signal",)
+        )
+
+    def _enter(
+        self,
+        direction: int,
+        confidence: float,
+        portfolio: PortfolioSnapshot,
+        market: MarketSnapshot,
+    ) -> RiskDecision:
+        limits = self._limits
+        symbol, ts, price = market.symbol, market.ts, market.last_price
+        for order in portfolio.open_orders:
+            if order.symbol == symbol:
+                return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
+        equity = portfolio.equity
+        if not equity > 0.0:
+            return self._hold(ts, symbol, "no_equity")
+        if market.reference_price is not None:
+            deviation = band_deviation(price, market.reference_price)
+            if deviation > limits.price_band:
+                return self._hold(ts, symbol, f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
+        now_ns = to_ns(ts)
+        recent = self._guard.recent_count(now_ns)
+        if recent >= limits.max_orders_per_minute:
+            reason = f"rate_limited:{recent}>={limits.max_orders_per_minute}/min"
+            return self._hold(ts, symbol, reason)
+        occupied = len(occupied_symbols(portfolio))
+        if occupied >= limits.max_open_positions:
+            return self._hold(
+                ts, symbol, f"capped:max_open_positions:{occupied}>={limits.max_open_positions}"
+            )
+        levels = stop_levels(direction, price, market.atr, limits)
+        if isinstance(levels, str):
+            return self._hold(ts, symbol, levels)
+        stop_loss, take_profit, stop_distance = levels
+        scale = confidence_scale(confidence, limits)
+        qty, caps = entry_quantity(
+            equity=equity,
+            price=price,
+            stop_distance=stop_distance,
+            scale=scale,
+            gross_now=gross_exposure(portfolio, symbol, price),
+            limits=limits,
+        )
+        if not qty > 0.0:
+            return self._hold(ts, symbol, "capped:max_gross_exposure:no_room")
+        long = direction > 0
+        oid = client_order_id(symbol, ts, "L" if long else "S")
+        if self._guard.seen(oid):
+            return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
+        order = Order(
+            oid,
+            symbol,
+            Side.BUY if long else Side.SELL,
+            qty,
+            ts,
+            OrderType.MARKET,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+        )
+        self._guard.record(oid, now_ns)
+        reasons = ("entry:long" if long else "entry:short", f"size_scale:{scale:.2f}", *caps)
+        action = DecisionAction.OPEN_LONG if long else DecisionAction.OPEN_SHORT
+        return RiskDecision(ts, symbol, action, self._state, (order,), reasons)
+
+    def on_mark(
+        self, portfolio: PortfolioSnapshot, now: datetime, asset_class: AssetClass
+    ) -> RiskDecision | None:
+        """Call on every bar close: lifts a drawdown halt at the next trading day, and returns a
+        FLATTEN_ALL decision the moment the daily drawdown limit is crossed (or a kill switch
+        is pending); otherwise None."""
+        if self._halt_until is not None and now >= self._halt_until:
+            self._roll_day(now)
+        if self._halt_until is None and drawdown_breached(portfolio, self._limits):
+            return self._start_drawdown_halt(portfolio, now, asset_class)
+        if self._flatten_pending:
+            return self._flatten(portfolio, now, ("flatten:kill_switch",))
+        return None
+
+    def _start_drawdown_halt(
+        self, portfolio: PortfolioSnapshot, ts: datetime, asset_class: AssetClass
+    ) -> RiskDecision:
+        require_utc("RiskEngine", "ts", ts)
+        self._halt_until = next_trading_day_start(ts, asset_class)
+        self._refresh_state()
+        reason = drawdown_reason(portfolio, self._limits)
+        return self._flatten(portfolio, ts, (reason, "halted:daily_drawdown"))
+
+    def _flatten(
+        self, portfolio: PortfolioSnapshot, ts: datetime, reasons: tuple[str, ...]
+    ) -> RiskDecision:
+        """Reduce-only orders closing every position, except those a pending reduce-only order
+        already closes (so a repeated flatten never over-closes into a reversal)."""
+        self._flatten_pending = False
+        pending = {o.symbol for o in portfolio.open_orders if o.reduce_only}
+        orders: list[Order] = []
+        now_ns = to_ns(ts)
+        for symbol in sorted(portfolio.positions):
+            if symbol in pending:
+                continue
+            qty = portfolio.positions[symbol].qty
+            oid = client_order_id(symbol, ts, "F")
+            if self._guard.seen(oid):
+                continue
+            side = Side.SELL if qty > 0 else Side.BUY
+            orders.append(Order(oid, symbol, side, float(abs(qty)), ts, reduce_only=True))
+            self._guard.record(oid, now_ns)
+        return RiskDecision(
+            ts, PORTFOLIO, DecisionAction.FLATTEN_ALL, self._state, tuple(orders), reasons
+        )
+
+    # ------------------------------------------------------------------ outside orders
+
+    def check_order(
+        self,
+        order: Order,
+        market: MarketSnapshot,
+        portfolio: PortfolioSnapshot | None = None,
+    ) -> RiskDecision:
+        """Check an order from outside the engine (e.g. a manual order in the UI).
+
+        Approved: the decision carries the order and the engine remembers its id and time.
+        Refused: HOLD with every failing reason. Reduce-only orders pass in every state (they
+        must not exceed the position when ``portfolio`` is given); entries need ACTIVE, the
+        rate limit, the price band (limit/stop price, else ``market.reference_price``, vs the
+        last price), stop-loss and take-profit on the right side, and, with ``portfolio``, the
+        notional, gross and open-position caps.
+        """
+        symbol, ts = market.symbol, market.ts
+        if order.symbol != symbol:
+            raise ValueError(
+                f"Order.symbol={order.symbol!r} does not match MarketSnapshot.symbol={symbol!r}"
+            )
+        self._roll_day(ts)
+        reasons: list[str] = []
+        if self._guard.seen(order.client_order_id):
+            reasons.append(f"duplicate_client_order_id:{order.client_order_id}")
+        if order.reduce_only:
+            if portfolio is not None:
+                position = portfolio.positions.get(symbol)
+                if position is None or position.side is order.side:
+                    reasons.append("reduce_only:no_position_to_reduce")
+                elif order.qty > abs(position.qty) * (1.0 + 1e-12):
+                    reasons.append(
+                        f"reduce_only:qty_exceeds_position:{order.qty:g}>{abs(position.qty):g}"
+                    )
+            action = DecisionAction.CLOSE
+        else:
+            action = (
+                DecisionAction.OPEN_LONG if order.side is Side.BUY else DecisionAction.OPEN_SHORT
+            )
+            reasons.extend(self._entry_order_problems(order, market, portfolio))
+        if reasons:
+            return RiskDecision(ts, symbol, _HOLD, self._state, (), tuple(reasons))
+        self._guard.record(order.client_order_id, to_ns(ts))
+        return RiskDecision(ts, symbol, action, self._state, (order,), ("order_checked",))
+
+    def _entry_order_problems(
+        self, order: Order, market: MarketSnapshot, portfolio: PortfolioSnapshot | None
+    ) -> list[str]:
+        limits = self._limits
+        problems: list[str] = []
+        if self._state is not _ACTIVE:
+            problems.extend(self._blocked_reasons())
+        recent = self._guard.recent_count(to_ns(market.ts))
+        if recent >= limits.max_orders_per_minute:
+            problems.append(f"rate_limited:{recent}>={limits.max_orders_per_minute}/min")
+        if order.type is OrderType.LIMIT:
+            reference = order.limit_price
+        elif order.type is OrderType.STOP:
+            reference = order.stop_price
+        else:
+            reference = market.reference_price
+        price = market.last_price
+        if reference is not None:
+            deviation = band_deviation(price, reference)
+            if deviation > limits.price_band:
+                problems.append(f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
+        entry = reference if reference is not None else price
+        sl, tp = order.stop_loss, order.take_profit
+        if sl is None:
+            problems.append("missing_stop_loss")
+        if tp is None:
+            problems.append("missing_take_profit")
+        long = order.side is Side.BUY
+        if sl is not None and (sl >= entry if long else sl <= entry):
+            problems.append(f"stop_loss_wrong_side:{sl:g}vs{entry:g}")
+        if tp is not None and (tp <= entry if long else tp >= entry):
+            problems.append(f"take_profit_wrong_side:{tp:g}vs{entry:g}")
+        if portfolio is not None:
+            problems.extend(self._cap_problems(order, price, portfolio))
+        return problems
+
+    def _cap_problems(self, order: Order, price: float, portfolio: PortfolioSnapshot) -> list[str]:
+        limits = self._limits
+        problems: list[str] = []
+        equity = portfolio.equity
+        if drawdown_breached(portfolio, limits):
+            problems.append("halted:daily_drawdown")
+        if not equity > 0.0:
+            return [*problems, "no_equity"]
+        position = portfolio.positions.get(order.symbol)
+        held = position.qty if position is not None else 0.0
+        after = abs(held + order.side.sign * order.qty)
+        if after * price > limits.max_position_notional * equity:
+            problems.append("capped:max_position_notional")
+        gross_after = gross_exposure(portfolio, order.symbol, price) - abs(held) * price
+        gross_after += after * price
+        if gross_after > limits.max_gross_exposure * equity:
+            problems.append("capped:max_gross_exposure")
+        occupied = occupied_symbols(portfolio)
+        if order.symbol not in occupied and len(occupied) >= limits.max_open_positions:
+            problems.append(
+                f"capped:max_open_positions:{len(occupied)}>={limits.max_open_positions}"
+            )
+        return problems
+
+    # ------------------------------------------------------------------ persistence
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything the engine remembers, JSON-serializable (restart with from_state)."""
+        return {
+            "version": STATE_VERSION,
+            "kill_reason": self._kill_reason,
+            "reducing": self._reducing,
+            "halt_until": None if self._halt_until is None else self._halt_until.isoformat(),
+            "flatten_pending": self._flatten_pending,
+            **self._guard.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, settings: RiskSettings, state: dict[str, Any]) -> RiskEngine:
+        """Rebuild an engine from ``to_state()``; wrong or missing keys raise ValueError."""
+        keys = set(state)
+        if keys != _STATE_KEYS:
+            raise ValueError(
+                f"risk state keys: missing {sorted(_STATE_KEYS - keys)}, "
+                f"unknown {sorted(keys - _STATE_KEYS)}"
+            )
+        if state["version"] != STATE_VERSION:
+            raise ValueError(f"risk state version={state['version']!r}: expected {STATE_VERSION}")
+        engine = cls(settings)
+        kill_reason = state["kill_reason"]
+        if kill_reason is not None and (not isinstance(kill_reason, str) or not kill_reason):
+            raise ValueError(f"risk state kill_reason={kill_reason!r}: expected a string or null")
+        for flag in ("reducing", "flatten_pending"):
+            if not isinstance(state[flag], bool):
+                raise ValueError(f"risk state {flag}={state[flag]!r}: expected true/false")
+        halt_until = state["halt_until"]
+        if halt_until is not None:
+            try:
+                parsed = datetime.fromisoformat(halt_until)
+                halt_until = require_utc("risk state", "halt_until", parsed)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"risk state halt_until={halt_until!r}: {exc}") from exc
+        engine._kill_reason = kill_reason
+        engine._reducing = state["reducing"]
+        engine._flatten_pending = state["flatten_pending"]
+        engine._halt_until = halt_until
+        engine._guard = OrderGuard.from_state(settings.max_orders_per_minute, state)
+        engine._refresh_state()
+        return engine
