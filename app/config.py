@@ -98,6 +98,9 @@ class SentimentSettings(_Section):
 
     model: str = ""
     batch_size: int = Field(64, ge=1)
+    max_length: int = Field(256, ge=8)  # tokens per text; longer bodies are truncated
+    device: str = "auto"  # "auto" = CUDA when present, else CPU
+    cache_path: str = ""  # optional SQLite file that keeps encodings across runs
     topics: tuple[str, ...] = (
         "regulatory_risk",
         "product_launch",
