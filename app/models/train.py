@@ -1,0 +1,237 @@
+"""Training loop shared by the CLI, the walk-forward and the Ray Tune trainables.
+
+AdamW, class-weighted cross-entropy, gradient clipping, early stopping on validation DACC
+(the metric we are judged on; validation loss breaks ties), fixed seeds (bit-for-bit
+deterministic on CPU), CUDA + mixed precision when the device is a GPU, and temperature
+scaling fitted on the validation windows at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from app.labels import dacc
+from app.models.bundle import ModelBundle
+from app.models.calibration import expected_calibration_error, fit_temperature, nll, softmax
+from app.models.dataset import FeatureScaler, WindowSet, class_weights, iterate_batches
+from app.models.factory import build_model, model_config_for
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Architecture choice, in the names the search space uses."""
+
+    kind: str = "transformer"
+    lookback: int = 60
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
+    ticker_embedding: bool = True
+    pooling: str = "last"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    max_epochs: int = 20
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    patience: int = 3
+    grad_clip: float = 1.0
+    seed: int = 0
+    max_windows_per_epoch: int = 0  # 0 = every training window each epoch
+    class_weighting: bool = True
+    eval_batch_size: int = 2048
+
+
+@dataclass
+class TrainResult:
+    bundle: ModelBundle
+    best_epoch: int
+    epochs_run: int
+    val_dacc: float
+    val_nll_before: float
+    val_nll_after: float
+    val_ece_before: float
+    val_ece_after: float
+    train_seconds: float
+    windows_per_second: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("bundle")
+        d["temperature"] = self.bundle.temperature
+        return d
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` = CUDA when present, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)  # legacy global seed, for libraries that still use it
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, windows: WindowSet, X: np.ndarray, ends: np.ndarray,
+    device: torch.device, batch_size: int = 2048,
+) -> np.ndarray:
+    """Uncalibrated logits (N, 3) for the windows ending at ``ends`` of the scaled ``X``."""
+    model.eval()
+    out = []
+    for x, _, tk in iterate_batches(windows, X, ends, batch_size):
+        with torch.autocast(device_type="cuda", enabled=device.type == "cuda"):
+            out.append(model(x.to(device), tk.to(device)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.float32)
+
+
+def _direction_accuracy(logits: np.ndarray, r: np.ndarray) -> float:
+    return dacc(logits[:, 0], logits[:, 1], r)  # softmax is monotone: compare logits
+
+
+def train_classifier(
+    model: nn.Module,
+    windows: WindowSet,
+    X: np.ndarray,
+    train_ends: np.ndarray,
+    val_ends: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
+) -> tuple[nn.Module, list[dict[str, float]], int, float]:
+    """Train in place; return (best model, history, best epoch, training windows/s)."""
+    if train_ends.size == 0 or val_ends.size == 0:
+        raise ValueError(f"train_classifier: {train_ends.size} training and {val_ends.size} "
+                         "validation windows; both must be > 0")
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
+    use_amp = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    val_r = windows.r[val_ends]
+    val_y = windows.y[val_ends]
+    best = (-np.inf, np.inf)
+    best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
+    history: list[dict[str, float]] = []
+    seen, busy = 0, 0.0
+    for epoch in range(1, config.max_epochs + 1):
+        ends = train_ends
+        if 0 < config.max_windows_per_epoch < ends.size:
+            ends = np.sort(rng.choice(ends, config.max_windows_per_epoch, replace=False))
+        model.train()
+        t0, total, count = time.perf_counter(), 0.0, 0
+        for x, y, tk in iterate_batches(windows, X, ends, config.batch_size, shuffle=True, rng=rng):
+            x, y, tk = x.to(device), y.to(device), tk.to(device)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device_type="cuda", enabled=use_amp):
+                loss = loss_fn(model(x, tk), y)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * y.numel()
+            count += y.numel()
+        busy += time.perf_counter() - t0
+        seen += count
+        logits = predict_logits(model, windows, X, val_ends, device, config.eval_batch_size)
+        v_dacc = _direction_accuracy(logits, val_r)
+        v_loss = nll(softmax(logits), val_y)
+        row = {"epoch": float(epoch), "train_loss": total / max(count, 1),
+               "val_dacc": v_dacc, "val_loss": v_loss}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row, model)
+        score = (v_dacc if np.isfinite(v_dacc) else -np.inf, v_loss)
+        if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
+            best, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    model.load_state_dict(best_state)
+    return model, history, best_epoch, seen / busy if busy > 0 else 0.0
+
+
+def fit_model(
+    windows: WindowSet,
+    train_ends: np.ndarray,
+    val_ends: np.ndarray,
+    spec: ModelSpec,
+    config: TrainConfig,
+    device: torch.device | str = "auto",
+    *,
+    label_settings: dict[str, Any] | None = None,
+    feature_spec: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
+) -> TrainResult:
+    """Fit scaler (training rows only), model and temperature (validation); return a bundle."""
+    if spec.lookback != windows.lookback:
+        raise ValueError(f"spec.lookback={spec.lookback} differs from windows.lookback={windows.lookback}")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    t0 = time.perf_counter()
+    scaler = FeatureScaler.fit(windows.X[windows.covered_rows(train_ends)])
+    X = scaler.transform(windows.X)
+    seed_everything(config.seed)
+    n_tickers = len(windows.series) if spec.ticker_embedding and len(windows.series) > 1 else 0
+    model_config = model_config_for(
+        spec.kind, n_features=windows.n_features, lookback=spec.lookback, d_model=spec.d_model,
+        n_layers=spec.n_layers, n_heads=spec.n_heads, dropout=spec.dropout,
+        n_tickers=n_tickers, pooling=spec.pooling,
+    )
+    model = build_model(spec.kind, model_config)
+    model, history, best_epoch, wps = train_classifier(
+        model, windows, X, train_ends, val_ends, config, dev, on_epoch
+    )
+    val_logits = predict_logits(model, windows, X, val_ends, dev, config.eval_batch_size)
+    val_y = windows.y[val_ends]
+    temperature = fit_temperature(val_logits, val_y)
+    before, after = softmax(val_logits), softmax(val_logits, temperature)
+    model.to("cpu")
+    bundle = ModelBundle(
+        kind=spec.kind,
+        model_config=model_config,
+        model=model,
+        scaler=scaler,
+        temperature=temperature,
+        lookback=spec.lookback,
+        feature_names=tuple(windows.series[0].feature_names)
+        or tuple(f"f{i}" for i in range(windows.n_features)),
+        symbols=tuple(windows.symbols),
+        label_settings=dict(label_settings or {}),
+        feature_spec=feature_spec,
+    )
+    return TrainResult(
+        bundle=bundle,
+        best_epoch=best_epoch,
+        epochs_run=len(history),
+        val_dacc=_direction_accuracy(val_logits, windows.r[val_ends]),
+        val_nll_before=nll(before, val_y),
+        val_nll_after=nll(after, val_y),
+        val_ece_before=expected_calibration_error(before, val_y),
+        val_ece_after=expected_calibration_error(after, val_y),
+        train_seconds=time.perf_counter() - t0,
+        windows_per_second=wps,
+        history=history,
+    )
