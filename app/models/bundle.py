@@ -42,13 +42,19 @@ class ModelBundle:
         return np.asarray([index.get(s, 0) for s in symbols], dtype=np.int64)
 
     @torch.no_grad()
-    def logits(self, windows: np.ndarray, ticker: np.ndarray | None = None,
-               device: torch.device | str = "cpu", batch_size: int = 1024) -> np.ndarray:
+    def logits(
+        self,
+        windows: np.ndarray,
+        ticker: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+        batch_size: int = 1024,
+    ) -> np.ndarray:
         """Raw windows (N, L, F) -> uncalibrated logits (N, 3)."""
         windows = np.asarray(windows)
         if windows.ndim != 3 or windows.shape[1:] != (self.lookback, len(self.feature_names)):
             raise ValueError(
-                f"windows: shape {windows.shape}, expected (N, {self.lookback}, {len(self.feature_names)})"
+                f"windows: shape {windows.shape}, "
+                f"expected (N, {self.lookback}, {len(self.feature_names)})"
             )
         if not np.all(np.isfinite(windows)):
             raise ValueError("windows: non-finite feature values")
@@ -59,11 +65,17 @@ class ModelBundle:
             x = torch.from_numpy(self.scaler.transform(windows[i : i + batch_size])).to(device)
             tk = None
             if ticker is not None:
-                tk = torch.from_numpy(np.asarray(ticker[i : i + batch_size], dtype=np.int64)).to(device)
+                tk = torch.from_numpy(np.asarray(ticker[i : i + batch_size], dtype=np.int64)).to(
+                    device
+                )
             out.append(self.model(x, tk).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 3))
 
-    def predict_proba(self, windows: np.ndarray, ticker: np.ndarray | None = None,
-                      device: torch.device | str = "cpu") -> np.ndarray:
+    def predict_proba(
+        self,
+        windows: np.ndarray,
+        ticker: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+    ) -> np.ndarray:
         """Calibrated probabilities (N, 3) ordered [P(UP), P(DOWN), P(FLAT)]."""
         return softmax(self.logits(windows, ticker, device), self.temperature)

@@ -27,7 +27,9 @@ def nll(probs: np.ndarray, y: np.ndarray) -> float:
     return float(-np.log(p).mean())
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(
+    logits: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)
+) -> float:
     """The temperature in ``bounds`` minimizing validation NLL (1.0 when there is no data)."""
     y = np.asarray(y, dtype=np.int64)
     if y.size == 0:

@@ -120,8 +120,11 @@ class FeatureScaler:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureScaler:
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64),
-                   float(d["clip"]))
+        return cls(
+            np.asarray(d["mean"], dtype=np.float64),
+            np.asarray(d["std"], dtype=np.float64),
+            float(d["clip"]),
+        )
 
 
 @dataclass
@@ -156,7 +159,9 @@ class WindowSet:
         self.theta = cat([s.theta for s in self.series])
         self.open = cat([s.open for s in self.series])
         self.close = cat([s.close for s in self.series])
-        self.ticker = cat([np.full(s.ts.size, i, dtype=np.int64) for i, s in enumerate(self.series)])
+        self.ticker = cat(
+            [np.full(s.ts.size, i, dtype=np.int64) for i, s in enumerate(self.series)]
+        )
         offset, segs = 0, []
         for s in self.series:  # globally unique segment ids: series never join
             segs.append(s.segment + offset)

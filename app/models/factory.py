@@ -38,13 +38,23 @@ def model_config_for(
     if kind == "transformer":
         heads = n_heads if d_model % n_heads == 0 else 1
         return TransformerConfig(
-            n_features=n_features, lookback=lookback, d_model=d_model, n_layers=n_layers,
-            n_heads=heads, dim_feedforward=2 * d_model, dropout=dropout, pooling=pooling,  # type: ignore[arg-type]
+            n_features=n_features,
+            lookback=lookback,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=heads,
+            dim_feedforward=2 * d_model,
+            dropout=dropout,
+            pooling=pooling,  # type: ignore[arg-type]
             n_tickers=n_tickers,
         ).to_dict()
     if kind == "lstm":
         return LSTMConfig(
-            n_features=n_features, lookback=lookback, hidden=d_model, n_layers=n_layers,
-            dropout=dropout, n_tickers=n_tickers,
+            n_features=n_features,
+            lookback=lookback,
+            hidden=d_model,
+            n_layers=n_layers,
+            dropout=dropout,
+            n_tickers=n_tickers,
         ).to_dict()
     raise ValueError(f"model kind={kind!r}: expected one of {MODEL_KINDS}")

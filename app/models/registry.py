@@ -28,8 +28,16 @@ from app.models.dataset import FeatureScaler
 from app.models.factory import build_model
 
 PROMOTED_FILE = "PROMOTED"
-_FILES = ("weights.pt", "model.json", "scaler.json", "labels.json", "calibration.json",
-          "metrics.json", "data.json", "feature_spec.json")
+_FILES = (
+    "weights.pt",
+    "model.json",
+    "scaler.json",
+    "labels.json",
+    "calibration.json",
+    "metrics.json",
+    "data.json",
+    "feature_spec.json",
+)
 
 
 @dataclass(frozen=True)
@@ -75,16 +83,28 @@ def save_version(
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
     try:
         torch.save(state, tmp / "weights.pt")
-        _write_json(tmp / "model.json", {"kind": bundle.kind, "config": bundle.model_config,
-                                         "created_at": datetime.now(UTC).isoformat()})
+        _write_json(
+            tmp / "model.json",
+            {
+                "kind": bundle.kind,
+                "config": bundle.model_config,
+                "created_at": datetime.now(UTC).isoformat(),
+            },
+        )
         _write_json(tmp / "scaler.json", bundle.scaler.to_dict())
         _write_json(tmp / "labels.json", bundle.label_settings)
         _write_json(tmp / "calibration.json", {"temperature": bundle.temperature})
         _write_json(tmp / "metrics.json", metrics or bundle.metrics)
         _write_json(tmp / "feature_spec.json", bundle.feature_spec)
-        _write_json(tmp / "data.json", {"symbols": list(bundle.symbols),
-                                        "feature_names": list(bundle.feature_names),
-                                        "lookback": bundle.lookback, **(data_range or {})})
+        _write_json(
+            tmp / "data.json",
+            {
+                "symbols": list(bundle.symbols),
+                "feature_names": list(bundle.feature_names),
+                "lookback": bundle.lookback,
+                **(data_range or {}),
+            },
+        )
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -160,9 +180,14 @@ def list_versions(registry_dir: str | Path) -> list[VersionInfo]:
             continue
         meta = _read_json(path / "model.json")
         data = _read_json(path / "data.json")
-        out.append(VersionInfo(
-            version=path.name, kind=meta["kind"], created_at=meta.get("created_at", ""),
-            symbols=tuple(data["symbols"]), metrics=_read_json(path / "metrics.json"),
-            promoted=path.name == current,
-        ))
+        out.append(
+            VersionInfo(
+                version=path.name,
+                kind=meta["kind"],
+                created_at=meta.get("created_at", ""),
+                symbols=tuple(data["symbols"]),
+                metrics=_read_json(path / "metrics.json"),
+                promoted=path.name == current,
+            )
+        )
     return sorted(out, key=lambda v: (v.created_at, v.version))

@@ -90,8 +90,12 @@ def seed_everything(seed: int) -> None:
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, windows: WindowSet, X: np.ndarray, ends: np.ndarray,
-    device: torch.device, batch_size: int = 2048,
+    model: nn.Module,
+    windows: WindowSet,
+    X: np.ndarray,
+    ends: np.ndarray,
+    device: torch.device,
+    batch_size: int = 2048,
 ) -> np.ndarray:
     """Uncalibrated logits (N, 3) for the windows ending at ``ends`` of the scaled ``X``."""
     model.eval()
@@ -118,8 +122,10 @@ def train_classifier(
 ) -> tuple[nn.Module, list[dict[str, float]], int, float]:
     """Train in place; return (best model, history, best epoch, training windows/s)."""
     if train_ends.size == 0 or val_ends.size == 0:
-        raise ValueError(f"train_classifier: {train_ends.size} training and {val_ends.size} "
-                         "validation windows; both must be > 0")
+        raise ValueError(
+            f"train_classifier: {train_ends.size} training and {val_ends.size} "
+            "validation windows; both must be > 0"
+        )
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
@@ -157,8 +163,12 @@ def train_classifier(
         logits = predict_logits(model, windows, X, val_ends, device, config.eval_batch_size)
         v_dacc = _direction_accuracy(logits, val_r)
         v_loss = nll(softmax(logits), val_y)
-        row = {"epoch": float(epoch), "train_loss": total / max(count, 1),
-               "val_dacc": v_dacc, "val_loss": v_loss}
+        row = {
+            "epoch": float(epoch),
+            "train_loss": total / max(count, 1),
+            "val_dacc": v_dacc,
+            "val_loss": v_loss,
+        }
         history.append(row)
         if on_epoch is not None:
             on_epoch(row, model)
@@ -188,7 +198,9 @@ def fit_model(
 ) -> TrainResult:
     """Fit scaler (training rows only), model and temperature (validation); return a bundle."""
     if spec.lookback != windows.lookback:
-        raise ValueError(f"spec.lookback={spec.lookback} differs from windows.lookback={windows.lookback}")
+        raise ValueError(
+            f"spec.lookback={spec.lookback} differs from windows.lookback={windows.lookback}"
+        )
     dev = resolve_device(device) if isinstance(device, str) else device
     t0 = time.perf_counter()
     scaler = FeatureScaler.fit(windows.X[windows.covered_rows(train_ends)])
@@ -196,9 +208,15 @@ def fit_model(
     seed_everything(config.seed)
     n_tickers = len(windows.series) if spec.ticker_embedding and len(windows.series) > 1 else 0
     model_config = model_config_for(
-        spec.kind, n_features=windows.n_features, lookback=spec.lookback, d_model=spec.d_model,
-        n_layers=spec.n_layers, n_heads=spec.n_heads, dropout=spec.dropout,
-        n_tickers=n_tickers, pooling=spec.pooling,
+        spec.kind,
+        n_features=windows.n_features,
+        lookback=spec.lookback,
+        d_model=spec.d_model,
+        n_layers=spec.n_layers,
+        n_heads=spec.n_heads,
+        dropout=spec.dropout,
+        n_tickers=n_tickers,
+        pooling=spec.pooling,
     )
     model = build_model(spec.kind, model_config)
     model, history, best_epoch, wps = train_classifier(

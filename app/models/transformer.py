@@ -44,7 +44,9 @@ class TransformerConfig:
 def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     """Fixed sine/cosine positional encoding, (length, d_model); no weights to overfit."""
     position = torch.arange(length, dtype=torch.float32).unsqueeze(1)  # (L, 1)
-    div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10_000.0) / d_model))
+    div = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10_000.0) / d_model)
+    )
     pe = torch.zeros(length, d_model)
     pe[:, 0::2] = torch.sin(position * div)
     pe[:, 1::2] = torch.cos(position * div[: d_model // 2])
@@ -60,7 +62,9 @@ class TransformerClassifier(nn.Module):
         c = config
         self.input_proj = nn.Linear(c.n_features, c.d_model)
         extra = 1 if c.pooling == "cls" else 0
-        self.register_buffer("pos", sinusoidal_positions(c.lookback + extra, c.d_model), persistent=False)
+        self.register_buffer(
+            "pos", sinusoidal_positions(c.lookback + extra, c.d_model), persistent=False
+        )
         self.cls = nn.Parameter(torch.zeros(1, 1, c.d_model)) if c.pooling == "cls" else None
         self.ticker_emb = nn.Embedding(c.n_tickers, c.d_model) if c.n_tickers > 0 else None
         self.drop = nn.Dropout(c.dropout)
@@ -73,7 +77,9 @@ class TransformerClassifier(nn.Module):
             batch_first=True,
             norm_first=True,  # pre-norm: stable without warm-up
         )
-        self.encoder = nn.TransformerEncoder(layer, num_layers=c.n_layers, enable_nested_tensor=False)
+        self.encoder = nn.TransformerEncoder(
+            layer, num_layers=c.n_layers, enable_nested_tensor=False
+        )
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, N_CLASSES)
 

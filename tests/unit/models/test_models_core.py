@@ -25,18 +25,29 @@ def make_series(n=1500, symbol="AAA", seed=0, gap_at=None, signal=0.0):
     f = rng.normal(size=(n, 4)).astype(np.float32)
     ret = signal * 1e-3 * np.roll(f[:, 0], 1) + 1e-3 * rng.normal(size=n)
     close = 100 * np.exp(np.cumsum(ret))
-    ts = pd.date_range("2025-01-01", periods=n, freq="5min", tz="UTC").astype(
-        "datetime64[ns, UTC]").asi8.copy()
+    ts = (
+        pd.date_range("2025-01-01", periods=n, freq="5min", tz="UTC")
+        .astype("datetime64[ns, UTC]")
+        .asi8.copy()
+    )
     if gap_at is not None:
         ts[gap_at:] += 12 * BAR
-    return label_series(symbol, ts, close, close, f, LabelSettings(horizon=1, sigma_window=50),
-                        [f"x{i}" for i in range(4)])
+    return label_series(
+        symbol,
+        ts,
+        close,
+        close,
+        f,
+        LabelSettings(horizon=1, sigma_window=50),
+        [f"x{i}" for i in range(4)],
+    )
 
 
 def test_transformer_and_lstm_shapes_and_pooling():
     for kind, extra in (("transformer", {"pooling": "cls"}), ("transformer", {}), ("lstm", {})):
-        cfg = model_config_for(kind, n_features=5, lookback=12, d_model=16, n_layers=1,
-                               n_tickers=3, **extra)
+        cfg = model_config_for(
+            kind, n_features=5, lookback=12, d_model=16, n_layers=1, n_tickers=3, **extra
+        )
         model = build_model(kind, cfg)
         out = model(torch.randn(7, 12, 5), torch.tensor([0, 1, 2, 0, 1, 2, 0]))
         assert out.shape == (7, 3)
@@ -112,13 +123,15 @@ def test_training_is_deterministic_and_learns_a_planted_signal():
 
 
 def test_registry_round_trip_reproduces_predictions_exactly(tmp_path):
-    w = WindowSet([make_series(n=1200, symbol="AAA"), make_series(n=1200, symbol="BBB", seed=3)],
-                  lookback=8)
+    w = WindowSet(
+        [make_series(n=1200, symbol="AAA"), make_series(n=1200, symbol="BBB", seed=3)], lookback=8
+    )
     res, val = _fit(w, kind="lstm", epochs=1)
     x, tk = w.gather(val), w.ticker[val]
     expected = res.bundle.predict_proba(x, tk)
-    version = save_version(tmp_path, res.bundle, metrics={"val_dacc": res.val_dacc},
-                           data_range={"start": "2025-01-01"})
+    version = save_version(
+        tmp_path, res.bundle, metrics={"val_dacc": res.val_dacc}, data_range={"start": "2025-01-01"}
+    )
     loaded = load_version(tmp_path, version)
     np.testing.assert_array_equal(loaded.predict_proba(x, tk), expected)
     assert loaded.temperature == res.bundle.temperature and loaded.symbols == ("AAA", "BBB")
@@ -128,6 +141,7 @@ def test_registry_round_trip_reproduces_predictions_exactly(tmp_path):
     assert info.promoted and info.metrics["val_dacc"] == res.val_dacc
     with pytest.raises(ValueError, match="version='nope' not found"):
         promote(tmp_path, "nope")
-    logits = predict_logits(res.bundle.model, w, res.bundle.scaler.transform(w.X), val,
-                            torch.device("cpu"))
+    logits = predict_logits(
+        res.bundle.model, w, res.bundle.scaler.transform(w.X), val, torch.device("cpu")
+    )
     np.testing.assert_allclose(softmax(logits, res.bundle.temperature), expected, rtol=1e-6)
