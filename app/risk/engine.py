@@ -241,9 +241,7 @@ class RiskEngine:
         for order in portfolio.open_orders:
             if order.symbol == symbol:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
-        equity = portfolio.equity
-        if not equity > 0.0:
-            return self._hold(ts, symbol, "no_equity")
+        equity = portfolio.equity  # > 0 here: equity <= 0 always breaches the drawdown limit
         if market.reference_price is not None:
             deviation = band_deviation(price, market.reference_price)
             if deviation > limits.price_band:
@@ -426,8 +424,6 @@ class RiskEngine:
         equity = portfolio.equity
         if drawdown_breached(portfolio, limits):
             problems.append("halted:daily_drawdown")
-        if not equity > 0.0:
-            return [*problems, "no_equity"]
         position = portfolio.positions.get(order.symbol)
         held = position.qty if position is not None else 0.0
         after = abs(held + order.side.sign * order.qty)
