@@ -1,0 +1,464 @@
+"""Event-driven backtest: bars of many tickers in time order, one account, the live risk engine.
+
+The engine owns timing (a signal never does):
+1. At the OPEN of a ticker's bar, the orders decided at that ticker's previous bar close fill
+   (``app.broker.fill_model``: open +/- slippage, fee on the notional).
+2. Inside the bar, the stop-loss / take-profit of its open position are checked with the bar's
+   high and low (gap through a level fills at the open; stop first when both could hit).
+3. At the CLOSE, every ticker with a bar at this time is marked; then ``RiskEngine.on_mark`` gets
+   the mark-to-market portfolio (the daily drawdown halt flattens everything at the next open);
+   then each signal computed on this bar goes through ``RiskEngine.decide`` with the bar's close
+   as last price and the causal Wilder ATR(14) through this bar.
+
+The day's opening equity (for the daily drawdown) is the equity at the instant the trading day of
+the calendar asset class starts: the mark at that instant when a bar closes exactly on it (crypto
+midnight), else the last mark before it (stocks: the previous session's close).
+
+The hot loop walks plain Python lists (one per column and ticker), builds no object for a bar
+without an order except the snapshots the risk engine's API asks for.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from app.backtest.metrics import compute_metrics, drawdown_curve
+from app.backtest.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
+from app.broker.fill_model import ATR_PERIOD, FillModel, intrabar_exit, wilder_atr
+from app.config import CostSettings, RiskSettings
+from app.risk.calendar import next_trading_day_start
+from app.risk.engine import RiskEngine
+from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
+from app.types import (
+    AssetClass,
+    DecisionAction,
+    Order,
+    Signal,
+    SignalAction,
+    from_ns,
+)
+
+BAR_NS = 5 * 60 * 1_000_000_000
+SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
+_ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
+_EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """Knobs of a run. ``calendar`` sets trading days and annualization; default: the asset
+    class of the first ticker."""
+
+    initial_equity: float = 100_000.0
+    risk: RiskSettings = field(default_factory=RiskSettings)
+    costs: CostSettings = field(default_factory=CostSettings)
+    atr_period: int = ATR_PERIOD
+    calendar: AssetClass | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.initial_equity) and self.initial_equity > 0):
+            raise ValueError(f"initial_equity={self.initial_equity!r}: must be finite > 0")
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    """What a run produced: curves, logs and counts. ``metrics()`` summarizes it."""
+
+    initial_equity: float
+    calendar: AssetClass
+    equity: pd.DataFrame  # ts (bar open time), equity (at that bar's close), drawdown, risk_state
+    trades: pd.DataFrame  # TRADE_COLUMNS
+    fills: pd.DataFrame  # FILL_COLUMNS, in execution order
+    decisions: Counter  # DecisionAction -> count (signals and on_mark flattens)
+    hold_reasons: Counter  # reason key -> count, for signals the risk engine did not trade
+    signals_run: int
+    orders_unfilled: int
+    orders_skipped: Counter  # reduce-only orders with nothing left to reduce, by reason
+    traded_notional: float
+    fees_paid: float
+    exposed: np.ndarray  # per equity row: any position open at that close
+    last_close: dict[str, float]
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity["equity"].iloc[-1]) if len(self.equity) else self.initial_equity
+
+    def metrics(self) -> dict[str, object]:
+        out = compute_metrics(
+            self.equity["equity"].to_numpy(),
+            self.initial_equity,
+            self.calendar,
+            trades=self.trades,
+            traded_notional=self.traded_notional,
+            fees_paid=self.fees_paid,
+            exposed=self.exposed,
+        )
+        out["signals_run"] = self.signals_run
+        out["decisions"] = {str(k): v for k, v in sorted(self.decisions.items())}
+        out["hold_reasons"] = dict(self.hold_reasons.most_common())
+        out["orders_unfilled_at_end"] = self.orders_unfilled
+        out["halted_bars"] = int((self.equity["risk_state"] == "HALTED").sum())
+        return out
+
+
+@dataclass(slots=True)
+class _Ticker:
+    """Columns of one ticker as Python lists (fast scalar access in the loop)."""
+
+    symbol: str
+    asset_class: AssetClass
+    fill_model: FillModel
+    open: list[float]
+    high: list[float]
+    low: list[float]
+    close: list[float]
+    atr: list[float]
+    signal: list[int]  # -1 = no signal on this bar, else index into _ACTIONS
+    confidence: list[float]
+    open_dt: list[datetime]  # bar open times as datetimes (Signal.ts)
+    close_dt: list[datetime]  # bar close times (decision time)
+    pending: list[tuple[Order, str]] = field(default_factory=list)
+
+
+def _reason_key(reason: str) -> str:
+    """'confidence_below_gate:0.55<0.70' -> 'confidence_below_gate' (counts stay readable)."""
+    head, _, tail = reason.partition(":")
+    if head in ("halted", "capped", "close", "entry", "flatten"):
+        head = f"{head}:{tail.split(':')[0]}"
+    return head
+
+
+def run_backtest(
+    bars: Mapping[str, pd.DataFrame],
+    signals: pd.DataFrame,
+    asset_classes: Mapping[str, AssetClass],
+    config: BacktestConfig | None = None,
+    engine: RiskEngine | None = None,
+) -> BacktestResult:
+    """Run ``signals`` (columns ts, ticker, signal, confidence; ts on a bar of the ticker) over
+    ``bars`` (ticker -> frame with ts, open, high, low, close) through the risk engine.
+
+    A signal whose ``ts`` is not a bar of its ticker raises ValueError: filter bad rows first
+    (``app.backtest.signals_io.read_signals`` does). ``engine`` defaults to a fresh
+    ``RiskEngine(config.risk)``; pass one to start from a given state.
+    """
+    config = config or BacktestConfig()
+    if not bars:
+        raise ValueError("bars: no tickers given")
+    symbols = list(bars)
+    for sym in symbols:
+        if sym not in asset_classes:
+            raise ValueError(f"asset_classes has no entry for ticker={sym!r}")
+    calendar = config.calendar or asset_classes[symbols[0]]
+    engine = engine if engine is not None else RiskEngine(config.risk)
+
+    tickers, ts_arrays = _prepare(bars, signals, asset_classes, config)
+    # Merged event order: by time, ties by ticker order (stable).
+    all_ts = np.concatenate(ts_arrays)
+    all_k = np.concatenate([np.full(len(a), k, dtype=np.int64) for k, a in enumerate(ts_arrays)])
+    all_j = np.concatenate([np.arange(len(a), dtype=np.int64) for a in ts_arrays])
+    order = np.argsort(all_ts, kind="stable")
+    ev_ts = all_ts[order].tolist()
+    ev_k = all_k[order].tolist()
+    ev_j = all_j[order].tolist()
+
+    pf = Portfolio(cash=config.initial_equity)
+    marks = pf.marks
+    slots = pf.slots
+    for t in tickers:
+        pf.slot(t.symbol)
+    decisions: Counter = Counter()
+    hold_reasons: Counter = Counter()
+    skipped: Counter = Counter()
+    open_orders: tuple[Order, ...] = ()
+    signals_run = 0
+    reason_keys: dict[str, str] = {}
+
+    eq_ts: list[int] = []
+    eq_val: list[float] = []
+    eq_state: list[str] = []
+    eq_exposed: list[bool] = []
+
+    day_open_equity = config.initial_equity
+    prev_equity = config.initial_equity
+    next_day_ns: int | None = None
+    n_events = len(ev_ts)
+    i = 0
+    while i < n_events:
+        ts_ns = ev_ts[i]
+        g_end = i + 1
+        while g_end < n_events and ev_ts[g_end] == ts_ns:
+            g_end += 1
+
+        # ---- open and intrabar, per ticker with a bar now
+        for e in range(i, g_end):
+            t = tickers[ev_k[e]]
+            j = ev_j[e]
+            sym = t.symbol
+            slot = slots[sym]
+            if t.pending:
+                atr_prev = t.atr[j - 1] if j > 0 else math.nan
+                _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, skipped)
+                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
+            if slot.qty != 0.0:
+                hit = intrabar_exit(
+                    1 if slot.qty > 0 else -1, t.open[j], t.high[j], t.low[j],
+                    slot.stop_loss, slot.take_profit,
+                )
+                if hit is not None:
+                    atr_prev = t.atr[j - 1] if j > 0 else math.nan
+                    _fill_exit(pf, t, ts_ns, slot.qty, hit[0], hit[1], atr_prev)
+            marks[sym] = t.close[j]
+
+        # ---- close: mark, day bookkeeping, on_mark, signals
+        equity = pf.equity()
+        now_ns = ts_ns + BAR_NS
+        if next_day_ns is None:
+            next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), calendar))
+        elif now_ns >= next_day_ns:
+            day_open_equity = equity if now_ns == next_day_ns else prev_equity
+            next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), calendar))
+        first = tickers[ev_k[i]]
+        now = first.close_dt[ev_j[i]]
+        positions = pf.positions()
+        snapshot = PortfolioSnapshot(
+            equity, day_open_equity, positions, open_orders, dict(marks) if positions else None
+        )
+        if g_end == i + 1:
+            classes: tuple[AssetClass, ...] | list[AssetClass] = (first.asset_class,)
+        else:
+            classes = sorted({tickers[ev_k[e]].asset_class for e in range(i, g_end)})
+        for asset_class in classes:
+            decision = engine.on_mark(snapshot, now, asset_class)
+            if decision is not None:
+                decisions[decision.action] += 1
+                if decision.orders:
+                    _queue(tickers, decision.orders, "flatten")
+                    open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
+                    snapshot = PortfolioSnapshot(
+                        equity, day_open_equity, positions, open_orders, dict(marks)
+                    )
+
+        for e in range(i, g_end):
+            t = tickers[ev_k[e]]
+            j = ev_j[e]
+            code = t.signal[j]
+            if code < 0:
+                continue
+            signals_run += 1
+            signal = Signal(t.symbol, t.open_dt[j], _ACTIONS[code], t.confidence[j])
+            market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
+            decision = engine.decide(signal, snapshot, market)
+            decisions[decision.action] += 1
+            if decision.orders:
+                reason = "flatten" if decision.action is DecisionAction.FLATTEN_ALL else (
+                    "signal_close" if decision.action is DecisionAction.CLOSE else "entry"
+                )
+                _queue(tickers, decision.orders, reason)
+                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
+                snapshot = PortfolioSnapshot(
+                    equity, day_open_equity, positions, open_orders, dict(marks)
+                )
+            else:
+                for r in decision.reasons:
+                    key = reason_keys.get(r)
+                    if key is None:
+                        key = reason_keys[r] = _reason_key(r)
+                    hold_reasons[key] += 1
+
+        eq_ts.append(ts_ns)
+        eq_val.append(equity)
+        eq_state.append(engine.state.value)
+        eq_exposed.append(bool(positions))
+        prev_equity = equity
+        i = g_end
+
+    last_ns = ev_ts[-1] if ev_ts else 0
+    equity_arr = np.asarray(eq_val, dtype=np.float64)
+    equity_frame = pd.DataFrame(
+        {
+            "ts": pd.to_datetime(np.asarray(eq_ts, dtype="int64"), utc=True).astype(
+                "datetime64[ns, UTC]"
+            ),
+            "equity": equity_arr,
+            "drawdown": drawdown_curve(equity_arr) if len(equity_arr) else equity_arr,
+            "risk_state": eq_state,
+        }
+    )
+    return BacktestResult(
+        initial_equity=config.initial_equity,
+        calendar=calendar,
+        equity=equity_frame,
+        trades=_trades_frame(pf.trades + pf.open_trades(last_ns)),
+        fills=_fills_frame(pf.fills),
+        decisions=decisions,
+        hold_reasons=hold_reasons,
+        signals_run=signals_run,
+        orders_unfilled=sum(len(t.pending) for t in tickers),
+        orders_skipped=skipped,
+        traded_notional=pf.traded_notional,
+        fees_paid=pf.fees_paid,
+        exposed=np.asarray(eq_exposed, dtype=bool),
+        last_close={t.symbol: t.close[-1] for t in tickers if t.close},
+    )
+
+
+# --------------------------------------------------------------------------- loop helpers
+
+
+def _to_ns(ts: object) -> int:
+    return int(pd.Timestamp(ts).value)
+
+
+def _queue(tickers: list[_Ticker], orders: tuple[Order, ...], reason: str) -> None:
+    by_symbol = {t.symbol: t for t in tickers}
+    for order in orders:
+        by_symbol[order.symbol].pending.append((order, reason))
+
+
+def _fill_pending(
+    pf: Portfolio, t: _Ticker, ts_ns: int, open_: float, atr_prev: float, skipped: Counter
+) -> None:
+    """Fill every order queued for this ticker at this bar's open, in decision order."""
+    fm = t.fill_model
+    slot = pf.slot(t.symbol)
+    for order, reason in t.pending:
+        sign = order.side.sign
+        qty = order.qty
+        held = slot.qty
+        if order.reduce_only:
+            if held == 0.0 or (held > 0) == (sign > 0):
+                skipped[f"reduce_only_nothing_to_reduce:{reason}"] += 1
+                continue
+            qty = min(qty, abs(held))
+        elif held != 0.0 and (held > 0) != (sign > 0):
+            reason = "reversal"
+        price, slip = fm.market_fill(sign, open_, atr_prev)
+        pf.apply_fill(
+            ts_ns=ts_ns,
+            symbol=t.symbol,
+            signed_qty=sign * qty,
+            ref_price=open_,
+            slippage=slip,
+            price=price,
+            fee=fm.fee(qty, price),
+            fee_rate=fm.fee_rate,
+            reason=reason,
+            client_order_id=order.client_order_id,
+            stop_loss=order.stop_loss if order.stop_loss is not None else math.nan,
+            take_profit=order.take_profit if order.take_profit is not None else math.nan,
+        )
+    t.pending.clear()
+
+
+def _fill_exit(
+    pf: Portfolio, t: _Ticker, ts_ns: int, held: float, level: float, reason: str, atr: float
+) -> None:
+    """Close the whole position at a stop (market: slippage) or take-profit (limit: none)."""
+    fm = t.fill_model
+    sign = -1 if held > 0 else 1
+    if reason == "stop_loss":
+        price, slip = fm.market_fill(sign, level, atr)
+    else:
+        price, slip = level, 0.0
+    qty = abs(held)
+    pf.apply_fill(
+        ts_ns=ts_ns,
+        symbol=t.symbol,
+        signed_qty=sign * qty,
+        ref_price=level,
+        slippage=slip,
+        price=price,
+        fee=fm.fee(qty, price),
+        fee_rate=fm.fee_rate,
+        reason=reason,
+        client_order_id=f"{t.symbol}-{ts_ns // 1_000_000}-{_EXIT_TAGS[reason]}",
+    )
+
+
+# --------------------------------------------------------------------------- preparation
+
+
+def _prepare(
+    bars: Mapping[str, pd.DataFrame],
+    signals: pd.DataFrame,
+    asset_classes: Mapping[str, AssetClass],
+    config: BacktestConfig,
+) -> tuple[list[_Ticker], list[np.ndarray]]:
+    """Per-ticker column lists, causal ATR and signals aligned to bar rows."""
+    sig_ts = _ts_ns(signals["ts"]) if len(signals) else np.empty(0, dtype=np.int64)
+    sig_ticker = signals["ticker"].to_numpy() if len(signals) else np.empty(0, dtype=object)
+    tickers: list[_Ticker] = []
+    ts_arrays: list[np.ndarray] = []
+    for sym, frame in bars.items():
+        ts = _ts_ns(frame["ts"])
+        if len(ts) > 1 and not (np.diff(ts) > 0).all():
+            raise ValueError(f"bars[{sym!r}].ts must be strictly increasing")
+        high = frame["high"].to_numpy(np.float64)
+        low = frame["low"].to_numpy(np.float64)
+        close = frame["close"].to_numpy(np.float64)
+        atr = wilder_atr(high, low, close, config.atr_period)
+        code = np.full(len(ts), -1, dtype=np.int64)
+        conf = np.zeros(len(ts), dtype=np.float64)
+        mine = sig_ticker == sym
+        if mine.any():
+            s_ts = sig_ts[mine]
+            pos = np.searchsorted(ts, s_ts)
+            on_bar = (pos < len(ts)) & (ts[np.minimum(pos, len(ts) - 1)] == s_ts)
+            if not on_bar.all():
+                bad = pd.Timestamp(int(s_ts[~on_bar][0]), tz="UTC")
+                raise ValueError(f"signal ts={bad.isoformat()} of ticker={sym!r} is not on a bar")
+            words = signals.loc[mine, "signal"].to_numpy()
+            code[pos] = [SIGNAL_CODES[w] for w in words]
+            conf[pos] = signals.loc[mine, "confidence"].to_numpy(np.float64)
+        tickers.append(
+            _Ticker(
+                symbol=sym,
+                asset_class=asset_classes[sym],
+                fill_model=FillModel.from_costs(config.costs, asset_classes[sym]),
+                open=frame["open"].to_numpy(np.float64).tolist(),
+                high=high.tolist(),
+                low=low.tolist(),
+                close=close.tolist(),
+                atr=atr.tolist(),
+                signal=code.tolist(),
+                confidence=conf.tolist(),
+                open_dt=list(_datetimes(ts)),
+                close_dt=list(_datetimes(ts + BAR_NS)),
+            )
+        )
+        ts_arrays.append(ts)
+    return tickers, ts_arrays
+
+
+def _datetimes(ns: np.ndarray) -> np.ndarray:
+    """int64 ns -> aware UTC datetimes, vectorized (exact to the microsecond)."""
+    return pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC").to_pydatetime()
+
+
+def _ts_ns(column: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(column.astype("datetime64[ns, UTC]")).asi8.astype(np.int64)
+
+
+def _trades_frame(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    for col in ("entry_ts", "exit_ts"):
+        frame[col] = pd.to_datetime(frame[col].astype("int64"), utc=True).astype(
+            "datetime64[ns, UTC]"
+        )
+    return frame
+
+
+def _fills_frame(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(FILL_COLUMNS))
+    frame["ts"] = pd.to_datetime(frame["ts"].astype("int64"), utc=True).astype(
+        "datetime64[ns, UTC]"
+    )
+    return frame
