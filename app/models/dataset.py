@@ -141,6 +141,7 @@ class WindowSet:
     open: np.ndarray = field(init=False)
     close: np.ndarray = field(init=False)
     ticker: np.ndarray = field(init=False)  # (rows,) index into series
+    segment: np.ndarray = field(init=False)  # (rows,) globally unique segment id
     valid_end: np.ndarray = field(init=False)  # (rows,) bool: a full, finite, in-segment window
 
     def __post_init__(self) -> None:
@@ -166,7 +167,7 @@ class WindowSet:
         for s in self.series:  # globally unique segment ids: series never join
             segs.append(s.segment + offset)
             offset = int(segs[-1].max()) + 1 if s.segment.size else offset
-        segment = cat(segs)
+        segment = self.segment = cat(segs)
         rows = self.X.shape[0]
         length = self.lookback
         bad_row = ~np.all(np.isfinite(self.X), axis=1)
@@ -208,6 +209,13 @@ class WindowSet:
         src = self.X if X is None else X
         idx = np.asarray(ends)[:, None] + np.arange(-self.lookback + 1, 1)[None, :]  # (B, L)
         return src[idx]
+
+    def prev_return(self, ends: np.ndarray) -> np.ndarray:
+        """log(close[t] / close[t-1]) of the decision bar; 0 at a segment's first bar."""
+        ends = np.asarray(ends)
+        prev = np.clip(ends - 1, 0, None)
+        same = (ends > 0) & (self.segment[prev] == self.segment[ends])
+        return np.where(same, np.log(self.close[ends] / self.close[prev]), 0.0)
 
     def last_rows(self, ends: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """(B, F) features of the decision bar itself (what tabular baselines see)."""

@@ -1,0 +1,354 @@
+"""Walk-forward evaluation of one model configuration against baselines and the oracle.
+
+For every fold (app.tuning.splits): fit scaler + network + temperature on train/val
+(app.models.train.fit_model, the same code the sweep trainables call), fit the tabular
+baselines on the same training windows, and score everything on the same test bars. The
+simulator's oracle, when present, is scored on those bars too. Pure computation: no Ray, no
+IO (report.py writes files).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from app.errors import InputError
+from app.models import baselines as bl
+from app.models.calibration import expected_calibration_error, softmax
+from app.models.dataset import WindowSet
+from app.models.train import ModelSpec, TrainConfig, TrainResult, fit_model, predict_logits
+from app.tuning.metrics import (
+    BARS_PER_YEAR,
+    classification_metrics,
+    performance,
+    positions_from_probs,
+    strategy_returns,
+    summarize_fold_values,
+)
+from app.tuning.significance import (
+    binomial_vs,
+    dacc_standard_error,
+    deflated_sharpe,
+    per_period_sharpe,
+)
+from app.tuning.splits import Fold, fold_times, make_folds
+from app.types import AssetClass
+
+BASELINES: tuple[str, ...] = ("majority", "prev_sign", "logreg", "lightgbm")
+
+
+@dataclass(frozen=True)
+class WalkForwardConfig:
+    asset_class: AssetClass
+    spec: ModelSpec = ModelSpec()
+    train: TrainConfig = TrainConfig()
+    n_folds: int = 5
+    scheme: str = "expanding"
+    purge: int | None = None  # None = lookback + horizon
+    embargo: int | None = None  # None = horizon
+    horizon: int = 1
+    gate: float = 0.70
+    cost_bps: float = 12.0  # fee + slippage per unit of turnover
+    baselines: tuple[str, ...] = BASELINES
+    device: str = "auto"
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["asset_class"] = str(self.asset_class)
+        return d
+
+
+@dataclass
+class FoldOutcome:
+    fold: Fold
+    times: dict[str, list[str]]
+    counts: dict[str, int]
+    training: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]  # predictor -> metrics
+    probs: dict[str, np.ndarray] = field(repr=False)  # predictor -> (n_test, 3)
+    returns: dict[str, pd.Series] = field(repr=False)  # predictor -> strategy returns by ts
+    test_ends: np.ndarray = field(repr=False)
+    result: TrainResult | None = field(default=None, repr=False)
+
+
+@dataclass
+class WalkForwardResult:
+    config: WalkForwardConfig
+    folds: list[FoldOutcome]
+    pooled: dict[str, dict[str, Any]]
+    significance: dict[str, Any]
+    data: dict[str, Any]
+    seconds: float
+
+    @property
+    def last_model(self) -> TrainResult | None:
+        return self.folds[-1].result if self.folds else None
+
+
+def timestamp_grid(windows: WindowSet) -> np.ndarray:
+    return np.unique(windows.ts)
+
+
+def _iso(ns: int) -> str:
+    return pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def oracle_lookup(
+    windows: WindowSet, ends: np.ndarray, oracle: dict[str, pd.DataFrame]
+) -> np.ndarray | None:
+    """Oracle probabilities on ``ends`` with *our* label threshold; None if any bar is missing.
+
+    The oracle file holds the planted drift ``mu`` and volatility ``sigma`` of the forward
+    T-bar return; the simulator's ``oracle_probabilities`` turns them into class
+    probabilities for any threshold, so the oracle is scored on exactly our labels.
+    """
+    from app.sources.simulator import oracle_probabilities
+
+    out = np.empty((ends.size, 3))
+    for i, symbol in enumerate(windows.symbols):
+        sel = np.flatnonzero(windows.ticker[ends] == i)
+        if sel.size == 0:
+            continue
+        frame = oracle.get(symbol)
+        if frame is None:
+            return None
+        ts = frame["ts"].astype("datetime64[ns, UTC]").to_numpy().astype("int64")
+        want = windows.ts[ends[sel]]
+        pos = np.searchsorted(ts, want)
+        pos_c = np.clip(pos, 0, ts.size - 1)
+        if np.any(ts[pos_c] != want):
+            return None
+        mu = frame["mu"].to_numpy()[pos_c]
+        sigma = frame["sigma"].to_numpy()[pos_c]
+        p_up, p_down, p_flat = oracle_probabilities(mu, sigma, windows.theta[ends[sel]])
+        out[sel] = np.column_stack([p_up, p_down, p_flat])
+    return out
+
+
+def strategy_series(
+    windows: WindowSet, ends: np.ndarray, probs: np.ndarray, gate: float, cost_bps: float
+) -> pd.Series:
+    """Net strategy returns per decision, equal-weighted across tickers at each timestamp.
+
+    Decisions whose fill (open of t+1) or exit (open of t+2) falls outside the segment are
+    flat: the book never holds across a gap.
+    """
+    ends = np.asarray(ends)
+    pos = positions_from_probs(probs, gate)
+    rows = windows.X.shape[0]
+    nxt, nxt2 = np.clip(ends + 1, 0, rows - 1), np.clip(ends + 2, 0, rows - 1)
+    inside = (
+        (ends + 2 < rows)
+        & (windows.segment[nxt] == windows.segment[ends])
+        & (windows.segment[nxt2] == windows.segment[ends])
+    )
+    pos = np.where(inside, pos, 0.0)
+    open1 = windows.open[nxt]
+    open2 = np.where(inside, windows.open[nxt2], open1)
+    # runs of consecutive decisions of one ticker within one segment
+    brk = np.ones(ends.size, dtype=bool)
+    brk[1:] = (np.diff(ends) != 1) | (windows.segment[ends[1:]] != windows.segment[ends[:-1]])
+    run_id = np.cumsum(brk)
+    rets = np.empty(ends.size)
+    for rid in np.unique(run_id):
+        m = run_id == rid
+        rets[m] = strategy_returns(pos[m], open1[m], open2[m], cost_bps)
+    return pd.Series(rets, index=windows.ts[ends]).groupby(level=0).mean().sort_index()
+
+
+def _predictor_probs(
+    name: str,
+    windows: WindowSet,
+    x_scaled: np.ndarray,
+    train: np.ndarray,
+    val: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+) -> np.ndarray:
+    y_train = windows.y[train]
+    if name == "majority":
+        return bl.majority_baseline(y_train, test.size)
+    if name == "prev_sign":
+        return bl.prev_sign_baseline(windows.prev_return(test), y_train)
+    if name == "logreg":
+        return bl.logreg_baseline(x_scaled[train], y_train, x_scaled[test], seed)
+    if name == "lightgbm":
+        return bl.lightgbm_baseline(
+            windows.X[train], y_train, windows.X[val], windows.y[val], windows.X[test], seed
+        )
+    raise InputError(f"baseline={name!r}: expected one of {BASELINES}")
+
+
+def run_fold(
+    windows: WindowSet,
+    fold: Fold,
+    grid: np.ndarray,
+    config: WalkForwardConfig,
+    oracle: dict[str, pd.DataFrame] | None = None,
+    label_settings: dict[str, Any] | None = None,
+    feature_spec: dict[str, Any] | None = None,
+) -> FoldOutcome:
+    ft = fold_times(fold, grid)
+    train = windows.labeled_ends(*ft.train)
+    val = windows.labeled_ends(*ft.val)
+    test = windows.labeled_ends(*ft.test)
+    for part, ends in (("train", train), ("validation", val), ("test", test)):
+        if ends.size < 10:
+            raise InputError(
+                f"fold {fold.index}: only {ends.size} labeled {part} windows (lookback="
+                f"{windows.lookback}); use fewer folds or more bars"
+            )
+    result = fit_model(
+        windows,
+        train,
+        val,
+        config.spec,
+        config.train,
+        config.device,
+        label_settings=label_settings,
+        feature_spec=feature_spec,
+    )
+    bundle = result.bundle
+    x_scaled = bundle.scaler.transform(windows.X)
+    device = torch.device("cpu")
+    logits = predict_logits(bundle.model, windows, x_scaled, test, device)
+    probs = {"model": softmax(logits, bundle.temperature)}
+    for name in config.baselines:
+        probs[name] = _predictor_probs(name, windows, x_scaled, train, val, test, config.seed)
+    if oracle:
+        op = oracle_lookup(windows, test, oracle)
+        if op is not None:
+            probs["oracle"] = op
+    y, r = windows.y[test], windows.r[test]
+    bpy = BARS_PER_YEAR[AssetClass(config.asset_class)]
+    metrics, returns = {}, {}
+    for name, p in probs.items():
+        m = classification_metrics(p, y, r, config.gate)
+        s = strategy_series(windows, test, p, config.gate, config.cost_bps)
+        returns[name] = s
+        m.update(performance(s.to_numpy(), bpy))
+        metrics[name] = m
+    metrics["model"]["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
+    training = result.summary()
+    training.pop("history")
+    return FoldOutcome(
+        fold=fold,
+        times={
+            k: [_iso(a), _iso(b)]
+            for k, (a, b) in (("train", ft.train), ("val", ft.val), ("test", ft.test))
+        },
+        counts={"train": int(train.size), "val": int(val.size), "test": int(test.size)},
+        training=training,
+        metrics=metrics,
+        probs=probs,
+        returns=returns,
+        test_ends=test,
+        result=result,
+    )
+
+
+def folds_for(windows: WindowSet, config: WalkForwardConfig) -> tuple[list[Fold], np.ndarray]:
+    grid = timestamp_grid(windows)
+    purge = config.purge if config.purge is not None else windows.lookback + config.horizon
+    embargo = config.embargo if config.embargo is not None else config.horizon
+    if purge < windows.lookback + config.horizon:
+        raise InputError(
+            f"purge={purge}: must be >= lookback + horizon = {windows.lookback + config.horizon}"
+        )
+    min_block = max(50, 2 * windows.lookback)
+    folds = make_folds(
+        grid.size,
+        config.n_folds,
+        purge=purge,
+        embargo=embargo,
+        scheme=config.scheme,  # type: ignore[arg-type]
+        min_block=min_block,
+    )
+    return folds, grid
+
+
+def run_walkforward(
+    windows: WindowSet,
+    config: WalkForwardConfig,
+    *,
+    oracle: dict[str, pd.DataFrame] | None = None,
+    label_settings: dict[str, Any] | None = None,
+    feature_spec: dict[str, Any] | None = None,
+    data_info: dict[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> WalkForwardResult:
+    t0 = time.perf_counter()
+    folds, grid = folds_for(windows, config)
+    outcomes = []
+    for fold in folds:
+        if progress:
+            progress(f"fold {fold.index + 1}/{len(folds)}: training")
+        outcome = run_fold(windows, fold, grid, config, oracle, label_settings, feature_spec)
+        outcomes.append(outcome)
+        if progress:
+            m = outcome.metrics
+            progress(
+                f"fold {fold.index + 1}/{len(folds)}: dacc model={m['model']['dacc']:.4f} "
+                + " ".join(f"{k}={v['dacc']:.4f}" for k, v in m.items() if k != "model")
+            )
+    pooled = pool(windows, outcomes, config)
+    significance = assess(pooled, outcomes)
+    info = {
+        "symbols": windows.symbols,
+        "n_rows": int(windows.X.shape[0]),
+        "n_features": windows.n_features,
+        "start": _iso(int(grid[0])),
+        "end": _iso(int(grid[-1])),
+        **(data_info or {}),
+    }
+    return WalkForwardResult(config, outcomes, pooled, significance, info, time.perf_counter() - t0)
+
+
+def pool(
+    windows: WindowSet, outcomes: list[FoldOutcome], config: WalkForwardConfig
+) -> dict[str, dict[str, Any]]:
+    """Metrics on all test bars of all folds together, plus fold mean and standard error."""
+    names = [n for n in outcomes[0].probs if all(n in o.probs for o in outcomes)]
+    ends = np.concatenate([o.test_ends for o in outcomes])
+    y, r = windows.y[ends], windows.r[ends]
+    bpy = BARS_PER_YEAR[AssetClass(config.asset_class)]
+    pooled = {}
+    for name in names:
+        p = np.concatenate([o.probs[name] for o in outcomes])
+        m = classification_metrics(p, y, r, config.gate)
+        rets = pd.concat([o.returns[name] for o in outcomes]).sort_index()
+        m.update(performance(rets.to_numpy(), bpy))
+        m["per_period_sharpe"] = per_period_sharpe(rets.to_numpy())
+        m["dacc_se"] = dacc_standard_error(m["dacc"], m["n_directional"])
+        m["dacc_fold_mean"] = summarize_fold_values([o.metrics[name]["dacc"] for o in outcomes])
+        pooled[name] = m
+    return pooled
+
+
+def assess(pooled: dict[str, dict[str, Any]], outcomes: list[FoldOutcome]) -> dict[str, Any]:
+    """Binomial tests of the model's DACC vs 50% and vs the best baseline; DSR over the
+    predictors compared here (the sweep recomputes it over all its configurations)."""
+    model = pooled["model"]
+    n = model["n_directional"]
+    hits = round(model["dacc"] * n)
+    base = {k: v["dacc"] for k, v in pooled.items() if k in BASELINES and np.isfinite(v["dacc"])}
+    best_name = max(base, key=lambda k: base[k]) if base else None
+    rets = pd.concat([o.returns["model"] for o in outcomes]).sort_index().to_numpy()
+    trial_sharpes = [v["per_period_sharpe"] for k, v in pooled.items() if k != "oracle"]
+    return {
+        "n_directional": n,
+        "p_value_vs_50": binomial_vs(hits, n, 0.5),
+        "best_baseline": best_name,
+        "best_baseline_dacc": base.get(best_name) if best_name else None,
+        "p_value_vs_best_baseline": (
+            binomial_vs(hits, n, min(max(base[best_name], 1e-6), 1 - 1e-6)) if best_name else None
+        ),
+        "deflated_sharpe": deflated_sharpe(rets, trial_sharpes),
+    }
