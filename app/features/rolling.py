@@ -1,0 +1,76 @@
+"""Small numeric kernels shared by the batch and the incremental engine.
+
+Sharing them is what keeps the two engines on the same arithmetic: the batch engine applies
+them over whole arrays, the incremental engine over its ring buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+BAR_NS = 5 * 60 * 1_000_000_000  # one 5-minute bar in nanoseconds
+_MAX_EXPONENT = 256.0  # 2**256 ~ 1e77: far from float64 overflow
+
+
+def zscore_last(values: Sequence[float]) -> float:
+    """z-score of the last value against all of ``values`` (population std, two-pass).
+
+    0.0 when fewer than two values or when they are all equal: a side-input feature that
+    has nothing to compare against is neutral, never NaN.
+    """
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    var = sum([(x - mean) * (x - mean) for x in values]) / n
+    if var <= 0.0:
+        return 0.0
+    return (values[-1] - mean) / math.sqrt(var)
+
+
+def event_zscores(values: np.ndarray, window: int) -> np.ndarray:
+    """``zscore_last`` of every prefix window ``values[max(0, j-window+1) .. j]``.
+
+    Event series (daily flows, option prints) are short, so a plain loop over them is cheap.
+    """
+    out = np.zeros(len(values))
+    as_list = values.tolist()
+    for j in range(len(as_list)):
+        out[j] = zscore_last(as_list[max(0, j - window + 1) : j + 1])
+    return out
+
+
+def decayed_cumulative(close_ns: np.ndarray, inflow: np.ndarray, half_life_ns: float) -> np.ndarray:
+    """``D[k] = D[k-1] * 2**(-(t[k]-t[k-1])/h) + inflow[k]`` for every bar, vectorized.
+
+    Closed form ``D[k] = 2**-L[k] * sum_{j<=k} inflow[j] * 2**L[j]`` (L = time in half-lives),
+    evaluated in chunks whose exponent span stays below 2**256 so nothing overflows; the
+    running value is carried across chunks. ``inflow[k]`` must already be decayed to t[k].
+    """
+    n = len(close_ns)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    levels = (close_ns - close_ns[0]).astype(np.float64) / half_life_ns
+    carry, carry_level, start = 0.0, levels[0], 0
+    while start < n:
+        base = levels[start]
+        end = int(np.searchsorted(levels, base + _MAX_EXPONENT, side="right"))
+        end = max(end, start + 1)
+        exponent = levels[start:end] - base
+        seed = carry * np.exp2(-(base - carry_level))
+        out[start:end] = (seed + np.cumsum(inflow[start:end] * np.exp2(exponent))) * np.exp2(
+            -exponent
+        )
+        carry, carry_level, start = out[end - 1], levels[end - 1], end
+    return out
+
+
+def age_in_bars(close_ns: int, published_ns: int | None, cap: float) -> float:
+    """Bars (fractional) since ``published_ns`` at the close ``close_ns``, capped; cap if never."""
+    if published_ns is None:
+        return cap
+    return min(cap, (close_ns - published_ns) / BAR_NS)

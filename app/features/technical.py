@@ -1,0 +1,257 @@
+"""Technical indicators, vectorized over a whole series (the batch side of the parity contract).
+
+Recursive indicators reproduce TA-Lib's exact seeding, because models trained here are compared
+with TA-Lib-based tooling and the incremental engine must reproduce the very same numbers:
+- EMA(n): seeded at bar n-1 with the simple mean of the first n values, then
+  ``ema += (x - ema) * 2/(n+1)``.
+- MACD(12, 26, 9): *both* EMAs are seeded at bar slow-1, the fast one with the mean of the
+  ``fast`` values ending there (not at bar fast-1); the signal EMA is seeded at bar
+  slow-1+signal-1 with the mean of the first ``signal`` MACD values.
+- RSI and ATR use Wilder smoothing ``avg = (avg*(n-1) + x)/n`` seeded with the plain mean of the
+  first n gains/losses (RSI: bars 1..n) or true ranges (ATR: bars 1..n); true range needs the
+  previous close, so bar 0 has none. RSI is 0 when average gain + loss is exactly 0.
+- STOCH(14, 3, 3) with SMA slowing; fast %K is 0 when the 14-bar range is 0.
+Recursions run through ``scipy.signal.lfilter`` (C speed); rolling windows are exact two-pass
+statistics over ``sliding_window_view`` (no running-sum drift).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
+
+from app.features.spec import FeatureSpec
+
+_CHUNK = 1 << 16  # rows per block for window statistics (bounds temporary memory)
+
+
+def _nan(n: int) -> np.ndarray:
+    return np.full(n, np.nan)
+
+
+def ema(x: np.ndarray, period: int, seed_index: int | None = None) -> np.ndarray:
+    """TA-Lib EMA; the seed is the mean of the ``period`` values ending at ``seed_index``."""
+    n = len(x)
+    seed_index = period - 1 if seed_index is None else seed_index
+    out = _nan(n)
+    if seed_index >= n or seed_index < period - 1:
+        return out
+    k = 2.0 / (period + 1)
+    seed = sum(x[seed_index - period + 1 : seed_index + 1].tolist()) / period
+    out[seed_index] = seed
+    if seed_index + 1 < n:
+        out[seed_index + 1 :], _ = lfilter(
+            [k], [1.0, k - 1.0], x[seed_index + 1 :], zi=[(1 - k) * seed]
+        )
+    return out
+
+
+def wilder(x: np.ndarray, period: int, first: int) -> np.ndarray:
+    """Wilder smoothing of ``x[first:]``: seeded at ``first+period-1`` with the plain mean."""
+    n = len(x)
+    out = _nan(n)
+    seed_index = first + period - 1
+    if seed_index >= n:
+        return out
+    seed = sum(x[first : seed_index + 1].tolist()) / period
+    out[seed_index] = seed
+    if seed_index + 1 < n:
+        a = (period - 1) / period
+        out[seed_index + 1 :], _ = lfilter(
+            [1.0 / period], [1.0, -a], x[seed_index + 1 :], zi=[a * seed]
+        )
+    return out
+
+
+def rsi(close: np.ndarray, period: int) -> np.ndarray:
+    diff = np.diff(close, prepend=np.nan)
+    gain = np.where(diff > 0, diff, 0.0)
+    loss = np.where(diff < 0, -diff, 0.0)
+    avg_gain = wilder(gain, period, first=1)
+    avg_loss = wilder(loss, period, first=1)
+    total = avg_gain + avg_loss
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(total != 0.0, 100.0 * (avg_gain / total), 0.0)
+    out[np.isnan(total)] = np.nan
+    return out
+
+
+def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, ...]:
+    """(macd line, signal, histogram) exactly as TA-Lib's MACD."""
+    n = len(close)
+    line = ema(close, slow, seed_index=slow - 1)
+    line = ema(close, fast, seed_index=slow - 1) - line
+    sig = _nan(n)
+    if n > slow - 1:
+        sig[slow - 1 :] = ema(line[slow - 1 :], signal)
+    return line, sig, line - sig
+
+
+def sma(x: np.ndarray, period: int) -> np.ndarray:
+    """Simple mean over ``period`` values, summed oldest first (NaN inputs propagate)."""
+    out = _nan(len(x))
+    if len(x) >= period:
+        out[period - 1 :] = window_sum(sliding_window_view(x, period)) / period
+    return out
+
+
+def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
+    out = _nan(len(x))
+    if len(x) >= window:
+        out[window - 1 :] = sliding_window_view(x, window).max(axis=1)
+    return out
+
+
+def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
+    out = _nan(len(x))
+    if len(x) >= window:
+        out[window - 1 :] = sliding_window_view(x, window).min(axis=1)
+    return out
+
+
+def stoch(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, k: int, slow_k: int, d: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """TA-Lib STOCH with SMA slowing: (slow %K, slow %D)."""
+    hh = rolling_max(high, k)
+    ll = rolling_min(low, k)
+    diff = (hh - ll) / 100.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fast_k = np.where(diff != 0.0, (close - ll) / diff, 0.0)
+    fast_k[np.isnan(diff)] = np.nan
+    slow = sma(fast_k, slow_k)
+    return slow, sma(slow, d)
+
+
+def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    prev = np.concatenate([[np.nan], close[:-1]])
+    tr = np.maximum(np.maximum(high - low, np.abs(high - prev)), np.abs(low - prev))
+    tr[0] = np.nan
+    return tr
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
+    return wilder(true_range(high, low, close), period, first=1)
+
+
+def window_sum(view: np.ndarray) -> np.ndarray:
+    """Row sums of a (rows, window) view, added oldest first like Python's ``sum``.
+
+    numpy's own reduction sums pairwise; summing in the incremental engine's order keeps the
+    two engines on identical arithmetic (parity to the last bit, not just to 1e-9).
+    """
+    acc = view[:, 0].copy()
+    for j in range(1, view.shape[1]):
+        acc += view[:, j]
+    return acc
+
+
+def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:]."""
+    n = len(x)
+    mean, std = _nan(n), _nan(n)
+    if n - start < window:
+        return mean, std
+    view = sliding_window_view(x[start:], window)
+    first = start + window - 1
+    for lo in range(0, len(view), _CHUNK):
+        block = view[lo : lo + _CHUNK]
+        m = window_sum(block) / window
+        dev = block - m[:, None]
+        mean[first + lo : first + lo + len(block)] = m
+        std[first + lo : first + lo + len(block)] = np.sqrt(window_sum(dev * dev) / window)
+    return mean, std
+
+
+def bollinger(close: np.ndarray, period: int, k: float) -> tuple[np.ndarray, ...]:
+    """(upper, middle, lower) bands: SMA ± k population standard deviations."""
+    middle, std = rolling_mean_std(close, period)
+    return middle + k * std, middle, middle - k * std
+
+
+def zscore(x: np.ndarray, window: int, start: int = 0) -> np.ndarray:
+    """(x - window mean) / window std over full windows; 0 where the window is constant."""
+    mean, std = rolling_mean_std(x, window, start)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(std > 0.0, (x - mean) / std, 0.0)
+    out[np.isnan(std)] = np.nan
+    return out
+
+
+def obv_change(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Signed volume: the change of On-Balance Volume at each bar (NaN at bar 0)."""
+    out = np.sign(np.diff(close, prepend=np.nan)) * volume
+    out[0] = np.nan
+    return out
+
+
+def vpt_change(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """The change of Volume Price Trend: volume * relative price change (NaN at bar 0)."""
+    prev = np.concatenate([[np.nan], close[:-1]])
+    return volume * ((close - prev) / prev)
+
+
+def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Raw On-Balance Volume as TA-Lib: starts at volume[0]."""
+    change = obv_change(close, volume)
+    change[0] = volume[0] if len(volume) else 0.0
+    return np.cumsum(change)
+
+
+def vpt(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Raw Volume Price Trend, 0 at bar 0."""
+    change = vpt_change(close, volume)
+    change[0] = 0.0
+    return np.cumsum(change)
+
+
+def log_return(close: np.ndarray, lag: int) -> np.ndarray:
+    out = _nan(len(close))
+    if len(close) > lag:
+        out[lag:] = np.log(close[lag:] / close[:-lag])
+    return out
+
+
+def realized_vol(close: np.ndarray, window: int) -> np.ndarray:
+    """sqrt(mean of squared 1-bar log returns over ``window`` bars): per-bar realized vol."""
+    r = log_return(close, 1)
+    out = _nan(len(close))
+    if len(close) > window:
+        view = sliding_window_view(r[1:] * r[1:], window)
+        out[window:] = np.sqrt(window_sum(view) / window)
+    return out
+
+
+def technical_features(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    spec: FeatureSpec,
+) -> dict[str, np.ndarray]:
+    """Every technical column of ``spec`` (name -> float64 array), NaN during warm-up."""
+    del open_  # part of the bar; no current indicator reads it
+    out: dict[str, np.ndarray] = {}
+    for lag in spec.return_lags:
+        out[f"ret_{lag}"] = log_return(close, lag)
+    out[f"rsi_{spec.rsi_period}"] = rsi(close, spec.rsi_period)
+    out["macd"], out["macd_signal"], out["macd_hist"] = macd(
+        close, spec.macd_fast, spec.macd_slow, spec.macd_signal
+    )
+    out["stoch_k"], out["stoch_d"] = stoch(
+        high, low, close, spec.stoch_k, spec.stoch_slow_k, spec.stoch_d
+    )
+    atr_values = atr(high, low, close, spec.atr_period)
+    out[f"atr_{spec.atr_period}"] = atr_values
+    out["atr_pct"] = atr_values / close
+    upper, middle, lower = bollinger(close, spec.bb_period, spec.bb_k)
+    out[f"bb_width_{spec.bb_period}"] = (upper - lower) / middle
+    for period in spec.ema_periods:
+        out[f"ema_dist_{period}"] = close / ema(close, period) - 1.0
+    out["obv_z"] = zscore(obv_change(close, volume), spec.z_window, start=1)
+    out["vpt_z"] = zscore(vpt_change(close, volume), spec.z_window, start=1)
+    out[f"rvol_{spec.rvol_window}"] = realized_vol(close, spec.rvol_window)
+    out["volume_z"] = zscore(np.log1p(volume), spec.z_window)
+    return out
