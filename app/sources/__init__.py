@@ -1,1 +1,11 @@
-"""sources layer (see docs/DESIGN.md)."""
+"""Adapters from the outside world (files, exchanges, brokers) to the store's frames.
+
+Each adapter converts its wire format at the edge; every price frame then goes through
+:func:`app.sources.validate.validate_bars`. See docs/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+
+class SourceUnavailable(ConnectionError):  # noqa: N818 - the name says what the caller handles
+    """A data source could not be reached (after the allowed retries); the message names it."""
