@@ -20,6 +20,8 @@ COMMANDS: tuple[str, ...] = (
     "simulate",
     "ingest",
     "backtest",
+    "walkforward",
+    "models",
 )
 
 

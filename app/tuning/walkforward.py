@@ -194,7 +194,9 @@ def run_fold(
     oracle: dict[str, pd.DataFrame] | None = None,
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
+    on_epoch: Callable[[dict[str, float], Any], None] | None = None,
 ) -> FoldOutcome:
+    """Train on the fold's train/val blocks; score the model, baselines and oracle on test."""
     ft = fold_times(fold, grid)
     train = windows.labeled_ends(*ft.train)
     val = windows.labeled_ends(*ft.val)
@@ -214,6 +216,7 @@ def run_fold(
         config.device,
         label_settings=label_settings,
         feature_spec=feature_spec,
+        on_epoch=on_epoch,
     )
     bundle = result.bundle
     x_scaled = bundle.scaler.transform(windows.X)

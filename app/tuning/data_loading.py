@@ -1,0 +1,267 @@
+"""Bars and side inputs for training, from files or the store, turned into a WindowSet.
+
+``--data`` accepts: OHLCV CSV files (``<SYMBOL>_5m.csv``), folders of them, or a simulator
+output folder (``manifest.json`` beside the CSVs), which also brings its news, macro, flow and
+oracle files. Features come from app.features.build_features with the asset class's spec, so
+training sees exactly what the live incremental engine computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.errors import InputError
+from app.models.dataset import LabeledSeries, WindowSet, label_series
+from app.types import AssetClass
+
+SIM_MANIFEST = "manifest.json"
+
+
+@dataclass
+class LoadedData:
+    asset_class: AssetClass
+    bars: dict[str, pd.DataFrame]  # symbol -> store bar columns, sorted by ts
+    news: pd.DataFrame | None = None  # scored: published_at, symbol, score, topic_*
+    macro: pd.DataFrame | None = None  # symbol(=series name), ts, published_at, value
+    flow: pd.DataFrame | None = None  # symbol, ts, kind, published_at, value
+    oracle: dict[str, pd.DataFrame] | None = None
+    source: str = ""
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "bars": {s: len(f) for s, f in self.bars.items()},
+            "news_rows": 0 if self.news is None else len(self.news),
+            "macro_rows": 0 if self.macro is None else len(self.macro),
+            "flow_rows": 0 if self.flow is None else len(self.flow),
+            "oracle": bool(self.oracle),
+            "rejected_rows": self.rejected,
+        }
+
+
+def _utc(frame: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    for c in cols:
+        if c in frame.columns:
+            frame[c] = pd.to_datetime(frame[c], utc=True).astype("datetime64[ns, UTC]")
+    return frame
+
+
+def _pick_symbols(available: Sequence[str], wanted: Sequence[str] | None, where: str) -> list[str]:
+    if not wanted:
+        return list(available)
+    missing = [s for s in wanted if s not in available]
+    if missing:
+        raise InputError(f"symbols {missing}: not found in {where} (have {sorted(available)})")
+    return list(wanted)
+
+
+def _csv_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(p.glob("*_5m.csv"))
+            if not found:
+                raise InputError(f"--data {p}: folder holds no <SYMBOL>_5m.csv files")
+            files += found
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise FileNotFoundError(f"--data {p}: no such file or folder")
+    return files
+
+
+def load_csv_files(
+    paths: Sequence[Path], symbols: Sequence[str] | None, asset_class: AssetClass
+) -> LoadedData:
+    """Validated bars from OHLCV files; bad rows are rejected and counted, good rows kept."""
+    from app.sources.csv_source import CsvSource, symbol_from_filename
+
+    by_symbol = {symbol_from_filename(f): f for f in _csv_files(paths)}
+    chosen = _pick_symbols(list(by_symbol), symbols, "the --data files")
+    bars, rejected = {}, {}
+    for sym in chosen:
+        result = CsvSource(by_symbol[sym]).load(sym)
+        bars[sym] = result.good.reset_index(drop=True)
+        if result.rows_rejected:
+            rejected[sym] = int(result.rows_rejected)
+    return LoadedData(asset_class, bars, source="csv", rejected=rejected)
+
+
+def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> pd.DataFrame | None:
+    """Score the simulator's headlines with the project's sentiment model (never the
+    simulator's true_sentiment, which a real feed would not have)."""
+    items = [n for n in result.news if set(n.symbols) & set(symbols)]
+    if not items:
+        return None
+    from app.config import Asset, load_settings
+    from app.features.news_scoring import score_news
+    from app.features.sentiment import SentimentModel
+
+    assets_meta = manifest.get("assets", {})
+    assets = [
+        Asset(
+            symbol=s,
+            asset_class=result.asset_classes[s],
+            name=assets_meta.get(s, {}).get("name", ""),
+            aliases=tuple(assets_meta.get(s, {}).get("aliases", ())),
+        )
+        for s in symbols
+    ]
+    model = SentimentModel.load(load_settings().sentiment)
+    return score_news(items, assets, model)
+
+
+def load_simulation_folder(
+    path: Path, symbols: Sequence[str] | None, asset_class: AssetClass | None, news: bool = True
+) -> LoadedData:
+    from app.sources.sim_files import load_simulation
+
+    result = load_simulation(path)
+    classes = {s: AssetClass(c) for s, c in result.asset_classes.items()}
+    if asset_class is None:
+        first = symbols[0] if symbols else next(iter(classes))
+        if first not in classes:
+            raise InputError(f"symbol={first!r}: not in the simulation at {path}")
+        asset_class = classes[first]
+    available = [s for s, c in classes.items() if c is asset_class]
+    chosen = _pick_symbols(available, symbols, f"the {asset_class.value} symbols of {path}")
+    manifest = dict(result.manifest)
+    macro = pd.DataFrame(
+        [
+            {"symbol": m.name, "ts": m.ts, "published_at": m.published_at, "value": m.value}
+            for m in result.macro
+        ],
+        columns=["symbol", "ts", "published_at", "value"],
+    )
+    flow = pd.DataFrame(
+        [
+            {
+                "symbol": f.symbol,
+                "ts": f.ts,
+                "kind": f.kind,
+                "published_at": f.published_at,
+                "value": f.value,
+            }
+            for f in result.flow
+            if f.symbol in chosen
+        ],
+        columns=["symbol", "ts", "kind", "published_at", "value"],
+    )
+    return LoadedData(
+        asset_class=asset_class,
+        bars={s: result.bars[s].reset_index(drop=True) for s in chosen},
+        news=_scored_news(result, chosen, manifest) if news else None,
+        macro=_utc(macro, "ts", "published_at") if len(macro) else None,
+        flow=_utc(flow, "ts", "published_at") if len(flow) else None,
+        oracle={s: result.oracle[s] for s in chosen if s in result.oracle},
+        source=f"simulation:{path}",
+    )
+
+
+def load_data(
+    paths: Sequence[str | Path],
+    symbols: Sequence[str] | None,
+    asset_class: AssetClass | None,
+    news: bool = True,
+) -> LoadedData:
+    """Dispatch ``--data``: a simulator folder, or OHLCV files/folders."""
+    ps = [Path(p) for p in paths]
+    if len(ps) == 1 and ps[0].is_dir() and (ps[0] / SIM_MANIFEST).is_file():
+        return load_simulation_folder(ps[0], symbols, asset_class, news)
+    if asset_class is None:
+        raise InputError("--asset-class is required for OHLCV files (crypto|stocks|forex)")
+    return load_csv_files(ps, symbols, asset_class)
+
+
+def load_store(url: str, symbols: Sequence[str], asset_class: AssetClass) -> LoadedData:
+    """Bars, scored sentiment, macro and flow from the store."""
+    from app.store import open_store
+
+    if not symbols:
+        raise InputError("--symbols is required with --store")
+    store = open_store(url)
+    try:
+        bars = {}
+        for s in symbols:
+            frame = store.read_bars(s)
+            if frame.empty:
+                raise InputError(f"symbol={s!r}: no bars in store {url}")
+            bars[s] = frame.reset_index(drop=True)
+        sentiment = store.read("sentiment")
+        news = None
+        if len(sentiment):
+            news = sentiment.rename(columns={"ts": "published_at"})
+            news = news[news["symbol"].isin(symbols)]
+        macro = store.read("macro")
+        flow = store.read("flow")
+        flow = flow[flow["symbol"].isin(symbols)] if len(flow) else flow
+    finally:
+        store.close()
+    return LoadedData(
+        asset_class,
+        bars,
+        news=news if news is not None and len(news) else None,
+        macro=macro if len(macro) else None,
+        flow=flow if len(flow) else None,
+        source=f"store:{url}",
+    )
+
+
+def feature_series(data: LoadedData, spec: Any, label_settings: Any) -> list[LabeledSeries]:
+    """Build features per symbol and attach labels; non-finite values after warm-up are an
+    error naming the column and the count."""
+    from app.features.batch import build_features
+
+    series = []
+    for symbol, bars in data.bars.items():
+        feats = build_features(
+            bars,
+            asset_class=data.asset_class,
+            news=data.news,
+            macro=data.macro,
+            flow=data.flow,
+            spec=spec,
+        )
+        names = list(spec.feature_names)
+        x = feats[names].to_numpy(np.float64)
+        after = x[spec.warmup_bars :]
+        bad = ~np.isfinite(after)
+        if bad.any():
+            col = int(np.flatnonzero(bad.any(axis=0))[0])
+            row = int(np.flatnonzero(bad[:, col])[0]) + spec.warmup_bars
+            raise InputError(
+                f"{symbol}: feature {names[col]!r} has {int(bad[:, col].sum())} non-finite "
+                f"values after the warm-up of {spec.warmup_bars} bars (first at row {row}, "
+                f"ts {bars['ts'].iloc[row]}); {int(bad.sum())} in all columns"
+            )
+        ts = bars["ts"].astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").astype(np.int64)
+        series.append(
+            label_series(
+                symbol,
+                ts,
+                bars["open"].to_numpy(),
+                bars["close"].to_numpy(),
+                x.astype(np.float32),
+                label_settings,
+                names,
+            )
+        )
+    return series
+
+
+def build_windows(data: LoadedData, spec: Any, label_settings: Any, lookback: int) -> WindowSet:
+    need = spec.warmup_bars + lookback + label_settings.horizon + 1
+    short = {s: len(f) for s, f in data.bars.items() if len(f) < need}
+    if short:
+        raise InputError(
+            f"too few bars: {short}; need > warm-up {spec.warmup_bars} + lookback {lookback} "
+            f"+ horizon {label_settings.horizon} per symbol"
+        )
+    return WindowSet(feature_series(data, spec, label_settings), lookback)
