@@ -120,7 +120,11 @@ class DuckDBStore:
             except duckdb.Error as exc:
                 if upsert:
                     self._con.execute("ROLLBACK").fetchall()
-                raise StoreError(f"{self.url}: write to {table} failed: {exc}") from exc
+                raise StoreError(
+                    f"{self.url}: write to {table} failed: {exc}",
+                    table=table,
+                    pending_rows=batch.frame,
+                ) from exc
             finally:
                 self._con.unregister(_BATCH_VIEW)
         return int(count)

@@ -6,16 +6,25 @@ import pandas as pd
 
 
 class StoreError(RuntimeError):
-    """The backend refused a request (bad SQL, schema conflict); the message carries its reply."""
+    """The backend refused a request (bad SQL, rejected rows); the message carries its reply.
+
+    For a failed write, ``pending_rows`` holds every row of the batch that the backend did
+    NOT acknowledge, in the order given, so nothing is dropped silently; ``table`` names
+    where they were going. Both are empty/None for reads and schema calls.
+    """
+
+    def __init__(
+        self, message: str, *, table: str | None = None, pending_rows: pd.DataFrame | None = None
+    ) -> None:
+        self.table = table
+        self.pending_rows = pending_rows if pending_rows is not None else pd.DataFrame()
+        if table is not None and len(self.pending_rows):
+            message = f"{message}; {len(self.pending_rows)} {table} rows not acknowledged"
+        super().__init__(message)
 
 
 class StoreUnavailable(StoreError):  # noqa: N818 - the name says what the caller must handle
-    """The backend could not be reached (or its file is locked by another process).
-
-    ``pending_rows`` holds every row of the failed write that the backend did NOT acknowledge,
-    in the order given, so the caller can retry them later: nothing is dropped silently.
-    It is empty for reads and schema calls.
-    """
+    """The backend could not be reached, or its file is locked by another process."""
 
     def __init__(
         self,
@@ -26,7 +35,6 @@ class StoreUnavailable(StoreError):  # noqa: N818 - the name says what the calle
         pending_rows: pd.DataFrame | None = None,
     ) -> None:
         self.address = address
-        self.table = table
-        self.pending_rows = pending_rows if pending_rows is not None else pd.DataFrame()
-        pending = f"; {len(self.pending_rows)} {table} rows not acknowledged" if table else ""
-        super().__init__(f"store at {address} unavailable: {detail}{pending}")
+        super().__init__(
+            f"store at {address} unavailable: {detail}", table=table, pending_rows=pending_rows
+        )
