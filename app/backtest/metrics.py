@@ -62,9 +62,13 @@ def sortino(returns: np.ndarray, bars_per_year: int) -> float:
 
 
 def cagr(initial_equity: float, final_equity: float, n_bars: int, bars_per_year: int) -> float:
+    """Compound annual growth; NaN when undefined or too large for a float (tiny samples)."""
     if n_bars == 0 or final_equity <= 0:
         return math.nan
-    return (final_equity / initial_equity) ** (bars_per_year / n_bars) - 1.0
+    try:
+        return (final_equity / initial_equity) ** (bars_per_year / n_bars) - 1.0
+    except OverflowError:
+        return math.nan
 
 
 def trade_stats(pnl: np.ndarray) -> dict[str, float | int | None]:

@@ -1,0 +1,189 @@
+"""Signals and prices for a backtest, read and checked at the edge.
+
+A signals CSV has ``ts,ticker,signal,confidence``: ``ts`` is the OPEN time of the bar the signal
+was computed on (ISO-8601 with a UTC offset, e.g. ``2025-01-01T00:05:00Z``), ``signal`` one of
+BUY/SELL/HOLD (case-insensitive), ``confidence`` in [0, 1]. A bad row is rejected with a reason
+and counted; the good rows run. Reasons (first failing rule wins, in this order):
+
+  bad_timestamp      ``ts`` unparseable, or without a UTC offset (naive times are refused)
+  unknown_ticker     no prices were given for ``ticker``
+  unknown_signal     ``signal`` is not BUY, SELL or HOLD
+  confidence_nan     ``confidence`` missing, NaN or not a number
+  confidence_out_of_range  ``confidence`` outside [0, 1]
+  ts_not_on_bar      no bar of that ticker opened at ``ts``
+  duplicate          the same (ticker, ts) appeared earlier in the file (the first is kept)
+
+Prices come from ``<TICKER>_5m.csv`` files (read and validated by ``app.sources.csv_source``) or
+from the store (``app.store.open_store``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.errors import InputError
+
+SIGNAL_COLUMNS: tuple[str, ...] = ("ts", "ticker", "signal", "confidence")
+SIGNAL_WORDS: frozenset[str] = frozenset({"BUY", "SELL", "HOLD"})
+REJECT_REASONS: tuple[str, ...] = (
+    "bad_timestamp",
+    "unknown_ticker",
+    "unknown_signal",
+    "confidence_nan",
+    "confidence_out_of_range",
+    "ts_not_on_bar",
+    "duplicate",
+)
+_OFFSET_PATTERN = r"(?:[zZ]|[+-]\d\d:?\d\d)$"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalBatch:
+    """Good signals (sorted by ts, ticker) and what was rejected, by reason."""
+
+    signals: pd.DataFrame
+    rows_read: int
+    rejected: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> int:
+        return len(self.signals)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "read": self.rows_read,
+            "accepted": self.accepted,
+            "rejected": self.rows_read - self.accepted,
+            "rejected_by_reason": {k: v for k, v in self.rejected.items() if v},
+        }
+
+
+def read_signals(path: str | Path, bars: Mapping[str, pd.DataFrame]) -> SignalBatch:
+    """Read a signals CSV and check every row against the bars it will run on."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"signals file {path} does not exist")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"signals file {path}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in SIGNAL_COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError(
+            f"signals file {path}: missing column(s) {missing}; have {list(raw.columns)}"
+        )
+    return check_signals(raw, bars)
+
+
+def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> SignalBatch:
+    """Validate raw signal rows (strings or typed values) against ``bars`` (ticker -> frame)."""
+    n = len(raw)
+    reason = np.full(n, "", dtype=object)
+
+    def mark(mask: np.ndarray, name: str) -> None:
+        reason[mask & (reason == "")] = name
+
+    ts_text = raw["ts"].astype(str).str.strip()
+    ts = pd.to_datetime(ts_text, utc=True, errors="coerce", format="ISO8601")
+    has_offset = ts_text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy()
+    typed = pd.api.types.is_datetime64_any_dtype(raw["ts"]) and getattr(
+        raw["ts"].dtype, "tz", None
+    ) is not None
+    if typed:
+        ts = raw["ts"]
+        has_offset = np.ones(n, dtype=bool)
+    mark(ts.isna().to_numpy() | ~has_offset, "bad_timestamp")
+    ticker = raw["ticker"].astype(str).str.strip()
+    mark(~ticker.isin(list(bars)).to_numpy(), "unknown_ticker")
+    word = raw["signal"].astype(str).str.strip().str.upper()
+    mark(~word.isin(list(SIGNAL_WORDS)).to_numpy(), "unknown_signal")
+    confidence = pd.to_numeric(raw["confidence"], errors="coerce").to_numpy(np.float64)
+    mark(~np.isfinite(confidence), "confidence_nan")
+    mark((confidence < 0.0) | (confidence > 1.0), "confidence_out_of_range")
+
+    frame = pd.DataFrame(
+        {
+            "ts": ts.astype("datetime64[ns, UTC]"),
+            "ticker": ticker,
+            "signal": word,
+            "confidence": confidence,
+        }
+    )
+    pending = reason == ""
+    on_bar = np.zeros(n, dtype=bool)
+    for sym, bar_frame in bars.items():
+        rows = np.flatnonzero(pending & (ticker.to_numpy() == sym))
+        if rows.size:
+            grid = pd.DatetimeIndex(bar_frame["ts"].astype("datetime64[ns, UTC]"))
+            on_bar[rows] = grid.get_indexer(pd.DatetimeIndex(frame["ts"].iloc[rows])) >= 0
+    mark(pending & ~on_bar, "ts_not_on_bar")
+    dup = frame.duplicated(subset=["ticker", "ts"], keep="first").to_numpy()
+    mark(dup & (reason == ""), "duplicate")
+
+    good = frame.loc[reason == ""].sort_values(["ts", "ticker"], kind="stable")
+    counts = {r: int((reason == r).sum()) for r in REJECT_REASONS}
+    return SignalBatch(signals=good.reset_index(drop=True), rows_read=n, rejected=counts)
+
+
+def load_price_files(paths: Iterable[Path], symbols: Iterable[str] | None = None) -> tuple[
+    dict[str, pd.DataFrame], dict[str, dict[str, int]]
+]:
+    """Bars per ticker from ``<TICKER>_5m.csv`` files, validated by the sources' reader.
+
+    Returns the good bars per ticker and, per ticker, the rejected rows by reason.
+    """
+    from app.sources.csv_source import CsvSource
+
+    names = list(symbols) if symbols is not None else None
+    bars: dict[str, pd.DataFrame] = {}
+    rejects: dict[str, dict[str, int]] = {}
+    for k, path in enumerate(paths):
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"price file {path} does not exist")
+        symbol = names[k] if names is not None else _symbol_of(path)
+        result = CsvSource(path).load(symbol)
+        if result.good.empty:
+            raise InputError(f"price file {path}: no valid bars ({result.nonzero_counts()})")
+        bars[symbol] = result.good.reset_index(drop=True)
+        rejects[symbol] = result.nonzero_counts()
+    return bars, rejects
+
+
+def price_files_in(directory: Path) -> list[Path]:
+    """Every ``<TICKER>_5m.csv`` in ``directory``."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"prices directory {directory} does not exist")
+    files = sorted(directory.glob("*_5m.csv"))
+    if not files:
+        raise InputError(f"prices directory {directory}: no <TICKER>_5m.csv files")
+    return files
+
+
+def load_store_bars(url: str, tickers: Iterable[str]) -> dict[str, pd.DataFrame]:
+    """Bars per ticker from the store at ``url`` (every symbol in it when ``tickers`` is empty)."""
+    from app.store import open_store
+
+    store = open_store(url)
+    try:
+        wanted = list(tickers) or store.symbols("bars")
+        bars = {}
+        for sym in wanted:
+            frame = store.read_bars(sym)
+            if frame.empty:
+                raise InputError(f"store {url}: no bars for ticker={sym!r}")
+            bars[sym] = frame.reset_index(drop=True)
+        return bars
+    finally:
+        store.close()
+
+
+def _symbol_of(path: Path) -> str:
+    from app.sources.csv_source import symbol_from_filename
+
+    return symbol_from_filename(path)
