@@ -23,7 +23,7 @@ from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
-from questdb import QuestDBError, Sender
+from questdb import QuestDBError, QuestDBErrorCode, Sender
 
 from app.errors import InputError
 from app.store.asof import asof_align
@@ -53,6 +53,11 @@ from app.types import require_utc
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 9000
+_UNREACHABLE = {
+    QuestDBErrorCode.SocketError,
+    QuestDBErrorCode.CouldNotResolveAddr,
+    QuestDBErrorCode.ConnectTimeout,
+}
 _URL_OPTIONS = {
     "pg_port": 8812,  # PostgreSQL wire port, for psql/Grafana; this store reads over HTTP
     "auto_flush_rows": 10_000,  # rows per ILP/HTTP request (one transaction each)
@@ -147,21 +152,27 @@ class QuestDBStore:
         rows = batch.frame
         if rows.empty:
             return 0
-        self._ensure(table)
-        if not upsert:
-            rows = self._new_rows(table, rows)
-            if rows.empty:
-                return 0
+        try:
+            self._ensure(table)
+            if not upsert:
+                rows = self._new_rows(table, rows)
+        except StoreUnavailable as exc:
+            raise StoreUnavailable(self.address, str(exc), table=table, pending_rows=rows) from exc
+        if rows.empty:
+            return 0
         for lo in range(0, len(rows), self.auto_flush_rows):
             chunk = rows.iloc[lo : lo + self.auto_flush_rows]
             try:
                 self._sender.flush(ilp_buffer(table, chunk), transactional=True)
             except QuestDBError as exc:
-                raise StoreUnavailable(
-                    self.address,
-                    f"ILP/HTTP write to {table} failed ({exc.code.name}: {exc})",
-                    table=table,
-                    pending_rows=rows.iloc[lo:].reset_index(drop=True),
+                pending = rows.iloc[lo:].reset_index(drop=True)
+                detail = f"ILP/HTTP write to {table} failed ({exc.code.name}: {exc})"
+                if exc.code in _UNREACHABLE:
+                    raise StoreUnavailable(
+                        self.address, detail, table=table, pending_rows=pending
+                    ) from exc
+                raise StoreError(
+                    f"{self.address}: {detail}", table=table, pending_rows=pending
                 ) from exc
             self.requests_sent += 1
         self._await_applied(table)

@@ -134,7 +134,8 @@ class FakeQuestDB:
         self.paths: list[str] = []
         self.apply_lag_polls = 0  # wal_tables() reports "not yet applied" this many times
         self.suspended: set[str] = set()
-        self.fail_writes_after: int | None = None  # answer 500 to /write after N requests
+        self.fail_writes = 0  # answer HTTP 500 to this many of the next /write requests ...
+        self.accept_before_failing = 0  # ... after first accepting this many
         self._db = duckdb.connect()
         self._db.execute("SET TimeZone = 'UTC'").fetchall()
         self._lock = threading.Lock()
@@ -144,7 +145,9 @@ class FakeQuestDB:
         self._txn: dict[str, int] = {}
         self._lag_left: dict[str, int] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -181,10 +184,10 @@ class FakeQuestDB:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if urlsplit(self.path).path not in ("/write", "/api/v2/write"):
                     return self._reply(404, {"error": "not found"})
-                if (
-                    fake.fail_writes_after is not None
-                    and len(fake.writes) >= fake.fail_writes_after
-                ):
+                if fake.accept_before_failing > 0:
+                    fake.accept_before_failing -= 1
+                elif fake.fail_writes > 0:
+                    fake.fail_writes -= 1
                     return self._reply(500, {"code": "internal error", "message": "disk full"})
                 try:
                     fake._ingest(body.decode())
