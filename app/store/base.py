@@ -69,10 +69,15 @@ class TimeSeriesStore(Protocol):
     def create_schema(self) -> None:
         """Create every table in TABLES if missing (idempotent)."""
 
-    def write(self, table: str, frame: pd.DataFrame) -> int:
-        """Insert the rows whose key is new; return how many were inserted."""
+    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
+        """Insert the rows whose key is new; return how many were inserted.
 
-    def write_bars(self, frame: pd.DataFrame) -> int:
+        A row whose key is already stored is ignored (first write wins). With
+        ``upsert=True`` every row is written and replaces the stored row of its key (a
+        corrected bar); the return value is then the number of rows written.
+        """
+
+    def write_bars(self, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         """``write("bars", frame)``; the frame has the columns of TABLES["bars"]."""
 
     def read(
@@ -105,12 +110,14 @@ class TimeSeriesStore(Protocol):
         series_symbol: str,
         value_column: str = "value",
         time_column: str = "published_at",
+        *,
+        kind: str | None = None,
     ) -> pd.DataFrame:
         """Align a slower series onto the bar grid of ``bars_symbol``.
 
         For each bar, the latest row of ``table``/``series_symbol`` whose ``time_column`` is
         at or before the bar's close (``ts + 5 min``); NaN where none exists yet. Returns
-        columns ``ts`` and ``value_column``.
+        columns ``ts`` and ``value_column``. ``kind`` narrows the flow table to one kind.
         """
 
     def close(self) -> None:

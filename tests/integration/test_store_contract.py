@@ -93,6 +93,7 @@ def assert_same_rows(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 
 def test_rewrite_is_idempotent_and_returns_zero(store, sym):
+    assert isinstance(store, TimeSeriesStore)
     bars = bars_frame(50, symbol=sym)
     assert store.write_bars(bars) == 50
     assert store.write_bars(bars) == 0
