@@ -22,6 +22,8 @@ COMMANDS: tuple[str, ...] = (
     "backtest",
     "walkforward",
     "models",
+    "sentiment-train",
+    "sentiment-eval",
 )
 
 
