@@ -1,0 +1,185 @@
+"""vectorbt as referee: our fills replayed through ``Portfolio.from_orders`` end at the same equity.
+
+One vectorbt session for the module (its first use compiles for ~20 s; NUMBA_CACHE_DIR caches it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.backtest.engine import BacktestConfig, run_backtest
+from app.backtest.vectorbt_check import referee
+from app.config import CostSettings, RiskSettings
+from app.types import AssetClass
+from tests.builders import bars_frame
+
+REPO = Path(__file__).resolve().parents[2]
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def vbt():
+    return pytest.importorskip("vectorbt")
+
+
+def random_signals(bars: pd.DataFrame, ticker: str, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(bars)
+    return pd.DataFrame(
+        {
+            "ts": bars["ts"],
+            "ticker": ticker,
+            "signal": rng.choice(["BUY", "SELL", "HOLD"], n, p=[0.3, 0.3, 0.4]),
+            "confidence": rng.uniform(0.55, 1.0, n),
+        }
+    )
+
+
+def check(result, bars) -> None:
+    report = referee(result, bars)
+    assert report.n_orders == len(result.fills)
+    assert report.rel_error <= TOL, report.to_dict()
+    assert report.max_rel_error_curve <= TOL, report.to_dict()
+
+
+def test_single_ticker_with_intrabar_exits_matches_vectorbt(vbt):
+    bars = {"BTCUSDT": bars_frame(4000, seed=11)}
+    sig = random_signals(bars["BTCUSDT"], "BTCUSDT", 1)
+    result = run_backtest(bars, sig, {"BTCUSDT": AssetClass.CRYPTO}, BacktestConfig())
+    reasons = set(result.fills["reason"])
+    assert {"entry", "stop_loss", "take_profit", "signal_close"} <= reasons  # all paths replayed
+    check(result, bars)
+
+
+def test_three_tickers_shared_cash_atr_slippage_and_halts_match_vectorbt(vbt):
+    btc = bars_frame(3000, symbol="BTCUSDT", seed=21)
+    eth = bars_frame(3000, symbol="ETHUSDT", seed=22).iloc[::2].reset_index(drop=True)
+    aapl = bars_frame(1500, symbol="AAPL", seed=23)
+    bars = {"BTCUSDT": btc, "ETHUSDT": eth, "AAPL": aapl}
+    sig = pd.concat([random_signals(f, s, k) for k, (s, f) in enumerate(bars.items())])
+    classes = {
+        "BTCUSDT": AssetClass.CRYPTO,
+        "ETHUSDT": AssetClass.CRYPTO,
+        "AAPL": AssetClass.STOCKS,
+    }
+    # Tight drawdown limit so halts (FLATTEN_ALL fills) happen too.
+    config = BacktestConfig(
+        risk=RiskSettings(max_daily_drawdown=0.004),
+        costs=CostSettings(slippage_mode="atr", slippage_atr=0.1),
+    )
+    result = run_backtest(bars, sig.sort_values("ts", kind="stable"), classes, config)
+    assert "flatten" in set(result.fills["reason"])
+    assert result.fills["ticker"].nunique() == 3
+    assert result.fills["fee_rate"].nunique() == 2  # crypto and stocks fees differ
+    check(result, bars)
+
+
+def test_cli_end_to_end_on_csv_files_with_vectorbt_check(vbt, tmp_path):
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    for sym, seed in (("BTCUSDT", 31), ("ETHUSDT", 32)):
+        frame = bars_frame(1200, symbol=sym, seed=seed)
+        out = frame.drop(columns="symbol")
+        out["ts"] = out["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        out.to_csv(prices / f"{sym}_5m.csv", index=False)
+    sig = random_signals(bars_frame(1200, seed=31), "BTCUSDT", 5)
+    sig["ts"] = sig["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    bad = pd.DataFrame(
+        {
+            "ts": ["2025-01-01T00:01:00Z", "garbage", "2025-01-01T00:10:00Z"],
+            "ticker": ["BTCUSDT", "BTCUSDT", "NOPE"],
+            "signal": ["BUY", "BUY", "BUY"],
+            "confidence": ["0.9", "0.9", "0.9"],
+        }
+    )
+    pd.concat([sig, bad]).to_csv(tmp_path / "signals.csv", index=False)
+    out_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "backtest",
+            "--prices",
+            str(prices),
+            "--signals",
+            str(tmp_path / "signals.csv"),
+            "--out",
+            str(out_dir),
+            "--asset-class",
+            "crypto",
+            "--initial-equity",
+            "50000",
+            "--vectorbt-check",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["signals"]["read"] == 1203
+    assert summary["signals"]["rejected_by_reason"] == {
+        "bad_timestamp": 1,
+        "unknown_ticker": 1,
+        "ts_not_on_bar": 1,
+    }
+    assert summary["vectorbt_check"]["ok"] is True
+    assert summary["initial_equity"] == 50000.0
+    trades = pd.read_csv(out_dir / "trades.csv")
+    assert list(trades.columns) == [
+        "entry_ts",
+        "exit_ts",
+        "ticker",
+        "side",
+        "qty",
+        "entry_price",
+        "exit_price",
+        "stop_loss",
+        "take_profit",
+        "exit_reason",
+        "pnl",
+        "fees",
+    ]
+    assert len(trades) == summary["n_trades"] + (trades["exit_reason"] == "open_at_end").sum()
+    equity = pd.read_csv(out_dir / "equity.csv")
+    assert list(equity.columns) == ["ts", "equity", "drawdown", "risk_state"]
+    assert equity["equity"].iloc[-1] == pytest.approx(summary["final_equity"])
+    assert (out_dir / "equity.png").stat().st_size > 10_000
+    assert json.loads((out_dir / "metrics.json").read_text())["sharpe"] == summary["sharpe"]
+
+
+def test_cli_bad_flag_value_exits_2_with_one_line(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "backtest",
+            "--prices",
+            f"BTCUSDT={tmp_path}/missing.csv",
+            "--rule",
+            "ema_cross",
+            "--out",
+            str(tmp_path / "o"),
+            "--asset-class",
+            "crypto",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error:") and "missing.csv" in proc.stderr
