@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app.cli.main import main
 from app.config import CcxtSettings
 from app.errors import InputError
 from app.sources import SourceUnavailable
@@ -261,3 +262,50 @@ def test_unknown_symbol_is_a_clear_input_error(venue) -> None:
 def test_unknown_exchange_id_is_an_input_error() -> None:
     with pytest.raises(InputError, match="not a ccxt exchange id"):
         CcxtSource.from_settings(CcxtSettings(exchange="nasdaq_darkpool"))
+
+
+def _ingest(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main(["ingest", "--source", "ccxt", *argv])
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_cli_backfills_then_resumes_from_the_store(venue, tmp_path, capsys, monkeypatch) -> None:
+    state, base = venue
+    monkeypatch.setenv("APP_CCXT__MAX_RETRIES", "0")
+    url = f"duckdb:///{tmp_path / 'store.db'}"
+    common = ("--symbol", "BTC/USDT", "--api-url", f"public={base}", "--store", url)
+    code, first = _ingest(
+        capsys, *common, "--since", "2025-01-01T00:00:00Z", "--until", "2025-01-01T10:00:00Z"
+    )
+    assert code == 0
+    assert first["symbols"] == ["BTCUSDT"] and first["rows_written"] == 120
+    # no --since: resume after the stored 09:55 bar; all 350 venue bars are closed by now
+    state.klines_requests.clear()
+    code, second = _ingest(capsys, *common)
+    assert code == 0 and second["rows_written"] == 350 - 120 and second["duplicates_skipped"] == 0
+    assert int(state.klines_requests[0]["startTime"]) == T0_MS + 120 * BAR_MS
+
+
+def test_cli_exits_1_when_the_venue_stays_down(venue, tmp_path, capsys, monkeypatch) -> None:
+    state, base = venue
+    monkeypatch.setenv("APP_CCXT__MAX_RETRIES", "0")
+    state.fail_next = ["503"]
+    code = main(
+        [
+            "ingest",
+            "--source",
+            "ccxt",
+            "--symbol",
+            "BTC/USDT",
+            "--api-url",
+            f"public={base}",
+            "--since",
+            "2025-01-01T00:00:00Z",
+            "--store",
+            f"duckdb:///{tmp_path / 's.db'}",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "fetch_ohlcv BTC/USDT failed after 1 attempts" in captured.err
+    assert json.loads(captured.out.strip().splitlines()[-1])["exit_code"] == 1
