@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from app.errors import InputError
 from app.store.base import KEYS, TABLES
@@ -105,11 +107,42 @@ def prepare_batch(
     rejected = int(null_key.sum())
     if rejected:
         out = out.loc[~null_key]
-    duplicate = out.duplicated(subset=key, keep=keep)
-    duplicates = int(duplicate.sum())
-    if duplicates:
-        out = out.loc[~duplicate]
+    duplicates = 0
+    if may_repeat_keys(out, key):
+        duplicate = out.duplicated(subset=key, keep=keep)
+        duplicates = int(duplicate.sum())
+        if duplicates:
+            out = out.loc[~duplicate]
     return PreparedBatch(out.reset_index(drop=True), rejected, duplicates)
+
+
+def may_repeat_keys(frame: pd.DataFrame, key: list[str]) -> bool:
+    """False when the key is unique for sure; a cheap test that saves a full hash.
+
+    Ingest batches are mostly grouped by series and sorted by time: then the key is unique
+    if ``ts`` strictly increases inside each run of equal non-time key columns and no
+    series occurs in two runs. Anything else answers True (check with a hash).
+    """
+    n = len(frame)
+    if n < 2:
+        return False
+    groups = [c for c in key if c != "ts"]
+    table = pa.Table.from_pandas(frame[[*groups, "ts"]], preserve_index=False)
+    ts = table.column("ts")
+    same = None
+    for column in groups:
+        values = table.column(column)
+        equal = pc.equal(values.slice(1), values.slice(0, n - 1))
+        same = equal if same is None else pc.and_(same, equal)
+    if same is None:  # the key is ts alone
+        return not pc.all(pc.greater(ts.slice(1), ts.slice(0, n - 1))).as_py()
+    rising = pc.greater(ts.slice(1), ts.slice(0, n - 1))
+    if pc.any(pc.and_(same, pc.invert(rising))).as_py():
+        return True
+    run_starts = table.select(groups).filter(
+        pa.concat_arrays([pa.array([True]), pc.invert(same).combine_chunks()])
+    )
+    return run_starts.group_by(groups).aggregate([]).num_rows != run_starts.num_rows
 
 
 def _normalize_column(table: str, column: str, values: pd.Series) -> pd.Series:
