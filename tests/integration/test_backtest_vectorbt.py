@@ -6,10 +6,6 @@ One vectorbt session for the module (its first use compiles for ~20 s; NUMBA_CAC
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,11 +13,11 @@ import pytest
 
 from app.backtest.engine import BacktestConfig, run_backtest
 from app.backtest.vectorbt_check import referee
+from app.cli.main import main
 from app.config import CostSettings, RiskSettings
 from app.types import AssetClass
 from tests.builders import bars_frame
 
-REPO = Path(__file__).resolve().parents[2]
 TOL = 1e-6
 
 
@@ -82,7 +78,7 @@ def test_three_tickers_shared_cash_atr_slippage_and_halts_match_vectorbt(vbt):
     check(result, bars)
 
 
-def test_cli_end_to_end_on_csv_files_with_vectorbt_check(vbt, tmp_path):
+def test_cli_end_to_end_on_csv_files_with_vectorbt_check(vbt, tmp_path, capsys):
     prices = tmp_path / "prices"
     prices.mkdir()
     for sym, seed in (("BTCUSDT", 31), ("ETHUSDT", 32)):
@@ -102,33 +98,23 @@ def test_cli_end_to_end_on_csv_files_with_vectorbt_check(vbt, tmp_path):
     )
     pd.concat([sig, bad]).to_csv(tmp_path / "signals.csv", index=False)
     out_dir = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "backtest",
-            "--prices",
-            str(prices),
-            "--signals",
-            str(tmp_path / "signals.csv"),
-            "--out",
-            str(out_dir),
-            "--asset-class",
-            "crypto",
-            "--initial-equity",
-            "50000",
-            "--vectorbt-check",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    argv = [
+        "backtest",
+        "--prices",
+        str(prices),
+        "--signals",
+        str(tmp_path / "signals.csv"),
+        "--out",
+        str(out_dir),
+        "--asset-class",
+        "crypto",
+        "--initial-equity",
+        "50000",
+        "--vectorbt-check",
+    ]
+    assert main(argv) == 0  # the real entry point of `python -m app`, in this process
+    stdout = capsys.readouterr().out
+    summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["signals"]["read"] == 1203
     assert summary["signals"]["rejected_by_reason"] == {
         "bad_timestamp": 1,
@@ -160,26 +146,18 @@ def test_cli_end_to_end_on_csv_files_with_vectorbt_check(vbt, tmp_path):
     assert json.loads((out_dir / "metrics.json").read_text())["sharpe"] == summary["sharpe"]
 
 
-def test_cli_bad_flag_value_exits_2_with_one_line(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "backtest",
-            "--prices",
-            f"BTCUSDT={tmp_path}/missing.csv",
-            "--rule",
-            "ema_cross",
-            "--out",
-            str(tmp_path / "o"),
-            "--asset-class",
-            "crypto",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=120,
-    )
-    assert proc.returncode == 2
-    assert proc.stderr.strip().startswith("error:") and "missing.csv" in proc.stderr
+def test_cli_bad_flag_value_exits_2_with_one_line(tmp_path, capsys):
+    argv = [
+        "backtest",
+        "--prices",
+        f"BTCUSDT={tmp_path}/missing.csv",
+        "--rule",
+        "ema_cross",
+        "--out",
+        str(tmp_path / "o"),
+        "--asset-class",
+        "crypto",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "missing.csv" in err and "\n" not in err
