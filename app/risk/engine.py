@@ -74,7 +74,11 @@ _HALTED_KILL = ("halted:kill_switch",)
 
 def client_order_id(symbol: str, ts: datetime, kind: str) -> str:
     """Deterministic id: symbol, decision time in ms, kind (L/S entry, C close, F flatten)."""
-    return f"{symbol}-{to_ns(ts) // 1_000_000}-{kind}"
+    return _order_id(symbol, to_ns(ts), kind)
+
+
+def _order_id(symbol: str, ts_ns: int, kind: str) -> str:
+    return f"{symbol}-{ts_ns // 1_000_000}-{kind}"
 
 
 class RiskEngine:
@@ -219,12 +223,13 @@ class RiskEngine:
         for order in portfolio.open_orders:
             if order.symbol == symbol and order.reduce_only:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
-        oid = client_order_id(symbol, ts, "C")
+        now_ns = to_ns(ts)
+        oid = _order_id(symbol, now_ns, "C")
         if self._guard.seen(oid):
             return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
         side = Side.SELL if qty > 0 else Side.BUY
         order = Order(oid, symbol, side, float(abs(qty)), ts, reduce_only=True)
-        self._guard.record(oid, to_ns(ts))
+        self._guard.record(oid, now_ns)
         return RiskDecision(
             ts, symbol, DecisionAction.CLOSE, self._state, (order,), ("close:opposite_signal",)
         )
@@ -272,7 +277,7 @@ class RiskEngine:
         if not qty > 0.0:
             return self._hold(ts, symbol, "capped:max_gross_exposure:no_room")
         long = direction > 0
-        oid = client_order_id(symbol, ts, "L" if long else "S")
+        oid = _order_id(symbol, now_ns, "L" if long else "S")
         if self._guard.seen(oid):
             return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
         order = Order(
@@ -326,7 +331,7 @@ class RiskEngine:
             if symbol in pending:
                 continue
             qty = portfolio.positions[symbol].qty
-            oid = client_order_id(symbol, ts, "F")
+            oid = _order_id(symbol, now_ns, "F")
             if self._guard.seen(oid):
                 continue
             side = Side.SELL if qty > 0 else Side.BUY
