@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import InputError
 from app.sources.validate import BAR_COLUMNS, REASONS, validate_bars
+from app.types import Bar
 
 
 def _raw(rows: list[tuple[str, ...]]) -> pd.DataFrame:
@@ -156,12 +157,12 @@ def test_empty_input_gives_empty_typed_frames() -> None:
     assert str(result.good["ts"].dtype) == "datetime64[ns, UTC]"
 
 
-def test_one_million_rows_validate_fast() -> None:
+def test_one_million_rows_validate_far_faster_than_a_per_row_loop() -> None:
     n = 1_000_000
     ts = pd.date_range("2020-01-01", periods=n, freq="5min", tz="UTC")
     raw = pd.DataFrame(
         {
-            "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "ts": np.char.add(np.datetime_as_string(ts.tz_localize(None).values, unit="s"), "Z"),
             "open": np.full(n, 1.0),
             "high": 2.0,
             "low": 0.5,
@@ -174,5 +175,12 @@ def test_one_million_rows_validate_fast() -> None:
     result = validate_bars(raw, "X")
     elapsed = time.perf_counter() - start
     assert len(result.good) == n - 1 and result.counts["high_low"] == 1
-    # ~1.5 s measured on 2 busy shared cores; a per-row Python loop takes ~30 s.
-    assert elapsed < 6.0, elapsed
+    # Reference measured in the same run (the machine is shared, so absolute times swing):
+    # building one checked Bar per row, the obvious non-vectorized way, on 20k rows.
+    m = 20_000
+    start = time.perf_counter()
+    for row in raw.iloc[:m].assign(ts=ts[:m]).itertuples(index=False):
+        Bar("X", row.ts.to_pydatetime(), row.open, row.high, row.low, row.close, row.volume)
+    per_row_estimate = (time.perf_counter() - start) * n / m
+    # measured: ~1.5 s vs ~14 s idle; ~6 s vs ~57 s under load average 12 on 2 cores
+    assert elapsed * 4 < per_row_estimate, (elapsed, per_row_estimate)
