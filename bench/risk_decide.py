@@ -2,7 +2,7 @@
 
 The backtest runs the engine on every bar (a million bars with a signal each), so the common
 paths must be cheap. Prints one line per path (µs per call and the ratio to the floor) and a
-final dict. Run: .venv/bin/python bench/bench_risk_decide.py [--calls N]
+final dict. Run: .venv/bin/python bench/risk_decide.py [--calls N]
 """
 
 from __future__ import annotations
