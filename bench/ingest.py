@@ -117,7 +117,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             assert bare_n == store_n == pk_n == rows, (bare_n, store_n, pk_n)
             assert again_n == 0, f"re-ingest inserted {again_n} rows"
             for name, seconds in (
-                ("bare", bare_s), ("store", store_s), ("reingest", again_s), ("pk", pk_s)
+                ("bare", bare_s),
+                ("store", store_s),
+                ("reingest", again_s),
+                ("pk", pk_s),
             ):
                 best[name] = max(best[name], rows / seconds)
             print(

@@ -155,7 +155,11 @@ def _normalize_column(table: str, column: str, values: pd.Series) -> pd.Series:
                 f"{where}: dtype {values.dtype} (first value {sample!r}) is not a timezone-aware "
                 "datetime; convert with .astype('datetime64[ns, UTC]')"
             )
-        return values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        values = values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]")
+        if (values.array.asi8 % 1000 != 0).any():
+            # Both backends keep microseconds; dropping the rest here keeps keys comparable.
+            values = values.dt.floor("us")
+        return values
     if kind == "f64":
         try:
             return values.astype("float64")

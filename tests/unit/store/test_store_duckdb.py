@@ -158,3 +158,12 @@ def test_create_table_sql_types():
         "limit_price DOUBLE, stop_price DOUBLE, "
         "stop_loss DOUBLE, take_profit DOUBLE, reduce_only BOOLEAN)"
     )
+
+
+def test_nanosecond_stamps_are_idempotent_too(store):
+    frame = bars_frame(3)
+    frame["ts"] = frame["ts"] + pd.Timedelta(nanoseconds=789)
+    assert store.write_bars(frame) == 3
+    assert store.write_bars(frame) == 0
+    assert store.write_bars(frame, upsert=True) == 3
+    assert len(store.read_bars("BTCUSDT")) == 3

@@ -64,3 +64,10 @@ def test_logical_types():
     assert [
         column_type(c) for c in ("ts", "published_at", "symbol", "title", "qty", "reduce_only")
     ] == ["ts", "ts", "sym", "str", "f64", "bool"]
+
+
+def test_sub_microsecond_digits_are_dropped_so_keys_stay_comparable():
+    frame = bars_frame(2)
+    frame["ts"] = frame["ts"] + pd.Timedelta(nanoseconds=789)
+    prepared = prepare_batch("bars", frame, keep="first").frame
+    assert (prepared["ts"] == bars_frame(2)["ts"]).all()
