@@ -35,6 +35,7 @@ class StoreUnavailable(StoreError):  # noqa: N818 - the name says what the calle
         pending_rows: pd.DataFrame | None = None,
     ) -> None:
         self.address = address
+        self.detail = detail
         super().__init__(
             f"store at {address} unavailable: {detail}", table=table, pending_rows=pending_rows
         )

@@ -157,7 +157,11 @@ class QuestDBStore:
             if not upsert:
                 rows = self._new_rows(table, rows)
         except StoreUnavailable as exc:
-            raise StoreUnavailable(self.address, str(exc), table=table, pending_rows=rows) from exc
+            raise StoreUnavailable(
+                self.address, f"before sending: {exc.detail}", table=table, pending_rows=rows
+            ) from exc
+        except StoreError as exc:
+            raise StoreError(str(exc), table=table, pending_rows=rows) from exc
         if rows.empty:
             return 0
         for lo in range(0, len(rows), self.auto_flush_rows):
