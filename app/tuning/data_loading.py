@@ -18,6 +18,7 @@ import pandas as pd
 
 from app.errors import InputError
 from app.models.dataset import LabeledSeries, WindowSet, label_series
+from app.tuning.walkforward import Oracle
 from app.types import AssetClass
 
 SIM_MANIFEST = "manifest.json"
@@ -30,7 +31,7 @@ class LoadedData:
     news: pd.DataFrame | None = None  # scored: published_at, symbol, score, topic_*
     macro: pd.DataFrame | None = None  # symbol(=series name), ts, published_at, value
     flow: pd.DataFrame | None = None  # symbol, ts, kind, published_at, value
-    oracle: dict[str, pd.DataFrame] | None = None
+    oracle: Oracle | None = None
     source: str = ""
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -160,7 +161,10 @@ def load_simulation_folder(
         news=_scored_news(result, chosen, manifest) if news else None,
         macro=_utc(macro, "ts", "published_at") if len(macro) else None,
         flow=_utc(flow, "ts", "published_at") if len(flow) else None,
-        oracle={s: result.oracle[s] for s in chosen if s in result.oracle},
+        oracle=Oracle(
+            frames={s: result.oracle[s] for s in chosen if s in result.oracle},
+            df=manifest.get("oracle", {}).get("df", 5.0),
+        ),
         source=f"simulation:{path}",
     )
 

@@ -57,6 +57,7 @@ def report_dict(result: WalkForwardResult) -> dict[str, Any]:
                 "strategy": "vectorized next-bar-open fills, unit notional, costs = "
                 f"{result.config.cost_bps} bps per unit turnover (app/tuning/metrics.py)",
                 "selective": f"bars with top class UP/DOWN at confidence >= {result.config.gate}",
+                "ungated": "the same strategy trading every UP/DOWN top-class call (gate 0)",
             },
         }
     )
@@ -80,6 +81,8 @@ def summary(result: WalkForwardResult, out_dir: Path | None = None) -> dict[str,
             "sharpe": model["sharpe"],
             "max_drawdown": model["max_drawdown"],
             "total_return": model["total_return"],
+            "sharpe_ungated": model["sharpe_ungated"],
+            "total_return_ungated": model["total_return_ungated"],
             "p_value_vs_50": result.significance["p_value_vs_50"],
             "p_value_vs_best_baseline": result.significance["p_value_vs_best_baseline"],
             "folds": len(result.folds),

@@ -74,6 +74,7 @@ class FoldOutcome:
     metrics: dict[str, dict[str, Any]]  # predictor -> metrics
     probs: dict[str, np.ndarray] = field(repr=False)  # predictor -> (n_test, 3)
     returns: dict[str, pd.Series] = field(repr=False)  # predictor -> strategy returns by ts
+    returns_ungated: dict[str, pd.Series] = field(repr=False)  # same, trading every call
     test_ends: np.ndarray = field(repr=False)
     result: TrainResult | None = field(default=None, repr=False)
 
@@ -100,9 +101,16 @@ def _iso(ns: int) -> str:
     return pd.Timestamp(int(ns), tz="UTC").isoformat()
 
 
-def oracle_lookup(
-    windows: WindowSet, ends: np.ndarray, oracle: dict[str, pd.DataFrame]
-) -> np.ndarray | None:
+@dataclass(frozen=True)
+class Oracle:
+    """The simulator's per-bar drift and volatility (``<SYM>_oracle.csv``) and the Student-t
+    degrees of freedom of its noise over the label horizon (manifest ``oracle.df``)."""
+
+    frames: dict[str, pd.DataFrame]
+    df: float | None = 5.0
+
+
+def oracle_lookup(windows: WindowSet, ends: np.ndarray, oracle: Oracle) -> np.ndarray | None:
     """Oracle probabilities on ``ends`` with *our* label threshold; None if any bar is missing.
 
     The oracle file holds the planted drift ``mu`` and volatility ``sigma`` of the forward
@@ -116,10 +124,10 @@ def oracle_lookup(
         sel = np.flatnonzero(windows.ticker[ends] == i)
         if sel.size == 0:
             continue
-        frame = oracle.get(symbol)
+        frame = oracle.frames.get(symbol)
         if frame is None:
             return None
-        ts = frame["ts"].astype("datetime64[ns, UTC]").to_numpy().astype("int64")
+        ts = frame["ts"].astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").astype(np.int64)
         want = windows.ts[ends[sel]]
         pos = np.searchsorted(ts, want)
         pos_c = np.clip(pos, 0, ts.size - 1)
@@ -127,7 +135,9 @@ def oracle_lookup(
             return None
         mu = frame["mu"].to_numpy()[pos_c]
         sigma = frame["sigma"].to_numpy()[pos_c]
-        p_up, p_down, p_flat = oracle_probabilities(mu, sigma, windows.theta[ends[sel]])
+        p_up, p_down, p_flat = oracle_probabilities(
+            mu, sigma, windows.theta[ends[sel]], df=oracle.df
+        )
         out[sel] = np.column_stack([p_up, p_down, p_flat])
     return out
 
@@ -191,7 +201,7 @@ def run_fold(
     fold: Fold,
     grid: np.ndarray,
     config: WalkForwardConfig,
-    oracle: dict[str, pd.DataFrame] | None = None,
+    oracle: Oracle | None = None,
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], Any], None] | None = None,
@@ -225,18 +235,20 @@ def run_fold(
     probs = {"model": softmax(logits, bundle.temperature)}
     for name in config.baselines:
         probs[name] = _predictor_probs(name, windows, x_scaled, train, val, test, config.seed)
-    if oracle:
+    if oracle is not None and oracle.frames:
         op = oracle_lookup(windows, test, oracle)
         if op is not None:
             probs["oracle"] = op
     y, r = windows.y[test], windows.r[test]
     bpy = BARS_PER_YEAR[AssetClass(config.asset_class)]
-    metrics, returns = {}, {}
+    metrics, returns, returns_all = {}, {}, {}
     for name, p in probs.items():
         m = classification_metrics(p, y, r, config.gate)
         s = strategy_series(windows, test, p, config.gate, config.cost_bps)
-        returns[name] = s
+        s_all = strategy_series(windows, test, p, 0.0, config.cost_bps)
+        returns[name], returns_all[name] = s, s_all
         m.update(performance(s.to_numpy(), bpy))
+        m.update(_suffixed(performance(s_all.to_numpy(), bpy), "_ungated"))
         metrics[name] = m
     metrics["model"]["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
     training = result.summary()
@@ -252,6 +264,7 @@ def run_fold(
         metrics=metrics,
         probs=probs,
         returns=returns,
+        returns_ungated=returns_all,
         test_ends=test,
         result=result,
     )
@@ -281,7 +294,7 @@ def run_walkforward(
     windows: WindowSet,
     config: WalkForwardConfig,
     *,
-    oracle: dict[str, pd.DataFrame] | None = None,
+    oracle: Oracle | None = None,
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
     data_info: dict[str, Any] | None = None,
@@ -328,23 +341,35 @@ def pool(
         m = classification_metrics(p, y, r, config.gate)
         rets = pd.concat([o.returns[name] for o in outcomes]).sort_index()
         m.update(performance(rets.to_numpy(), bpy))
-        m["per_period_sharpe"] = per_period_sharpe(rets.to_numpy())
+        all_rets = pd.concat([o.returns_ungated[name] for o in outcomes]).sort_index()
+        m.update(_suffixed(performance(all_rets.to_numpy(), bpy), "_ungated"))
+        m["per_period_sharpe_ungated"] = per_period_sharpe(all_rets.to_numpy())
         m["dacc_se"] = dacc_standard_error(m["dacc"], m["n_directional"])
         m["dacc_fold_mean"] = summarize_fold_values([o.metrics[name]["dacc"] for o in outcomes])
         pooled[name] = m
     return pooled
 
 
+def _suffixed(d: dict[str, Any], suffix: str) -> dict[str, Any]:
+    return {k + suffix: v for k, v in d.items() if k != "n_periods"}
+
+
+def pooled_returns(outcomes: list[FoldOutcome], name: str = "model") -> np.ndarray:
+    """The ungated strategy's net returns over all test folds, in time order."""
+    return pd.concat([o.returns_ungated[name] for o in outcomes]).sort_index().to_numpy()
+
+
 def assess(pooled: dict[str, dict[str, Any]], outcomes: list[FoldOutcome]) -> dict[str, Any]:
-    """Binomial tests of the model's DACC vs 50% and vs the best baseline; DSR over the
+    """Binomial tests of the model's DACC vs 50% and vs the best baseline; DSR of the ungated
+    strategy (it trades every UP/DOWN call, so every predictor has a return series) over the
     predictors compared here (the sweep recomputes it over all its configurations)."""
     model = pooled["model"]
     n = model["n_directional"]
     hits = round(model["dacc"] * n)
     base = {k: v["dacc"] for k, v in pooled.items() if k in BASELINES and np.isfinite(v["dacc"])}
     best_name = max(base, key=lambda k: base[k]) if base else None
-    rets = pd.concat([o.returns["model"] for o in outcomes]).sort_index().to_numpy()
-    trial_sharpes = [v["per_period_sharpe"] for k, v in pooled.items() if k != "oracle"]
+    rets = pooled_returns(outcomes, "model")
+    trial_sharpes = [v["per_period_sharpe_ungated"] for k, v in pooled.items() if k != "oracle"]
     return {
         "n_directional": n,
         "p_value_vs_50": binomial_vs(hits, n, 0.5),

@@ -1,0 +1,69 @@
+"""A simulator folder end to end through data loading, features, walk-forward and oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from app.config import LabelSettings
+from app.errors import InputError
+from app.features.spec import default_spec
+from app.models.train import ModelSpec, TrainConfig
+from app.sources.sim_files import write_simulation
+from app.sources.simulator import SimConfig, SimulatedMarket
+from app.tuning.data_loading import build_windows, load_data
+from app.tuning.walkforward import WalkForwardConfig, oracle_lookup, run_walkforward
+from app.types import AssetClass
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def sim_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    result = SimulatedMarket(SimConfig.for_symbols(["BTCUSDT", "ETHUSDT"], days=6)).run()
+    write_simulation(result, out)
+    return out
+
+
+def test_simulation_folder_loads_side_inputs_and_oracle(sim_dir):
+    data = load_data([sim_dir], None, None, news=False)
+    assert data.asset_class is AssetClass.CRYPTO and set(data.bars) == {"BTCUSDT", "ETHUSDT"}
+    assert data.flow is not None and data.macro is not None and data.oracle is not None
+    spec = default_spec(AssetClass.CRYPTO)
+    w = build_windows(data, spec, LabelSettings(), lookback=16)
+    ends = w.labeled_ends()
+    probs = oracle_lookup(w, ends, data.oracle)
+    assert probs is not None
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
+    # the oracle's direction is sign(mu): it must beat a coin on the simulator's own returns
+    from app.labels import dacc
+
+    assert dacc(probs[:, 0], probs[:, 1], w.r[ends]) > 0.53
+
+
+def test_walkforward_on_simulation_reports_oracle_beside_model(sim_dir):
+    data = load_data([sim_dir], ["BTCUSDT"], None, news=False)
+    spec = default_spec(AssetClass.CRYPTO)
+    w = build_windows(data, spec, LabelSettings(), lookback=12)
+    cfg = WalkForwardConfig(
+        asset_class=AssetClass.CRYPTO,
+        spec=ModelSpec(lookback=12, d_model=16, n_layers=1, n_heads=2),
+        train=TrainConfig(max_epochs=1, max_windows_per_epoch=1500),
+        n_folds=2, device="cpu", baselines=("majority", "logreg"),
+    )
+    result = run_walkforward(w, cfg, oracle=data.oracle)
+    assert "oracle" in result.pooled
+    o, m = result.pooled["oracle"], result.pooled["model"]
+    assert o["n_directional"] == m["n_directional"]
+    assert m["dacc"] <= o["dacc"] + 3 * m["dacc_se"]  # beating the oracle would be a leak
+
+
+def test_too_few_bars_and_unknown_symbol_are_clear_errors(sim_dir):
+    with pytest.raises(InputError, match=r"symbols \['DOGE'\]: not found"):
+        load_data([sim_dir], ["DOGE"], AssetClass.CRYPTO, news=False)
+    data = load_data([sim_dir], ["BTCUSDT"], None, news=False)
+    data.bars["BTCUSDT"] = data.bars["BTCUSDT"].iloc[:150]
+    with pytest.raises(InputError, match=r"too few bars: \{'BTCUSDT': 150\}"):
+        build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=60)
