@@ -127,7 +127,7 @@ def stoch(
 def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
     prev = np.concatenate([[np.nan], close[:-1]])
     tr = np.maximum(np.maximum(high - low, np.abs(high - prev)), np.abs(low - prev))
-    tr[0] = np.nan
+    tr[:1] = np.nan
     return tr
 
 
@@ -182,7 +182,7 @@ def zscore(x: np.ndarray, window: int, start: int = 0) -> np.ndarray:
 def obv_change(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """Signed volume: the change of On-Balance Volume at each bar (NaN at bar 0)."""
     out = np.sign(np.diff(close, prepend=np.nan)) * volume
-    out[0] = np.nan
+    out[:1] = np.nan
     return out
 
 
@@ -195,14 +195,14 @@ def vpt_change(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """Raw On-Balance Volume as TA-Lib: starts at volume[0]."""
     change = obv_change(close, volume)
-    change[0] = volume[0] if len(volume) else 0.0
+    change[:1] = volume[:1]
     return np.cumsum(change)
 
 
 def vpt(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """Raw Volume Price Trend, 0 at bar 0."""
     change = vpt_change(close, volume)
-    change[0] = 0.0
+    change[:1] = 0.0
     return np.cumsum(change)
 
 
