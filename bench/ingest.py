@@ -4,7 +4,8 @@ Both start from the same pandas frame and write into a fresh DuckDB file with th
 table; the bare path does only ``pa.Table.from_pandas`` + ``INSERT INTO bars SELECT * FROM
 arrow``, the store adds validation, in-batch dedup and the anti-join that makes re-ingest
 idempotent. Also measured in the same run: re-ingesting the same frame (every row is a
-duplicate, 0 inserted) and the alternative design, PRIMARY KEY + ``ON CONFLICT DO NOTHING``.
+duplicate, 0 inserted), the alternative design, PRIMARY KEY + ``ON CONFLICT DO NOTHING``,
+and the live path: one new bar appended to the full table (median of 50).
 Each variant runs ``--repeat`` times; the best run counts (the machine is shared).
 
     .venv/bin/python bench/ingest.py            # 1,000,000 bars (10 symbols x 100,000)
@@ -92,11 +93,19 @@ def bare_insert(path: Path, frame: pd.DataFrame, primary_key: bool = False) -> t
         con.close()
 
 
-def store_insert(path: Path, frame: pd.DataFrame) -> tuple[float, int, float, int]:
+def store_insert(path: Path, frame: pd.DataFrame) -> tuple[float, int, float, int, float]:
+    """Bulk write, re-ingest of the same frame, then the median of 50 one-bar live appends."""
     with DuckDBStore(path) as store:
         seconds, inserted = timed(lambda: store.write_bars(frame))
         again_seconds, again = timed(lambda: store.write_bars(frame))
-    return seconds, inserted, again_seconds, again
+        last = frame.iloc[[-1]].reset_index(drop=True)
+        appends = []
+        for k in range(1, 51):
+            bar = last.assign(ts=last["ts"] + pd.Timedelta(minutes=5 * k))
+            append_seconds, appended = timed(lambda bar=bar: store.write_bars(bar))
+            assert appended == 1
+            appends.append(append_seconds)
+    return seconds, inserted, again_seconds, again, float(np.median(appends))
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -109,10 +118,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     frame = make_bars(args.rows, args.symbols)
     rows = len(frame)
     best: dict[str, float] = {"bare": 0.0, "store": 0.0, "reingest": 0.0, "pk": 0.0}
+    append_ms: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as tmp:
         for run in range(args.repeat):
             bare_s, bare_n = bare_insert(Path(tmp) / f"bare{run}.db", frame)
-            store_s, store_n, again_s, again_n = store_insert(Path(tmp) / f"store{run}.db", frame)
+            store_s, store_n, again_s, again_n, append_s = store_insert(
+                Path(tmp) / f"store{run}.db", frame
+            )
+            append_ms.append(append_s * 1000)
             pk_s, pk_n = bare_insert(Path(tmp) / f"pk{run}.db", frame, primary_key=True)
             assert bare_n == store_n == pk_n == rows, (bare_n, store_n, pk_n)
             assert again_n == 0, f"re-ingest inserted {again_n} rows"
@@ -125,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 best[name] = max(best[name], rows / seconds)
             print(
                 f"run {run + 1}: bare {bare_s:.2f} s, store {store_s:.2f} s, "
-                f"re-ingest {again_s:.2f} s, primary key + ON CONFLICT {pk_s:.2f} s",
+                f"re-ingest {again_s:.2f} s, primary key + ON CONFLICT {pk_s:.2f} s, "
+                f"one-bar append {append_s * 1000:.1f} ms",
                 flush=True,
             )
     ratio = best["store"] / best["bare"]
@@ -141,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "ok": ratio >= GOAL,
         "reingest_rows_per_s": round(best["reingest"]),
         "pk_on_conflict_rows_per_s": round(best["pk"]),
+        "live_append_ms_median": round(min(append_ms), 2),
         "duckdb": duckdb.__version__,
     }
     print(json.dumps(result))
