@@ -256,7 +256,8 @@ class RiskEngine:
         if recent >= limits.max_orders_per_minute:
             reason = f"rate_limited:{recent}>={limits.max_orders_per_minute}/min"
             return self._hold(ts, symbol, reason)
-        occupied = len(occupied_symbols(portfolio))
+        open_orders = portfolio.open_orders
+        occupied = len(occupied_symbols(portfolio)) if open_orders else len(portfolio.positions)
         if occupied >= limits.max_open_positions:
             return self._hold(
                 ts, symbol, f"capped:max_open_positions:{occupied}>={limits.max_open_positions}"

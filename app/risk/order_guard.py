@@ -17,12 +17,15 @@ ID_MEMORY = 4096
 class OrderGuard:
     """Remembers recently issued orders: their times (rate limit) and ids (duplicates)."""
 
-    __slots__ = ("_times", "_ids", "max_per_minute")
+    __slots__ = ("_times", "_id_order", "_ids", "max_per_minute")
 
     def __init__(self, max_per_minute: int) -> None:
         self.max_per_minute = max_per_minute
         self._times: deque[int] = deque()
-        self._ids: dict[str, None] = {}  # insertion-ordered set, oldest first
+        # a set for lookups plus a deque for age: evicting the oldest stays O(1) (a dict used as
+        # an ordered set slows down, iteration skips the holes its deleted head leaves)
+        self._ids: set[str] = set()
+        self._id_order: deque[str] = deque()
 
     def recent_count(self, now_ns: int) -> int:
         """Orders issued in the rolling minute ``(now - 60 s, now]``."""
@@ -40,13 +43,15 @@ class OrderGuard:
 
     def record(self, client_order_id: str, now_ns: int) -> None:
         self._times.append(now_ns)
-        ids = self._ids
-        ids[client_order_id] = None
-        if len(ids) > ID_MEMORY:
-            del ids[next(iter(ids))]
+        if client_order_id in self._ids:
+            return
+        self._ids.add(client_order_id)
+        self._id_order.append(client_order_id)
+        if len(self._id_order) > ID_MEMORY:
+            self._ids.discard(self._id_order.popleft())
 
     def to_state(self) -> dict[str, list]:
-        return {"order_times_ns": list(self._times), "recent_order_ids": list(self._ids)}
+        return {"order_times_ns": list(self._times), "recent_order_ids": list(self._id_order)}
 
     @classmethod
     def from_state(cls, max_per_minute: int, state: dict) -> OrderGuard:
@@ -59,5 +64,7 @@ class OrderGuard:
             raise ValueError(f"risk state recent_order_ids={ids!r}: expected non-empty strings")
         guard._times.extend(times)
         for i in ids[-ID_MEMORY:]:
-            guard._ids[i] = None
+            if i not in guard._ids:
+                guard._ids.add(i)
+                guard._id_order.append(i)
         return guard
