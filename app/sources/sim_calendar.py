@@ -80,8 +80,8 @@ def bar_times(asset_class: AssetClass, start: datetime, days: int) -> np.ndarray
     elif asset_class is AssetClass.STOCKS:
         years = range(local[0].year, local[-1].year + 1)
         holidays = set().union(*(us_market_holidays(y) for y in years))
-        local_dates = np.array([d.date() for d in local.normalize()])
-        is_holiday = np.isin(local_dates, list(holidays))
+        local_days = local.tz_localize(None).to_numpy().astype("datetime64[D]")
+        is_holiday = np.isin(local_days, np.array(sorted(holidays), dtype="datetime64[D]"))
         in_session = (minutes >= 9 * 60 + 30) & (minutes < 16 * 60) & (weekday < 5)
         keep = np.asarray(in_session) & ~is_holiday
     else:  # pragma: no cover - AssetClass is closed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -371,17 +372,27 @@ def mentions(asset: Asset) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f for f in forms if f))
 
 
+@cache
 def templates_for(asset_class: AssetClass, polarity: int, topic: str) -> tuple[Template, ...]:
     table = {1: POSITIVE, -1: NEGATIVE, 0: NEUTRAL}[polarity]
     code = _CLASS_CODE[asset_class]
     return tuple(t for t in table.get(topic, ()) if code in t[0])
 
 
+@cache
 def topics_for(asset_class: AssetClass) -> tuple[str, ...]:
     """Topics with both positive and negative templates for this asset class."""
     return tuple(
         t for t in TOPICS if templates_for(asset_class, 1, t) and templates_for(asset_class, -1, t)
     )
+
+
+@cache
+def _topic_probabilities(asset_class: AssetClass) -> np.ndarray:
+    weights = np.array(
+        [TOPIC_WEIGHTS.get(asset_class, {}).get(t, 1.0) for t in topics_for(asset_class)]
+    )
+    return weights / weights.sum()
 
 
 def _fill(text: str, name: str, rng: np.random.Generator) -> str:
@@ -401,8 +412,7 @@ def render_headline(
 ) -> Headline:
     """Draw one headline about ``asset``: topic, polarity, template, mention form, slots."""
     topics = topics_for(asset.asset_class)
-    weights = np.array([TOPIC_WEIGHTS.get(asset.asset_class, {}).get(t, 1.0) for t in topics])
-    topic = topics[int(rng.choice(len(topics), p=weights / weights.sum()))]
+    topic = topics[int(rng.choice(len(topics), p=_topic_probabilities(asset.asset_class)))]
     polarity = 0 if rng.random() < neutral_share else (1 if rng.random() < 0.5 else -1)
     choices = templates_for(asset.asset_class, polarity, topic)
     if not choices:  # no neutral template for this class/topic: fall back to a signed one
@@ -415,5 +425,5 @@ def render_headline(
     bodies = BODIES[polarity]
     body = _fill(bodies[int(rng.integers(len(bodies)))], asset.name or name, rng)
     jitter = rng.uniform(0.85, 1.0)
-    sentiment = round(float(np.clip(polarity * intensity * jitter, -1.0, 1.0)), 3)
+    sentiment = round(max(-1.0, min(1.0, polarity * intensity * float(jitter))), 3)
     return Headline(title=title, body=body, topic=topic, sentiment=sentiment)
