@@ -191,8 +191,8 @@ class RiskEngine:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), _SIGNAL_HOLD)
         confidence = signal.confidence
         if confidence < limits.gate:
-            # two decimals unless rounding would reach the gate (0.699 -> "0.699", not "0.70")
-            text = f"{confidence:.2f}" if confidence < limits.gate - 0.005 else f"{confidence:.6g}"
+            # two decimals unless rounding could reach the gate (0.6999 -> "0.6999", not "0.70")
+            text = f"{confidence:.2f}" if confidence < limits.gate - 0.005 else repr(confidence)
             return RiskDecision(
                 ts,
                 symbol,
@@ -302,6 +302,7 @@ class RiskEngine:
         """Call on every bar close: lifts a drawdown halt at the next trading day, and returns a
         FLATTEN_ALL decision the moment the daily drawdown limit is crossed (or a kill switch
         is pending); otherwise None."""
+        require_utc("on_mark", "now", now)
         if self._halt_until is not None and now >= self._halt_until:
             self._roll_day(now)
         if self._halt_until is None and drawdown_breached(portfolio, self._limits):
@@ -313,7 +314,6 @@ class RiskEngine:
     def _start_drawdown_halt(
         self, portfolio: PortfolioSnapshot, ts: datetime, asset_class: AssetClass
     ) -> RiskDecision:
-        require_utc("RiskEngine", "ts", ts)
         self._halt_until = next_trading_day_start(ts, asset_class)
         self._refresh_state()
         reason = drawdown_reason(portfolio, self._limits)

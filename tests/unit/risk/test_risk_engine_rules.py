@@ -45,6 +45,11 @@ def test_just_below_gate_is_not_rounded_up_to_the_gate() -> None:
     assert d.reasons == ("confidence_below_gate:0.6999<0.70",)
 
 
+def test_a_naive_mark_time_is_refused() -> None:
+    with pytest.raises(InvalidField, match="on_mark.now"):
+        engine().on_mark(portfolio(), datetime(2025, 1, 1), AssetClass.CRYPTO)  # noqa: DTZ001
+
+
 def test_at_gate_enters_with_floor_size() -> None:
     d = engine().decide(signal(confidence=0.70), portfolio(), market())
     assert d.action is DecisionAction.OPEN_LONG
