@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     store_url = args.store or settings.store_url
     batches: list[Batch] = []
     if args.source in OFFLINE:  # read + validate every input before the store is touched
-        batches = list(OFFLINE[args.source](args))
+        batches = list(OFFLINE[args.source](args, settings))
     store = open_store(store_url)
     try:
         if args.source in FEEDS:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
 # --------------------------------------------------------------------------- sources
 
 
-def _csv_batches(args: argparse.Namespace) -> Iterator[Batch]:
+def _csv_batches(args: argparse.Namespace, settings: Settings) -> Iterator[Batch]:
     if args.path is None:
         raise InputError("--source csv needs --path FILE_OR_DIR")
     layout = CsvLayout(
@@ -204,7 +204,7 @@ def _csv_inputs(path: Path, symbols: list[str], *, resample_1m: bool) -> list[tu
     return pairs
 
 
-def _sim_batches(args: argparse.Namespace) -> Iterator[Batch]:
+def _sim_batches(args: argparse.Namespace, settings: Settings) -> Iterator[Batch]:
     from app.sources.sim_files import load_simulation
     from app.sources.simulator import SimConfig, SimulatedMarket
 
@@ -214,8 +214,8 @@ def _sim_batches(args: argparse.Namespace) -> Iterator[Batch]:
     else:
         if args.days < 1:
             raise InputError(f"--days={args.days}: must be >= 1")
-        labels = load_settings(args.config).labels if args.config else load_settings().labels
-        result = SimulatedMarket(SimConfig(seed=args.seed, days=args.days, labels=labels)).run()
+        config = SimConfig(seed=args.seed, days=args.days, labels=settings.labels)
+        result = SimulatedMarket(config).run()
         label = f"sim:seed={args.seed}:days={args.days}"
     unknown = sorted(set(args.symbol) - set(result.bars))
     if unknown:
@@ -293,7 +293,7 @@ def _ib_batches(
         )
 
 
-OFFLINE: dict[str, Callable[[argparse.Namespace], Iterator[Batch]]] = {
+OFFLINE: dict[str, Callable[[argparse.Namespace, Settings], Iterator[Batch]]] = {
     "csv": _csv_batches,
     "sim": _sim_batches,
 }
