@@ -194,6 +194,17 @@ def test_no_entry_while_halted_or_reducing(sc: Scenario) -> None:
 
 
 @EXAMPLES
+@given(scenarios())
+def test_a_hold_signal_never_trades_on_its_own(sc: Scenario) -> None:
+    """HOLD closes nothing and opens nothing; only a due FLATTEN_ALL may carry orders."""
+    hold = Signal(sc.signal.ticker, sc.signal.ts, SignalAction.HOLD, sc.signal.confidence)
+    d = sc.engine().decide(hold, sc.portfolio, sc.market)
+    assert d.action in (DecisionAction.HOLD, DecisionAction.FLATTEN_ALL)
+    if d.action is DecisionAction.HOLD:
+        assert not d.orders and d.reasons == ("signal_hold",)
+
+
+@EXAMPLES
 @given(scenarios(confidence="above", modes=("active",)))
 def test_entry_only_when_every_rule_allows_it(sc: Scenario) -> None:
     """An entry implies ACTIVE, no drawdown breach, no position or pending order in the symbol."""
