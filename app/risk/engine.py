@@ -169,7 +169,7 @@ class RiskEngine:
         Order of checks: day rollover; daily drawdown (a breach halts and flattens everything);
         a pending kill-switch flatten; HOLD signal; confidence gate; an existing position (same
         direction: nothing; opposite: CLOSE, no reversal in the same decision); state; then the
-        entry checks (pending order, equity, price band, rate limit, open positions, stops,
+        entry checks (pending order, price band, rate limit, open positions, stop levels,
         size caps, duplicate id).
         """
         symbol = signal.ticker
