@@ -1,7 +1,9 @@
 """What the QuestDB store says on the wire: DDL, SELECTs and ILP buffers. Pure functions.
 
 Values are inlined as literals because ``/exec`` takes no bind parameters: text is quoted
-with doubled single quotes, and identifiers only ever come from ``TABLES``.
+with doubled single quotes. Identifiers only ever come from ``TABLES`` and are always
+double-quoted, so a column name that is also a QuestDB keyword (``type``, ``open`` ...) is
+safe (questdb-connect quotes ``TIMESTAMP("ts")`` and ``UPSERT KEYS(...)`` the same way).
 """
 
 from __future__ import annotations
@@ -25,13 +27,22 @@ QUESTDB_TYPES: dict[LogicalType, str] = {
 }
 
 
+def ident(name: str) -> str:
+    """A double-quoted identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def idents(names: Iterable[str]) -> str:
+    return ", ".join(ident(n) for n in names)
+
+
 def create_table_sql(table: str) -> str:
     """WAL table with designated timestamp ``ts``, daily partitions and upsert keys."""
-    columns = ", ".join(f"{c} {QUESTDB_TYPES[column_type(c)]}" for c in require_table(table))
-    keys = ", ".join(["ts", *(k for k in KEYS[table] if k != "ts")])
+    columns = ", ".join(f"{ident(c)} {QUESTDB_TYPES[column_type(c)]}" for c in require_table(table))
+    keys = idents(["ts", *(k for k in KEYS[table] if k != "ts")])
     return (
-        f"CREATE TABLE IF NOT EXISTS {table} ({columns}) "
-        f"TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS({keys})"
+        f"CREATE TABLE IF NOT EXISTS {ident(table)} ({columns}) "
+        f'TIMESTAMP("ts") PARTITION BY DAY WAL DEDUP UPSERT KEYS({keys})'
     )
 
 
@@ -57,11 +68,11 @@ def where_clause(
     """Half-open time range ``[start, end)`` and, where the table has one, the symbol."""
     clauses: list[str] = []
     if symbol is not None and has_symbol_column(table):
-        clauses.append(f"symbol = {quote(symbol)}")
+        clauses.append(f'"symbol" = {quote(symbol)}')
     if start is not None:
-        clauses.append(f"ts >= {ts_literal(start)}")
+        clauses.append(f'"ts" >= {ts_literal(start)}')
     if end is not None:
-        clauses.append(f"ts < {ts_literal(end)}")
+        clauses.append(f'"ts" < {ts_literal(end)}')
     return " WHERE " + " AND ".join(clauses) if clauses else ""
 
 
@@ -71,47 +82,48 @@ def select_sql(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> str:
-    order = "symbol, ts" if has_symbol_column(table) else "ts, id"
-    columns = ", ".join(require_table(table))
-    return (
-        f"SELECT {columns} FROM {table}{where_clause(table, symbol, start, end)} ORDER BY {order}"
-    )
+    order = idents(["symbol", "ts"] if has_symbol_column(table) else ["ts", "id"])
+    columns = idents(require_table(table))
+    where = where_clause(table, symbol, start, end)
+    return f"SELECT {columns} FROM {ident(table)}{where} ORDER BY {order}"
 
 
 def latest_bars_sql(symbol: str, n: int) -> str:
-    columns = ", ".join(TABLES["bars"])
+    columns = idents(TABLES["bars"])
     return (
-        f"SELECT {columns} FROM (SELECT {columns} FROM bars WHERE symbol = {quote(symbol)} "
-        f"ORDER BY ts DESC LIMIT {int(n)}) ORDER BY ts"
+        f'SELECT {columns} FROM (SELECT {columns} FROM "bars" WHERE "symbol" = {quote(symbol)} '
+        f'ORDER BY "ts" DESC LIMIT {int(n)}) ORDER BY "ts"'
     )
 
 
 def last_ts_sql(table: str, symbol: str) -> str:
-    return f"SELECT max(ts) AS ts FROM {table}{where_clause(table, symbol)}"
+    return f'SELECT max("ts") AS "ts" FROM {ident(table)}{where_clause(table, symbol)}'
 
 
 def symbols_sql(table: str) -> str:
-    column = "symbol" if has_symbol_column(table) else "symbols"
-    return f"SELECT DISTINCT {column} FROM {table} ORDER BY {column}"
+    column = ident("symbol" if has_symbol_column(table) else "symbols")
+    return f"SELECT DISTINCT {column} FROM {ident(table)} ORDER BY {column}"
 
 
 def existing_keys_sql(table: str, frame: pd.DataFrame) -> str:
     """Keys already stored in the time span of a batch (and its symbols, where it has them)."""
     key = KEYS[table]
-    clauses = [f"ts >= {ts_literal(frame['ts'].min())}", f"ts <= {ts_literal(frame['ts'].max())}"]
+    clauses = [
+        f'"ts" >= {ts_literal(frame["ts"].min())}',
+        f'"ts" <= {ts_literal(frame["ts"].max())}',
+    ]
     if "symbol" in key:
-        clauses.append(
-            f"symbol IN ({', '.join(quote(s) for s in sorted(frame['symbol'].unique()))})"
-        )
-    return f"SELECT {', '.join(key)} FROM {table} WHERE {' AND '.join(clauses)}"
+        listed = ", ".join(quote(s) for s in sorted(frame["symbol"].unique()))
+        clauses.append(f'"symbol" IN ({listed})')
+    return f"SELECT {idents(key)} FROM {ident(table)} WHERE {' AND '.join(clauses)}"
 
 
 def series_sql(table: str, symbol: str, columns: Iterable[str], kind: str | None) -> str:
     """The rows of one series (for the client-side as-of join)."""
-    where = f" WHERE symbol = {quote(symbol)}"
+    where = f' WHERE "symbol" = {quote(symbol)}'
     if kind is not None:
-        where += f" AND kind = {quote(kind)}"
-    return f"SELECT {', '.join(dict.fromkeys(columns))} FROM {table}{where} ORDER BY ts"
+        where += f' AND "kind" = {quote(kind)}'
+    return f'SELECT {idents(dict.fromkeys(columns))} FROM {ident(table)}{where} ORDER BY "ts"'
 
 
 def wal_status_sql(table: str) -> str:

@@ -31,8 +31,8 @@ import pandas as pd
 import pyarrow as pa
 
 _DDL = re.compile(
-    r"CREATE TABLE IF NOT EXISTS (?P<name>\w+) \((?P<cols>[^)]*)\) "
-    r"TIMESTAMP\(ts\) PARTITION BY DAY WAL DEDUP UPSERT KEYS\((?P<keys>[^)]*)\)$"
+    r'CREATE TABLE IF NOT EXISTS "(?P<name>\w+)" \((?P<cols>[^)]*)\) '
+    r'TIMESTAMP\("ts"\) PARTITION BY DAY WAL DEDUP UPSERT KEYS\((?P<keys>[^)]*)\)$'
 )
 _TYPES = {
     "SYMBOL": "VARCHAR",
@@ -251,13 +251,16 @@ class FakeQuestDB:
             if not match:
                 return 400, {"query": query, "error": "unsupported DDL in fake", "position": 0}
             name = match["name"]
-            cols = [c.strip().split(" ") for c in match["cols"].split(",")]
+            cols = re.findall(r'"(\w+)" (\w+)', match["cols"])
+            keys = re.findall(r'"(\w+)"', match["keys"])
+            if len(cols) != match["cols"].count(",") + 1 or not keys:
+                return 400, {"query": query, "error": "unquoted identifier in fake", "position": 0}
             with self._lock:
                 ddl = ", ".join(f"{c} {_TYPES[t]}" for c, t in cols)
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS {name} ({ddl})").fetchall()
                 self._columns[name] = [c for c, _ in cols]
                 self._types[name] = {c: _TYPES[t] for c, t in cols}
-                self._keys[name] = [k.strip() for k in match["keys"].split(",")]
+                self._keys[name] = keys
             return 200, {"ddl": "OK"}
         if "wal_tables()" in query:
             return 200, self._wal_tables(query)

@@ -110,45 +110,53 @@ def test_the_fake_parses_what_the_client_writes():
 
 def test_ddl_strings():
     assert create_table_sql("bars") == (
-        "CREATE TABLE IF NOT EXISTS bars (symbol SYMBOL, ts TIMESTAMP, open DOUBLE, "
-        "high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE) "
-        "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol)"
+        'CREATE TABLE IF NOT EXISTS "bars" ("symbol" SYMBOL, "ts" TIMESTAMP, "open" DOUBLE, '
+        '"high" DOUBLE, "low" DOUBLE, "close" DOUBLE, "volume" DOUBLE) '
+        'TIMESTAMP("ts") PARTITION BY DAY WAL DEDUP UPSERT KEYS("ts", "symbol")'
     )
     assert create_table_sql("flow") == (
-        "CREATE TABLE IF NOT EXISTS flow (symbol SYMBOL, ts TIMESTAMP, kind SYMBOL, "
-        "published_at TIMESTAMP, value DOUBLE) "
-        "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, symbol, kind)"
+        'CREATE TABLE IF NOT EXISTS "flow" ("symbol" SYMBOL, "ts" TIMESTAMP, "kind" SYMBOL, '
+        '"published_at" TIMESTAMP, "value" DOUBLE) '
+        'TIMESTAMP("ts") PARTITION BY DAY WAL DEDUP UPSERT KEYS("ts", "symbol", "kind")'
     )
     assert create_table_sql("news") == (
-        "CREATE TABLE IF NOT EXISTS news (id VARCHAR, ts TIMESTAMP, source SYMBOL, "
-        "title VARCHAR, body VARCHAR, symbols VARCHAR, url VARCHAR, topic SYMBOL) "
-        "TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, id)"
+        'CREATE TABLE IF NOT EXISTS "news" ("id" VARCHAR, "ts" TIMESTAMP, "source" SYMBOL, '
+        '"title" VARCHAR, "body" VARCHAR, "symbols" VARCHAR, "url" VARCHAR, "topic" SYMBOL) '
+        'TIMESTAMP("ts") PARTITION BY DAY WAL DEDUP UPSERT KEYS("ts", "id")'
     )
-    assert create_table_sql("orders").endswith("DEDUP UPSERT KEYS(ts, client_order_id)")
+    assert create_table_sql("orders").endswith('DEDUP UPSERT KEYS("ts", "client_order_id")')
+    assert '"type" SYMBOL' in create_table_sql("orders")
+
+
+BARS = '"symbol", "ts", "open", "high", "low", "close", "volume"'
 
 
 def test_select_strings():
     end = T0 + timedelta(days=1)
     assert select_sql("bars", "BTCUSDT", T0, end) == (
-        "SELECT symbol, ts, open, high, low, close, volume FROM bars "
-        "WHERE symbol = 'BTCUSDT' AND ts >= '2025-01-01T00:00:00.000000Z' "
-        "AND ts < '2025-01-02T00:00:00.000000Z' ORDER BY symbol, ts"
+        f'SELECT {BARS} FROM "bars" '
+        "WHERE \"symbol\" = 'BTCUSDT' AND \"ts\" >= '2025-01-01T00:00:00.000000Z' "
+        'AND "ts" < \'2025-01-02T00:00:00.000000Z\' ORDER BY "symbol", "ts"'
     )
     assert select_sql("news") == (
-        "SELECT id, ts, source, title, body, symbols, url, topic FROM news ORDER BY ts, id"
+        'SELECT "id", "ts", "source", "title", "body", "symbols", "url", "topic" FROM "news" '
+        'ORDER BY "ts", "id"'
     )
     assert latest_bars_sql("ETH", 3) == (
-        "SELECT symbol, ts, open, high, low, close, volume FROM (SELECT symbol, ts, open, high, "
-        "low, close, volume FROM bars WHERE symbol = 'ETH' ORDER BY ts DESC LIMIT 3) ORDER BY ts"
+        f'SELECT {BARS} FROM (SELECT {BARS} FROM "bars" WHERE "symbol" = \'ETH\' '
+        'ORDER BY "ts" DESC LIMIT 3) ORDER BY "ts"'
     )
-    assert last_ts_sql("macro", "vix") == "SELECT max(ts) AS ts FROM macro WHERE symbol = 'vix'"
+    assert last_ts_sql("macro", "vix") == (
+        'SELECT max("ts") AS "ts" FROM "macro" WHERE "symbol" = \'vix\''
+    )
     assert existing_keys_sql("bars", _bars(3)) == (
-        "SELECT symbol, ts FROM bars WHERE ts >= '2025-01-01T00:00:00.000000Z' "
-        "AND ts <= '2025-01-01T00:10:00.000000Z' AND symbol IN ('BTC USDT')"
+        'SELECT "symbol", "ts" FROM "bars" '
+        "WHERE \"ts\" >= '2025-01-01T00:00:00.000000Z' "
+        "AND \"ts\" <= '2025-01-01T00:10:00.000000Z' AND \"symbol\" IN ('BTC USDT')"
     )
     assert series_sql("flow", "BTC", ["ts", "published_at", "value"], "inst_volume") == (
-        "SELECT ts, published_at, value FROM flow WHERE symbol = 'BTC' "
-        "AND kind = 'inst_volume' ORDER BY ts"
+        'SELECT "ts", "published_at", "value" FROM "flow" WHERE "symbol" = \'BTC\' '
+        'AND "kind" = \'inst_volume\' ORDER BY "ts"'
     )
     assert wal_status_sql("bars") == (
         "SELECT name, suspended, writerTxn, sequencerTxn FROM wal_tables() WHERE name = 'bars'"
@@ -157,7 +165,7 @@ def test_select_strings():
 
 def test_text_is_quoted_so_it_cannot_end_the_literal():
     assert quote("x' OR '1'='1") == "'x'' OR ''1''=''1'"
-    assert "symbol = 'O''Neil'" in select_sql("bars", "O'Neil")
+    assert "\"symbol\" = 'O''Neil'" in select_sql("bars", "O'Neil")
 
 
 def test_naive_bounds_are_refused():
