@@ -19,6 +19,7 @@ from app.types import InvalidField
 COMMANDS: tuple[str, ...] = (
     "simulate",
     "ingest",
+    "features",
     "backtest",
     "walkforward",
     "models",

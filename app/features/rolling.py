@@ -43,6 +43,20 @@ def event_zscores(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def deviation_last(values: Sequence[float]) -> float:
+    """The last value minus the mean of ``values`` (0.0 = as usual)."""
+    return values[-1] - sum(values) / len(values) if values else 0.0
+
+
+def event_deviations(values: np.ndarray, window: int) -> np.ndarray:
+    """``deviation_last`` of every prefix window ``values[max(0, j-window+1) .. j]``."""
+    out = np.zeros(len(values))
+    as_list = values.tolist()
+    for j in range(len(as_list)):
+        out[j] = deviation_last(as_list[max(0, j - window + 1) : j + 1])
+    return out
+
+
 def decayed_cumulative(close_ns: np.ndarray, inflow: np.ndarray, half_life_ns: float) -> np.ndarray:
     """``D[k] = D[k-1] * 2**(-(t[k]-t[k-1])/h) + inflow[k]`` for every bar, vectorized.
 

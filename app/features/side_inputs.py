@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import InputError
-from app.features.rolling import BAR_NS, decayed_cumulative, event_zscores
+from app.features.rolling import BAR_NS, decayed_cumulative, event_deviations, event_zscores
 from app.features.spec import FeatureSpec
 from app.types import FlowPoint, InvalidField, MacroPoint, require_utc, to_ns
 
@@ -321,9 +321,9 @@ def flow_features(
             change = np.zeros(len(e.value))
             change[1:] = np.log(e.value[1:] / e.value[:-1])
             out[name] = _asof(change, e.published_ns, close_ns, 0.0)
-        elif name == "dark_pool_ratio":
+        elif name == "dark_pool_ratio":  # share above its recent norm; 0 = usual / unknown
             e = events["dark_pool_ratio"]
-            out[name] = _asof(e.value, e.published_ns, close_ns, 0.0)
+            out[name] = _asof(event_deviations(e.value, window), e.published_ns, close_ns, 0.0)
         elif name == "trade_size_dev":
             e = events["trade_print"]
             ones = np.ones(len(e.value))

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from datetime import UTC, datetime
 from typing import Any
 
-from app.features.rolling import BAR_NS, age_in_bars, zscore_last
+from app.features.rolling import BAR_NS, age_in_bars, deviation_last, zscore_last
 from app.features.side_inputs import (
     FLOW_VALUE_LIMITS,
     MINUTE_NS,
@@ -67,7 +67,8 @@ class SideState:
         self.event_z: dict[str, float] = dict.fromkeys(self.event_values, 0.0)
         self.prev_addresses: float | None = None
         self.addresses_chg = 0.0
-        self.dark_pool: float | None = None
+        self.dark_pool = 0.0
+        self.dark_pool_values: deque[float] = deque(maxlen=window)
         self.prints = [0.0, 0.0, 0.0, 0.0]  # decayed size/count, short then long half-life
         self.uoa = [0.0, 0.0]  # decayed call / put premium
         self.last_block_ns: int | None = None
@@ -171,7 +172,8 @@ class SideState:
                 self.addresses_chg = math.log(value / self.prev_addresses)
             self.prev_addresses = value
         elif kind == "dark_pool_ratio":
-            self.dark_pool = value
+            self.dark_pool_values.append(value)
+            self.dark_pool = deviation_last(self.dark_pool_values)
         elif kind == "trade_print":
             s = _exp2(-(close_ns - pub) / self._short_h)
             g = _exp2(-(close_ns - pub) / self._long_h)
@@ -218,7 +220,7 @@ class SideState:
         if name == "active_addresses_chg":
             return self.addresses_chg
         if name == "dark_pool_ratio":
-            return self.dark_pool if self.dark_pool is not None else 0.0
+            return self.dark_pool
         if name == "trade_size_dev":
             return trade_size_dev(*self.prints)
         if name == "block_trade_flag":
@@ -243,6 +245,7 @@ class SideState:
             "implied_vol": list(self.implied_vol) if self.implied_vol else None,
             "event_values": {k: list(v) for k, v in self.event_values.items()},
             "event_z": dict(self.event_z),
+            "dark_pool_values": list(self.dark_pool_values),
             "prev_addresses": self.prev_addresses,
             "addresses_chg": self.addresses_chg,
             "dark_pool": self.dark_pool,
@@ -268,6 +271,7 @@ class SideState:
         for key, values in state["event_values"].items():
             self.event_values[key].extend(values)
         self.event_z.update(state["event_z"])
+        self.dark_pool_values.extend(state["dark_pool_values"])
         self.prints = list(state["prints"])
         self.uoa = list(state["uoa"])
         return self

@@ -135,6 +135,7 @@ def test_flow_features_by_hand() -> None:
             ("active_addresses", c(3), 1000.0),
             ("active_addresses", c(8), 1100.0),
             ("dark_pool_ratio", c(5), 0.42),
+            ("dark_pool_ratio", c(7), 0.30),
             ("block_trade", c(9) - pd.Timedelta(seconds=30), 50_000.0),
             ("uoa_call_premium", c(10), 3.0),
             ("uoa_put_premium", c(10), 1.0),
@@ -149,7 +150,9 @@ def test_flow_features_by_hand() -> None:
     assert z[6] == pytest.approx((400 - values.mean()) / values.std()) and z[40] == z[6]
     assert out["active_addresses_chg"].iloc[7] == 0.0
     assert out["active_addresses_chg"].iloc[8] == pytest.approx(math.log(1.1))
-    assert out["dark_pool_ratio"].iloc[4] == 0.0 and out["dark_pool_ratio"].iloc[5] == 0.42
+    dark = out["dark_pool_ratio"]  # share minus the mean of the recent shares
+    assert dark.iloc[4] == 0.0 and dark.iloc[5] == 0.0
+    assert dark.iloc[7] == pytest.approx(0.30 - 0.36) and dark.iloc[50] == dark.iloc[7]
     flags = out["block_trade_flag"].to_numpy()
     assert flags[9] == 1.0 and flags.sum() == 1.0  # only in the bar it printed
     assert out["uoa_call_put_ratio"].iloc[10] == pytest.approx(0.5)
@@ -175,7 +178,12 @@ def test_bad_side_rows_are_rejected_counted_and_good_rows_kept() -> None:
         }
     )
     flow = _flow(
-        [("dark_pool_ratio", c, 1.7), ("dark_pool_ratio", c, 0.3), ("trade_print", c, -5.0)]
+        [
+            ("dark_pool_ratio", c, 1.7),
+            ("dark_pool_ratio", c, 0.5),
+            ("dark_pool_ratio", c, 0.3),
+            ("trade_print", c, -5.0),
+        ]
     )
     out = build_features(frame, asset_class="crypto", news=news, macro=macro, flow=flow, spec=spec)
     assert out.attrs["rejected_side_rows"] == {
@@ -188,7 +196,7 @@ def test_bad_side_rows_are_rejected_counted_and_good_rows_kept() -> None:
     }
     assert out["sentiment_score"].iloc[3] == pytest.approx(0.4 / (1 + spec.news_prior_weight))
     assert out["fear_greed"].iloc[3] == pytest.approx(0.2)
-    assert out["dark_pool_ratio"].iloc[3] == 0.3
+    assert out["dark_pool_ratio"].iloc[3] == pytest.approx(0.3 - 0.4)  # 1.7 left out
 
 
 def test_side_frame_errors_name_the_column() -> None:
