@@ -58,17 +58,25 @@ _UNREACHABLE = {
     QuestDBErrorCode.CouldNotResolveAddr,
     QuestDBErrorCode.ConnectTimeout,
 }
+# URL query options -> how to parse them; defaults live in QuestDBStore.__init__ only.
 _URL_OPTIONS = {
-    "pg_port": 8812,  # PostgreSQL wire port, for psql/Grafana; this store reads over HTTP
-    "auto_flush_rows": 10_000,  # rows per ILP/HTTP request (one transaction each)
-    "retry_timeout": 10_000,  # ms the client keeps retrying one request
-    "request_timeout": 30_000,  # ms for one HTTP request (ILP or /exec)
-    "visible_timeout": 30,  # s to wait for the WAL apply job after a write
+    "pg_port": int,
+    "auto_flush_rows": int,
+    "retry_timeout": int,
+    "request_timeout": int,
+    "visible_timeout": float,
 }
 
 
 class QuestDBStore:
-    """TimeSeriesStore on a QuestDB server. One writer per table keeps counts exact."""
+    """TimeSeriesStore on a QuestDB server.
+
+    ``auto_flush_rows``: rows per ILP/HTTP request (one transaction each); ``retry_timeout``
+    and ``request_timeout`` in ms (the ILP client's settings; the latter also bounds /exec);
+    ``visible_timeout`` in s, the wait for the WAL apply job after a write; ``pg_port`` is the
+    PostgreSQL wire port, recorded for psql/Grafana users (this store reads over HTTP).
+    One instance is not thread-safe, and one writer per table keeps the counts exact.
+    """
 
     def __init__(
         self,
@@ -115,10 +123,9 @@ class QuestDBStore:
                 f"store url={url!r}: unknown options {unknown} (known: {sorted(_URL_OPTIONS)})"
             )
         values: dict[str, float] = {}
-        for name, default in _URL_OPTIONS.items():
-            raw = options.get(name, str(default))
+        for name, raw in options.items():
             try:
-                values[name] = float(raw) if name == "visible_timeout" else int(raw)
+                values[name] = _URL_OPTIONS[name](raw)
             except ValueError:
                 raise InputError(f"store url={url!r}: {name}={raw!r} is not a number") from None
         return cls(
