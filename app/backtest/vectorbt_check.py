@@ -146,6 +146,7 @@ def run_vectorbt(inputs: ReplayInputs, init_cash: float):  # -> vbt.Portfolio
         cash_sharing=True,
         allow_partial=False,
         raise_reject=True,
+        min_size=0.0,  # vectorbt's default 1e-8 would refuse the tiny orders of a drained account
         ffill_val_price=True,
     )
 
