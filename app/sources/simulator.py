@@ -89,7 +89,7 @@ CATALOG: dict[str, tuple[Asset, SymbolProfile]] = {
             name="Ethereum",
             aliases=("ETH", "Ether"),
         ),
-        SymbolProfile(3_000.0, 0.0016, 1_500.0, 2, flow_scale=6_000.0),
+        SymbolProfile(3_000.0, 0.0013, 1_500.0, 2, flow_scale=6_000.0),
     ),
     "SOLUSDT": (
         Asset(symbol="SOLUSDT", asset_class=AssetClass.CRYPTO, name="Solana", aliases=("SOL",)),
@@ -97,11 +97,11 @@ CATALOG: dict[str, tuple[Asset, SymbolProfile]] = {
     ),
     "AAPL": (
         Asset(symbol="AAPL", asset_class=AssetClass.STOCKS, name="Apple", aliases=("Apple Inc.",)),
-        SymbolProfile(200.0, 0.0011, 400_000.0, 2, gap_bars=16.0),
+        SymbolProfile(200.0, 0.0008, 400_000.0, 2, gap_bars=16.0),
     ),
     "MSFT": (
         Asset(symbol="MSFT", asset_class=AssetClass.STOCKS, name="Microsoft"),
-        SymbolProfile(420.0, 0.0010, 250_000.0, 2, gap_bars=16.0),
+        SymbolProfile(420.0, 0.0008, 250_000.0, 2, gap_bars=16.0),
     ),
     "EURUSD": (
         Asset(
@@ -110,7 +110,7 @@ CATALOG: dict[str, tuple[Asset, SymbolProfile]] = {
             name="Euro",
             aliases=("euro", "single currency"),
         ),
-        SymbolProfile(1.08, 0.00020, 300.0, 5, gap_bars=4.0),
+        SymbolProfile(1.08, 0.00017, 300.0, 5, gap_bars=4.0),
     ),
 }
 
