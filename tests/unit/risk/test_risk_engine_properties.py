@@ -118,22 +118,37 @@ def random_book(rng: random.Random, symbol: str, price: float, ts: datetime) -> 
     return PortfolioSnapshot(equity, day_open, positions, tuple(orders), marks)
 
 
-@st.composite
-def scenarios(draw: st.DrawFn, confidence: str = "any", modes: tuple[str, ...] = MODES) -> Scenario:
+def place_confidence(u: float, gate: float, where: str) -> float:
+    """Map ``u`` in [0, 1] below the gate, at/above it, or anywhere (u = 0 and 1 hit the edges)."""
+    if where == "below":
+        conf = gate * u
+        return conf if conf < gate else math.nextafter(gate, 0.0)
+    if where == "above":
+        return min(1.0, gate + (1.0 - gate) * u)
+    return u
+
+
+# Strategies built once: building them per example costs more than the example itself.
+UNIT = st.floats(0.0, 1.0)
+SEEDS = st.integers(0, 2**32)
+ACTIONS = st.sampled_from(list(SignalAction))
+SETTINGS = st.sampled_from(SETTINGS_POOL)
+
+
+def scenarios(confidence: str = "any", modes: tuple[str, ...] = MODES) -> st.SearchStrategy:
     """Hypothesis draws the few values the invariants turn on (settings, state, confidence,
     action); a seeded RNG fills in the book and the market, which keeps 1,000 examples per
     invariant fast. A failing example prints the whole Scenario, so it is reproducible."""
-    s = draw(st.sampled_from(SETTINGS_POOL))
-    mode = draw(st.sampled_from(modes))
-    action = draw(st.sampled_from(list(SignalAction)))
-    gate = s.confidence_gate
-    if confidence == "below":
-        conf = draw(st.floats(0.0, gate, exclude_max=True))
-    elif confidence == "above":
-        conf = draw(st.floats(gate, 1.0))
-    else:
-        conf = draw(st.floats(0.0, 1.0))
-    return build_scenario(s, mode, action, conf, draw(st.integers(0, 2**32)))
+    return st.builds(
+        lambda s, mode, action, u, seed: build_scenario(
+            s, mode, action, place_confidence(u, s.confidence_gate, confidence), seed
+        ),
+        SETTINGS,
+        st.sampled_from(modes),
+        ACTIONS,
+        UNIT,
+        SEEDS,
+    )
 
 
 def build_scenario(
