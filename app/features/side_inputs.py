@@ -193,6 +193,8 @@ def _decayed(
     published_ns: np.ndarray, weights: np.ndarray, close_ns: np.ndarray, half_life_ns: float
 ) -> np.ndarray:
     """Sum over known events of ``weight * 2**(-(close - published)/half_life)`` per bar."""
+    if len(published_ns) == 0:
+        return np.zeros(len(close_ns))
     bar = np.searchsorted(close_ns, published_ns, side="left")  # first bar whose close >= pub
     inside = bar < len(close_ns)
     bar, published_ns, weights = bar[inside], published_ns[inside], weights[inside]

@@ -12,18 +12,15 @@ with TA-Lib-based tooling and the incremental engine must reproduce the very sam
   previous close, so bar 0 has none. RSI is 0 when average gain + loss is exactly 0.
 - STOCH(14, 3, 3) with SMA slowing; fast %K is 0 when the 14-bar range is 0.
 Recursions run through ``scipy.signal.lfilter`` (C speed); rolling windows are exact two-pass
-statistics over ``sliding_window_view`` (no running-sum drift).
+statistics, one vectorized pass per window offset (no running-sum drift).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter
 
 from app.features.spec import FeatureSpec
-
-_CHUNK = 1 << 16  # rows per block for window statistics (bounds temporary memory)
 
 
 def _nan(n: int) -> np.ndarray:
@@ -66,8 +63,8 @@ def wilder(x: np.ndarray, period: int, first: int) -> np.ndarray:
 
 def rsi(close: np.ndarray, period: int) -> np.ndarray:
     diff = np.diff(close, prepend=np.nan)
-    gain = np.where(diff > 0, diff, 0.0)
-    loss = np.where(diff < 0, -diff, 0.0)
+    gain = np.maximum(diff, 0.0)  # bar 0 (NaN) is never read: the average starts at bar 1
+    loss = np.maximum(-diff, 0.0)
     avg_gain = wilder(gain, period, first=1)
     avg_loss = wilder(loss, period, first=1)
     total = avg_gain + avg_loss
@@ -92,22 +89,27 @@ def sma(x: np.ndarray, period: int) -> np.ndarray:
     """Simple mean over ``period`` values, summed oldest first (NaN inputs propagate)."""
     out = _nan(len(x))
     if len(x) >= period:
-        out[period - 1 :] = window_sum(sliding_window_view(x, period)) / period
+        out[period - 1 :] = window_sum(x, period) / period
+    return out
+
+
+def _rolling_extreme(x: np.ndarray, window: int, pick) -> np.ndarray:  # type: ignore[no-untyped-def]
+    out = _nan(len(x))
+    if len(x) >= window:
+        m = len(x) - window + 1
+        acc = x[:m].copy()
+        for j in range(1, window):
+            pick(acc, x[j : j + m], out=acc)
+        out[window - 1 :] = acc
     return out
 
 
 def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
-    out = _nan(len(x))
-    if len(x) >= window:
-        out[window - 1 :] = sliding_window_view(x, window).max(axis=1)
-    return out
+    return _rolling_extreme(x, window, np.maximum)
 
 
 def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
-    out = _nan(len(x))
-    if len(x) >= window:
-        out[window - 1 :] = sliding_window_view(x, window).min(axis=1)
-    return out
+    return _rolling_extreme(x, window, np.minimum)
 
 
 def stoch(
@@ -135,15 +137,17 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
     return wilder(true_range(high, low, close), period, first=1)
 
 
-def window_sum(view: np.ndarray) -> np.ndarray:
-    """Row sums of a (rows, window) view, added oldest first like Python's ``sum``.
+def window_sum(x: np.ndarray, window: int) -> np.ndarray:
+    """Sums of every full window of ``x`` (length n-window+1), added oldest first.
 
-    numpy's own reduction sums pairwise; summing in the incremental engine's order keeps the
-    two engines on identical arithmetic (parity to the last bit, not just to 1e-9).
+    numpy's own reductions sum pairwise; adding in Python's ``sum`` order keeps the batch
+    engine on the incremental engine's exact arithmetic (parity to the last bit, not just to
+    1e-9), and ``window`` passes over contiguous slices are fast.
     """
-    acc = view[:, 0].copy()
-    for j in range(1, view.shape[1]):
-        acc += view[:, j]
+    m = len(x) - window + 1
+    acc = x[:m].copy()
+    for j in range(1, window):
+        acc += x[j : j + m]
     return acc
 
 
@@ -153,14 +157,18 @@ def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.nda
     mean, std = _nan(n), _nan(n)
     if n - start < window:
         return mean, std
-    view = sliding_window_view(x[start:], window)
+    body = x[start:]
+    m = window_sum(body, window) / window
+    size = len(m)
+    dev = body[:size] - m
+    acc = dev * dev
+    square = np.empty_like(dev)
+    for j in range(1, window):
+        np.subtract(body[j : j + size], m, out=dev)
+        acc += np.multiply(dev, dev, out=square)
     first = start + window - 1
-    for lo in range(0, len(view), _CHUNK):
-        block = view[lo : lo + _CHUNK]
-        m = window_sum(block) / window
-        dev = block - m[:, None]
-        mean[first + lo : first + lo + len(block)] = m
-        std[first + lo : first + lo + len(block)] = np.sqrt(window_sum(dev * dev) / window)
+    mean[first:] = m
+    std[first:] = np.sqrt(acc / window)
     return mean, std
 
 
@@ -218,8 +226,7 @@ def realized_vol(close: np.ndarray, window: int) -> np.ndarray:
     r = log_return(close, 1)
     out = _nan(len(close))
     if len(close) > window:
-        view = sliding_window_view(r[1:] * r[1:], window)
-        out[window:] = np.sqrt(window_sum(view) / window)
+        out[window:] = np.sqrt(window_sum(r[1:] * r[1:], window) / window)
     return out
 
 
