@@ -8,6 +8,7 @@ import pytest
 from bt_scenarios import WARMUP, calm_bars, config, set_bar, signals
 
 from app.backtest.engine import run_backtest
+from app.risk.engine import RiskEngine
 from app.types import AssetClass
 
 CRYPTO = {"BTCUSDT": AssetClass.CRYPTO, "ETHUSDT": AssetClass.CRYPTO}
@@ -171,3 +172,52 @@ def test_signal_off_the_bar_grid_is_an_error_here():
     sig.loc[0, "ts"] = sig.loc[0, "ts"] + pd.Timedelta(minutes=1)
     with pytest.raises(ValueError, match="not on a bar"):
         run_backtest({"BTCUSDT": bars}, sig, CRYPTO, config())
+
+
+class RecordingEngine(RiskEngine):
+    """The real risk engine, remembering what on_mark was given."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.seen = []
+
+    def on_mark(self, portfolio, now, asset_class):
+        self.seen.append((now, portfolio.equity, portfolio.day_open_equity))
+        return super().on_mark(portfolio, now, asset_class)
+
+
+def _drifting_long(bars: pd.DataFrame, classes, cfg):
+    """Hold a long while prices drift up, recording every on_mark."""
+    n = len(bars)
+    path = 100.0 + 0.01 * np.arange(n)
+    bars[["open", "close"]] = np.column_stack([path, path])
+    bars["high"], bars["low"] = path + 0.1, path - 0.1
+    engine = RecordingEngine(cfg.risk)
+    sig = signals([(bars, WARMUP, "BTCUSDT", "BUY", 0.9)])
+    run_backtest({"BTCUSDT": bars}, sig, classes, cfg, engine=engine)
+    return pd.DataFrame(engine.seen, columns=["now", "equity", "day_open"])
+
+
+def test_day_open_equity_is_the_mark_at_midnight_for_crypto():
+    cfg = config(stop_mode="pct", stop_loss_pct=0.5, take_profit_pct=0.9)
+    seen = _drifting_long(calm_bars(600), CRYPTO, cfg)
+    midnight = seen.index[seen["now"] == pd.Timestamp("2025-01-02T00:00Z")][0]
+    assert seen["equity"].iloc[midnight] != seen["equity"].iloc[midnight - 1]  # equity moves
+    assert (seen["day_open"].iloc[midnight : midnight + 288] == seen["equity"].iloc[midnight]).all()
+    assert (seen["day_open"].iloc[:midnight] == 100_000.0).all()
+    assert len(seen) == 600  # on_mark at every bar close
+
+
+def test_day_open_equity_is_the_previous_session_close_for_stocks():
+    # Two regular sessions, 09:30-16:00 New York (14:30-21:00 UTC in January).
+    day1 = pd.date_range("2025-01-06T14:30Z", periods=78, freq="5min")
+    day2 = pd.date_range("2025-01-07T14:30Z", periods=78, freq="5min")
+    bars = calm_bars(156)
+    bars["ts"] = pd.Series(day1.append(day2)).astype("datetime64[ns, UTC]")
+    cfg = config(stop_mode="pct", stop_loss_pct=0.5, take_profit_pct=0.9)
+    seen = _drifting_long(bars, {"BTCUSDT": AssetClass.STOCKS}, cfg)
+    first_of_day2 = 78
+    assert (seen["day_open"].iloc[first_of_day2:] == seen["equity"].iloc[first_of_day2 - 1]).all()
+    assert (seen["day_open"].iloc[:first_of_day2] == 100_000.0).all()
