@@ -283,7 +283,7 @@ class SentimentModel:
             )
         self.encoder = encoder
         self.batch_size = batch_size
-        self.cache = cache or EncodingCache(encoder.name)
+        self.cache = cache if cache is not None else EncodingCache(encoder.name)
         self._topics = tuple(topics)
         self._topic_descriptions = dict(topic_descriptions or {})
         self._topic_floor = topic_floor
