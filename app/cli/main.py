@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "models",
     "sentiment-train",
     "sentiment-eval",
+    "ingest-side",
 )
 
 
