@@ -402,6 +402,39 @@ def side_features(
 # --------------------------------------------------------------------------- replay helper
 
 
+def scored_news_items(news: pd.DataFrame | None) -> tuple[ScoredNews, ...]:
+    """Rows of a scored-news frame as items for the incremental engine (bad rows skipped)."""
+    out = []
+    for row in _records(news):
+        topics = {c[len("topic_") :]: float(row[c]) for c in row if c.startswith("topic_")}
+        with suppress(InvalidField, TypeError, ValueError):  # a bad row never becomes an item
+            out.append(
+                ScoredNews(row["published_at"], str(row.get("symbol", "")),
+                           str(row.get("news_id", "")), float(row["score"]), topics)
+            )  # fmt: skip
+    return tuple(out)
+
+
+def macro_items(macro: pd.DataFrame | None) -> tuple[MacroPoint, ...]:
+    """Rows of a macro frame (``symbol`` = series name) as MacroPoints (bad rows skipped)."""
+    out = []
+    for row in _records(macro):
+        with suppress(InvalidField, TypeError, ValueError):
+            out.append(MacroPoint(row["symbol"], row.get("ts", row["published_at"]),
+                                  row["published_at"], float(row["value"])))  # fmt: skip
+    return tuple(out)
+
+
+def flow_items(flow: pd.DataFrame | None) -> tuple[FlowPoint, ...]:
+    """Rows of a flow frame as FlowPoints (bad rows skipped)."""
+    out = []
+    for row in _records(flow):
+        with suppress(InvalidField, TypeError, ValueError):
+            out.append(FlowPoint(row["symbol"], row["kind"], row.get("ts", row["published_at"]),
+                                 row["published_at"], float(row["value"])))  # fmt: skip
+    return tuple(out)
+
+
 def side_inputs_per_bar(
     bar_ts: pd.Series | np.ndarray,
     *,
@@ -416,28 +449,16 @@ def side_inputs_per_bar(
     ts = np.asarray(pd.Series(bar_ts).astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]"))
     close_ns = ts.astype(np.int64) + BAR_NS
     buckets: list[dict[str, list]] = [{"news": [], "macro": [], "flow": []} for _ in close_ns]
-
-    def place(published: datetime, modality: str, item: object) -> None:
-        k = int(np.searchsorted(close_ns, to_ns(published), side="left"))
-        if k < len(close_ns):
-            buckets[k][modality].append(item)
-
-    for row in _records(news):
-        topics = {c[len("topic_") :]: float(row[c]) for c in row if c.startswith("topic_")}
-        with suppress(InvalidField, TypeError):  # a bad row never becomes an item
-            item = ScoredNews(row["published_at"], str(row.get("symbol", "")),
-                              str(row.get("news_id", "")), float(row["score"]), topics)  # fmt: skip
-            place(item.published_at, "news", item)
-    for row in _records(macro):
-        with suppress(InvalidField, TypeError):
-            item = MacroPoint(row["symbol"], row.get("ts", row["published_at"]),
-                              row["published_at"], float(row["value"]))  # fmt: skip
-            place(item.published_at, "macro", item)
-    for row in _records(flow):
-        with suppress(InvalidField, TypeError):
-            item = FlowPoint(row["symbol"], row["kind"], row.get("ts", row["published_at"]),
-                             row["published_at"], float(row["value"]))  # fmt: skip
-            place(item.published_at, "flow", item)
+    deliveries = (
+        ("news", scored_news_items(news)),
+        ("macro", macro_items(macro)),
+        ("flow", flow_items(flow)),
+    )
+    for modality, items in deliveries:
+        for item in items:
+            k = int(np.searchsorted(close_ns, to_ns(item.published_at), side="left"))
+            if k < len(close_ns):
+                buckets[k][modality].append(item)
     return [SideInputs(tuple(b["news"]), tuple(b["macro"]), tuple(b["flow"])) for b in buckets]
 
 

@@ -215,3 +215,19 @@ def test_side_frame_errors_name_the_column() -> None:
     with pytest.raises(InputError, match="kind"):
         build_features(frame, asset_class="crypto", flow=pd.DataFrame({"value": [1.0]}))
     assert FeatureSpec  # imported for type context
+
+
+def test_frames_to_incremental_items_skip_bad_rows() -> None:
+    from app.features.side_inputs import flow_items, macro_items, scored_news_items
+
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    news = _news(frame, [(c, 0.4), (c, 1.5), (c, float("nan"))])
+    items = scored_news_items(news)
+    assert [i.score for i in items] == [0.4] and items[0].topics == {"earnings": 1.0}
+    assert items[0].published_at == c.to_pydatetime()
+    macro = pd.DataFrame({"symbol": ["vix", ""], "ts": _utc([c, c]), "published_at": _utc([c, c]),
+                          "value": [18.0, 1.0]})  # fmt: skip
+    assert [m.name for m in macro_items(macro)] == ["vix"]  # an empty name is not a series
+    flow = _flow([("block_trade", c, 5.0), ("block_trade", c, float("inf"))])
+    assert len(flow_items(flow)) == 1
