@@ -179,6 +179,8 @@ def run_backtest(
     skipped: Counter = Counter()
     open_orders: tuple[Order, ...] = ()
     signals_run = 0
+    snapshot: PortfolioSnapshot | None = None
+    multi = len(tickers) > 1  # one ticker: the risk engine marks it at last_price itself
     reason_keys: dict[str, str] = {}
 
     eq_ts: list[int] = []
@@ -209,8 +211,12 @@ def run_backtest(
                 open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
             if slot.qty != 0.0:
                 hit = intrabar_exit(
-                    1 if slot.qty > 0 else -1, t.open[j], t.high[j], t.low[j],
-                    slot.stop_loss, slot.take_profit,
+                    1 if slot.qty > 0 else -1,
+                    t.open[j],
+                    t.high[j],
+                    t.low[j],
+                    slot.stop_loss,
+                    slot.take_profit,
                 )
                 if hit is not None:
                     atr_prev = t.atr[j - 1] if j > 0 else math.nan
@@ -228,9 +234,17 @@ def run_backtest(
         first = tickers[ev_k[i]]
         now = first.close_dt[ev_j[i]]
         positions = pf.positions()
-        snapshot = PortfolioSnapshot(
-            equity, day_open_equity, positions, open_orders, dict(marks) if positions else None
-        )
+        if (
+            snapshot is None
+            or equity != snapshot.equity
+            or day_open_equity != snapshot.day_open_equity
+            or positions
+            or snapshot.positions
+            or open_orders
+        ):  # a flat, unchanged account reuses its snapshot (immutable) instead of a new one
+            snapshot = PortfolioSnapshot(
+                equity, day_open_equity, positions, open_orders, _prices(marks, multi)
+            )
         if g_end == i + 1:
             classes: tuple[AssetClass, ...] | list[AssetClass] = (first.asset_class,)
         else:
@@ -243,7 +257,11 @@ def run_backtest(
                     _queue(tickers, decision.orders, "flatten")
                     open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
                     snapshot = PortfolioSnapshot(
-                        equity, day_open_equity, positions, open_orders, dict(marks)
+                        equity,
+                        day_open_equity,
+                        positions,
+                        open_orders,
+                        _prices(marks, multi),
                     )
 
         for e in range(i, g_end):
@@ -258,13 +276,19 @@ def run_backtest(
             decision = engine.decide(signal, snapshot, market)
             decisions[decision.action] += 1
             if decision.orders:
-                reason = "flatten" if decision.action is DecisionAction.FLATTEN_ALL else (
-                    "signal_close" if decision.action is DecisionAction.CLOSE else "entry"
+                reason = (
+                    "flatten"
+                    if decision.action is DecisionAction.FLATTEN_ALL
+                    else ("signal_close" if decision.action is DecisionAction.CLOSE else "entry")
                 )
                 _queue(tickers, decision.orders, reason)
                 open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
                 snapshot = PortfolioSnapshot(
-                    equity, day_open_equity, positions, open_orders, dict(marks)
+                    equity,
+                    day_open_equity,
+                    positions,
+                    open_orders,
+                    _prices(marks, multi),
                 )
             else:
                 for r in decision.reasons:
@@ -315,6 +339,12 @@ def run_backtest(
 
 def _to_ns(ts: object) -> int:
     return int(pd.Timestamp(ts).value)
+
+
+def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
+    """Marks of other tickers for the risk engine's gross-exposure cap (a copy: snapshots are
+    immutable). With one ticker the engine marks it at ``last_price`` itself."""
+    return dict(marks) if multi else None
 
 
 def _queue(tickers: list[_Ticker], orders: tuple[Order, ...], reason: str) -> None:
