@@ -20,7 +20,13 @@ from tests.unit.features.feat_builders import (
 N_BARS = 260
 SPEC = all_flow_spec()
 FRAME = bars_frame(n=N_BARS, symbol="BTCUSDT", seed=21)
-_settings = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the same examples in every run, so CI cannot flake on a rare draw
+_settings = settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _build(frame, news, macro, flow) -> pd.DataFrame:  # type: ignore[no-untyped-def]
@@ -105,7 +111,7 @@ def test_an_item_published_after_the_close_changes_no_earlier_row(
         assert changed.any()  # the item does count once it is published
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=8, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 10_000), t=st.integers(1, N_BARS - 1))
 def test_incremental_row_t_needs_only_bars_up_to_t(seed: int, t: int) -> None:
     news, macro, flow = side_frames(FRAME["ts"], "BTCUSDT", seed=seed)
