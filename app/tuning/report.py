@@ -107,6 +107,23 @@ def _table(rows: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _by_symbol(pooled: dict[str, dict[str, Any]]) -> list[str]:
+    if "dacc_by_symbol" not in pooled["model"]:
+        return []
+    symbols = list(pooled["model"]["dacc_by_symbol"])
+    lines = [
+        "",
+        "DACC by symbol:",
+        "",
+        "| predictor | " + " | ".join(symbols) + " |",
+        "|---" * (len(symbols) + 1) + "|",
+    ]
+    for name, m in pooled.items():
+        by = m.get("dacc_by_symbol", {})
+        lines.append(f"| {name} | " + " | ".join(_fmt(by.get(s)) for s in symbols) + " |")
+    return lines
+
+
 def report_markdown(result: WalkForwardResult) -> str:
     c, d, s = result.config, result.data, result.significance
     lines = [
@@ -130,6 +147,11 @@ def report_markdown(result: WalkForwardResult) -> str:
         f"{_fmt(s['best_baseline_dacc'])}): {_fmt(s['p_value_vs_best_baseline'])}. "
         f"Deflated Sharpe ratio over {s['deflated_sharpe']['n_trials']} predictors: "
         f"{_fmt(s['deflated_sharpe']['dsr'])}.",
+        "",
+        "sharpe / max_drawdown / total_return: the strategy at the risk gate (trades only calls "
+        f"with confidence >= {c.gate}); *_ungated: the same strategy trading every UP/DOWN call. "
+        "Vectorized, next-bar-open fills, costs per unit turnover.",
+        *_by_symbol(result.pooled),
         "",
         "## Per fold",
     ]

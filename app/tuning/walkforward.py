@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from app.errors import InputError
+from app.labels import dacc
 from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
 from app.models.dataset import WindowSet
@@ -346,6 +347,12 @@ def pool(
         m["per_period_sharpe_ungated"] = per_period_sharpe(all_rets.to_numpy())
         m["dacc_se"] = dacc_standard_error(m["dacc"], m["n_directional"])
         m["dacc_fold_mean"] = summarize_fold_values([o.metrics[name]["dacc"] for o in outcomes])
+        if len(windows.series) > 1:
+            tick = windows.ticker[ends]
+            m["dacc_by_symbol"] = {
+                sym: dacc(p[tick == i, 0], p[tick == i, 1], r[tick == i])
+                for i, sym in enumerate(windows.symbols)
+            }
         pooled[name] = m
     return pooled
 

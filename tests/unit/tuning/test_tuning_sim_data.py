@@ -51,7 +51,9 @@ def test_walkforward_on_simulation_reports_oracle_beside_model(sim_dir):
         asset_class=AssetClass.CRYPTO,
         spec=ModelSpec(lookback=12, d_model=16, n_layers=1, n_heads=2),
         train=TrainConfig(max_epochs=1, max_windows_per_epoch=1500),
-        n_folds=2, device="cpu", baselines=("majority", "logreg"),
+        n_folds=2,
+        device="cpu",
+        baselines=("majority", "logreg"),
     )
     result = run_walkforward(w, cfg, oracle=data.oracle)
     assert "oracle" in result.pooled

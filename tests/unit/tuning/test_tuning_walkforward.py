@@ -9,11 +9,14 @@ import pandas as pd
 import torch
 
 from app.config import LabelSettings
+from app.features.spec import default_spec
 from app.models.dataset import WindowSet, label_series
 from app.models.train import ModelSpec, TrainConfig
+from app.tuning.data_loading import LoadedData, build_windows
 from app.tuning.report import write_report
 from app.tuning.walkforward import WalkForwardConfig, run_walkforward
 from app.types import AssetClass
+from tests.builders import bars_frame
 
 torch.set_num_threads(1)
 
@@ -57,9 +60,18 @@ def tiny_config(epochs=1, **kw):
 
 
 def test_random_walk_is_not_predictable_leakage_alarm(tmp_path):
-    rng = np.random.default_rng(7)
+    """The production feature path on a fat-tailed random walk: any score off 50% by more than
+    3 standard errors means something sees the future (features, labels, folds or scaling)."""
+    bars = bars_frame(6000, symbol="RW", seed=11)
+    rng = np.random.default_rng(11)
     close = 100 * np.exp(np.cumsum(rng.standard_t(4, 6000) * 1e-3))
-    result = run_walkforward(windows_for(close), tiny_config())
+    bars["close"] = close
+    bars["open"] = np.concatenate([[100.0], close[:-1]])
+    bars["high"] = np.maximum(bars["open"], close) * 1.0005
+    bars["low"] = np.minimum(bars["open"], close) * 0.9995
+    data = LoadedData(AssetClass.CRYPTO, {"RW": bars}, source="random walk")
+    windows = build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=10)
+    result = run_walkforward(windows, tiny_config())
     summary = write_report(result, tmp_path)
     for name in ("model", "logreg", "lightgbm", "prev_sign"):
         m = result.pooled[name]

@@ -1,0 +1,76 @@
+"""Sweep wall time with 1 vs 2 parallel trials (same tiny sweep, local Ray).
+
+    .venv/bin/python bench/sweep.py [--days 6] [--configs 2] [--epochs 2]
+
+Simulates a small market, then runs the same sweep (``configs`` configurations x 1 fold)
+with max_concurrent = 1 and then 2; prints one JSON line with both wall times and the
+speed-up. Ray start-up is inside each measurement (it is part of what a user waits for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+def main() -> None:
+    import ray
+
+    from app.sources.sim_files import write_simulation
+    from app.sources.simulator import SimConfig, SimulatedMarket
+    from app.tuning.sweep import SweepConfig, run_sweep
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--days", type=int, default=6)
+    p.add_argument("--configs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = Path(tmp) / "sim"
+        market = SimulatedMarket(SimConfig.for_symbols(["BTCUSDT"], days=args.days))
+        write_simulation(market.run(), sim)
+        widths = [8, 16, 24, 32, 40, 48][: args.configs]
+        walls = {}
+        for concurrent in (1, 2):
+            cfg = SweepConfig(
+                data=[str(sim)],
+                news=False,
+                folds=2,
+                fold_indices=[1],
+                max_epochs=args.epochs,
+                max_windows_per_epoch=1500,
+                max_concurrent=concurrent,
+                verbose=0,
+                out=str(Path(tmp) / f"out{concurrent}"),
+                search={"lookback": [16], "d_model": widths, "n_layers": [1]},
+            )
+            t0 = time.perf_counter()
+            report = run_sweep(cfg)
+            walls[concurrent] = time.perf_counter() - t0
+            ray.shutdown()
+            assert report["trials_finished"] == args.configs
+    print(
+        json.dumps(
+            {
+                "bench": "sweep",
+                "trials": args.configs,
+                "epochs": args.epochs,
+                "cpus": os.cpu_count(),
+                "wall_s_1_parallel": round(walls[1], 1),
+                "wall_s_2_parallel": round(walls[2], 1),
+                "speedup": round(walls[1] / walls[2], 2),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
