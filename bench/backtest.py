@@ -1,7 +1,7 @@
 """Backtester speed against vectorbt on the same orders, measured in the same run.
 
 1,000,000 five-minute bars of a synthetic random walk, one ticker, a signal on every bar (random
-BUY/SELL/HOLD, confidence uniform in [0.5, 1]); fees 1 bps and slippage 1 bps, so random trading
+BUY/SELL/HOLD, confidence uniform in [0.5, 1]); fees and slippage 0.1 bps each, so random trading
 does not drain the account within the run (a drained account would stop trading). Ours: the full
 event-driven run (stateful risk engine: on_mark + decide per bar, next-open fills, intrabar
 stops). Reference:
@@ -33,7 +33,7 @@ from app.types import AssetClass, Signal, SignalAction  # noqa: E402
 
 TICKER = "BTCUSDT"
 CONFIG = BacktestConfig(
-    costs=CostSettings(fee_bps={AssetClass.CRYPTO: 1.0}, slippage_bps=1.0),
+    costs=CostSettings(fee_bps={AssetClass.CRYPTO: 0.1}, slippage_bps=0.1),
 )
 
 

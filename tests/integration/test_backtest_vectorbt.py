@@ -161,3 +161,33 @@ def test_cli_bad_flag_value_exits_2_with_one_line(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "missing.csv" in err and "\n" not in err
+
+
+def test_cli_reads_bars_from_a_duckdb_store_and_runs_the_ema_rule(tmp_path, capsys):
+    from app.store import open_store
+
+    url = f"duckdb:///{tmp_path}/store.db"
+    store = open_store(url)
+    try:
+        store.write_bars(bars_frame(2000, symbol="BTCUSDT", seed=41))
+    finally:
+        store.close()
+    out_dir = tmp_path / "run"
+    argv = [
+        "backtest",
+        "--store",
+        url,
+        "--tickers",
+        "BTCUSDT",
+        "--rule",
+        "ema_cross",
+        "--out",
+        str(out_dir),
+    ]  # BTCUSDT's asset class comes from the configured universe
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["asset_class_calendar"] == "crypto"
+    assert summary["bars"] == 2000
+    assert summary["signals"]["accepted"] == 2000 - 47  # no signal before the slow EMA (48) is warm
+    assert summary["signals_run"] == summary["signals"]["accepted"]
+    assert sum(summary["decisions"].values()) >= summary["signals_run"]
