@@ -107,10 +107,9 @@ class IncrementalFeatures:
                 if i == p:
                     self.rsi_gain = (self.rsi_gain + gain) / p
                     self.rsi_loss = (self.rsi_loss + loss) / p
-                else:  # Wilder: (avg*(p-1) + x)/p, written as the batch engine's filter
-                    a = (p - 1) / p
-                    self.rsi_gain = (1.0 / p) * gain + a * self.rsi_gain
-                    self.rsi_loss = (1.0 / p) * loss + a * self.rsi_loss
+                else:  # Wilder, in TA-Lib's arithmetic (it multiplies by 1/p)
+                    self.rsi_gain = (self.rsi_gain * (p - 1) + gain) * (1.0 / p)
+                    self.rsi_loss = (self.rsi_loss * (p - 1) + loss) * (1.0 / p)
                 total = self.rsi_gain + self.rsi_loss
                 rsi = 100.0 * (self.rsi_gain / total) if total != 0.0 else 0.0
         row.append(rsi)
@@ -122,9 +121,9 @@ class IncrementalFeatures:
             window = list(closes)
             self.macd_slow = sum(window[-slow:]) / slow
             self.macd_fast = sum(window[-fast:]) / fast
-        elif i >= slow:
+        elif i >= slow:  # slow: TA-Lib's EMA form; fast (custom seed): the batch lfilter form
             ks, kf = 2.0 / (slow + 1), 2.0 / (fast + 1)
-            self.macd_slow = ks * c + (1.0 - ks) * self.macd_slow
+            self.macd_slow = (c - self.macd_slow) * ks + self.macd_slow
             self.macd_fast = kf * c + (1.0 - kf) * self.macd_fast
         if i >= slow - 1:
             line = self.macd_fast - self.macd_slow
@@ -136,7 +135,7 @@ class IncrementalFeatures:
                 signal = self.macd_signal
             else:
                 k = 2.0 / (sig + 1)
-                self.macd_signal = k * line + (1.0 - k) * self.macd_signal
+                self.macd_signal = (line - self.macd_signal) * k + self.macd_signal
                 signal = self.macd_signal
         row += [line, signal, line - signal]
 
@@ -165,8 +164,8 @@ class IncrementalFeatures:
             else:
                 if i == p:
                     self.atr = (self.atr + tr) / p
-                else:
-                    self.atr = (1.0 / p) * tr + ((p - 1) / p) * self.atr
+                else:  # Wilder, as TA-Lib's ATR (agrees with it to an ulp or two)
+                    self.atr = (self.atr * (p - 1) + tr) / p
                 atr = self.atr
         row += [atr, atr / c]
 
@@ -189,9 +188,8 @@ class IncrementalFeatures:
                 continue
             if i == period - 1:
                 value = (self.ema_sum[period] + c) / period
-            else:  # TA-Lib's (c - ema)*k + ema, in the batch filter's form k*c + (1-k)*ema
-                k = 2.0 / (period + 1)
-                value = k * c + (1.0 - k) * self.ema[period]
+            else:  # TA-Lib's EMA step
+                value = (c - self.ema[period]) * (2.0 / (period + 1)) + self.ema[period]
             self.ema[period] = value
             row.append(c / value - 1.0)
 

@@ -11,13 +11,17 @@ with TA-Lib-based tooling and the incremental engine must reproduce the very sam
   first n gains/losses (RSI: bars 1..n) or true ranges (ATR: bars 1..n); true range needs the
   previous close, so bar 0 has none. RSI is 0 when average gain + loss is exactly 0.
 - STOCH(14, 3, 3) with SMA slowing; fast %K is 0 when the 14-bar range is 0.
-Recursions run through ``scipy.signal.lfilter`` (C speed); rolling windows are exact two-pass
-statistics, one vectorized pass per window offset (no running-sum drift).
+EMA (standard seed), RSI and ATR are computed by TA-Lib itself (C speed), and the incremental
+engine repeats TA-Lib's update arithmetic (they agree to a few ulps). MACD's fast EMA, whose
+seed TA-Lib exposes nowhere else, runs through ``scipy.signal.lfilter``. Rolling windows are
+exact two-pass statistics, one vectorized pass per window offset (no running-sum drift; TA-Lib's
+own running sums are why its Bollinger sigma is not used).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import talib
 from scipy.signal import lfilter
 
 from app.features.spec import FeatureSpec
@@ -28,9 +32,17 @@ def _nan(n: int) -> np.ndarray:
 
 
 def ema(x: np.ndarray, period: int, seed_index: int | None = None) -> np.ndarray:
-    """TA-Lib EMA; the seed is the mean of the ``period`` values ending at ``seed_index``."""
+    """EMA seeded with the mean of the ``period`` values ending at ``seed_index``.
+
+    The standard seed (bar period-1) is TA-Lib's own EMA, run by TA-Lib (C speed); the
+    incremental engine repeats its arithmetic, ``ema += (x - ema) * k``. Another seed (MACD's
+    fast EMA) runs through ``lfilter`` as ``ema = k*x + (1-k)*ema``, which the incremental
+    engine also repeats.
+    """
     n = len(x)
     seed_index = period - 1 if seed_index is None else seed_index
+    if seed_index == period - 1:
+        return talib.EMA(np.ascontiguousarray(x, dtype=np.float64), period)
     out = _nan(n)
     if seed_index >= n or seed_index < period - 1:
         return out
@@ -44,34 +56,9 @@ def ema(x: np.ndarray, period: int, seed_index: int | None = None) -> np.ndarray
     return out
 
 
-def wilder(x: np.ndarray, period: int, first: int) -> np.ndarray:
-    """Wilder smoothing of ``x[first:]``: seeded at ``first+period-1`` with the plain mean."""
-    n = len(x)
-    out = _nan(n)
-    seed_index = first + period - 1
-    if seed_index >= n:
-        return out
-    seed = sum(x[first : seed_index + 1].tolist()) / period
-    out[seed_index] = seed
-    if seed_index + 1 < n:
-        a = (period - 1) / period
-        out[seed_index + 1 :], _ = lfilter(
-            [1.0 / period], [1.0, -a], x[seed_index + 1 :], zi=[a * seed]
-        )
-    return out
-
-
 def rsi(close: np.ndarray, period: int) -> np.ndarray:
-    diff = np.diff(close, prepend=np.nan)
-    gain = np.maximum(diff, 0.0)  # bar 0 (NaN) is never read: the average starts at bar 1
-    loss = np.maximum(-diff, 0.0)
-    avg_gain = wilder(gain, period, first=1)
-    avg_loss = wilder(loss, period, first=1)
-    total = avg_gain + avg_loss
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(total != 0.0, 100.0 * (avg_gain / total), 0.0)
-    out[np.isnan(total)] = np.nan
-    return out
+    """TA-Lib's RSI (run by TA-Lib; the incremental engine repeats its Wilder arithmetic)."""
+    return talib.RSI(np.ascontiguousarray(close, dtype=np.float64), period)
 
 
 def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, ...]:
@@ -134,7 +121,9 @@ def true_range(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarr
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np.ndarray:
-    return wilder(true_range(high, low, close), period, first=1)
+    """TA-Lib's ATR (run by TA-Lib; the incremental engine repeats its Wilder arithmetic)."""
+    return talib.ATR(*(np.ascontiguousarray(a, dtype=np.float64) for a in (high, low, close)),
+                     period)  # fmt: skip
 
 
 def window_sum(x: np.ndarray, window: int) -> np.ndarray:
