@@ -53,8 +53,8 @@ _EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
 
 @dataclass(frozen=True, slots=True)
 class BacktestConfig:
-    """Knobs of a run. ``calendar`` sets trading days and annualization; default: the asset
-    class of the first ticker."""
+    """Knobs of a run. ``calendar`` sets trading days and annualization; default: see
+    :func:`default_calendar`."""
 
     initial_equity: float = 100_000.0
     risk: RiskSettings = field(default_factory=RiskSettings)
@@ -156,7 +156,7 @@ def run_backtest(
     for sym in symbols:
         if sym not in asset_classes:
             raise ValueError(f"asset_classes has no entry for ticker={sym!r}")
-    calendar = config.calendar or asset_classes[symbols[0]]
+    calendar = config.calendar or default_calendar([asset_classes[s] for s in symbols])
     engine = engine if engine is not None else RiskEngine(config.risk)
 
     tickers, ts_arrays = _prepare(bars, signals, asset_classes, config)
@@ -335,6 +335,15 @@ def run_backtest(
 
 
 # --------------------------------------------------------------------------- loop helpers
+
+
+def default_calendar(classes: list[AssetClass]) -> AssetClass:
+    """The calendar of the densest bar grid present: crypto (24/7), else forex (24/5), else
+    stocks. The equity curve has a row per bar time of any ticker, so this grid sets its pace."""
+    for candidate in (AssetClass.CRYPTO, AssetClass.FOREX, AssetClass.STOCKS):
+        if candidate in classes:
+            return candidate
+    raise ValueError(f"asset classes {classes!r}: none of crypto, forex, stocks")
 
 
 def _to_ns(ts: object) -> int:

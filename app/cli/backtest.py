@@ -10,6 +10,7 @@ Prints the metrics JSON (with the signal counts) as the last stdout line.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> dict[str, object]:
     settings = load_settings(args.config) if args.config else load_settings()
     bars, price_rejects = _load_bars(args)
-    classes = _asset_classes(args.asset_class, list(bars), settings)
+    classes = _asset_classes(args.asset_class, list(bars), settings, _manifest_classes(args))
     if args.signals is not None:
         batch = read_signals(args.signals, bars)
     else:
@@ -114,7 +115,26 @@ def _load_bars(
     return load_price_files([p for _, p in pairs], [t for t, _ in pairs])
 
 
-def _asset_classes(given: list[str], tickers: list[str], settings: object) -> dict[str, AssetClass]:
+def _manifest_classes(args: argparse.Namespace) -> dict[str, str]:
+    """Asset classes a simulation folder declares (``manifest.json`` field ``symbols``)."""
+    if not args.prices or len(args.prices) != 1 or "=" in args.prices[0]:
+        return {}
+    path = Path(args.prices[0]) / "manifest.json"
+    if not path.is_file():
+        return {}
+    try:
+        symbols = json.loads(path.read_text(encoding="utf-8"))["symbols"]
+        return {str(k): str(v) for k, v in symbols.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: field 'symbols' is unreadable ({exc})") from exc
+
+
+def _asset_classes(
+    given: list[str], tickers: list[str], settings: object, declared: dict[str, str]
+) -> dict[str, AssetClass]:
+    """Per ticker: --asset-class TICKER=CLASS, else --asset-class CLASS, else the folder's
+    manifest.json, else the configured universe."""
+
     def parse(text: str) -> AssetClass:
         try:
             return AssetClass(text.lower())
@@ -135,6 +155,8 @@ def _asset_classes(given: list[str], tickers: list[str], settings: object) -> di
             continue
         if default is not None:
             out[ticker] = default
+        elif ticker in declared:
+            out[ticker] = parse(declared[ticker])
         elif ticker in universe:
             out[ticker] = universe[ticker]
         else:

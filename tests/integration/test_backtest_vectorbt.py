@@ -191,3 +191,46 @@ def test_cli_reads_bars_from_a_duckdb_store_and_runs_the_ema_rule(tmp_path, caps
     assert summary["signals"]["accepted"] == 2000 - 47  # no signal before the slow EMA (48) is warm
     assert summary["signals_run"] == summary["signals"]["accepted"]
     assert sum(summary["decisions"].values()) >= summary["signals_run"]
+
+
+def test_cli_takes_asset_classes_from_a_simulation_manifest(tmp_path, capsys):
+    folder = tmp_path / "sim"
+    folder.mkdir()
+    for sym, seed in (("MSFT", 51), ("SOLUSDT", 52)):  # neither is in the default universe
+        frame = bars_frame(300, symbol=sym, seed=seed).drop(columns="symbol")
+        frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame.to_csv(folder / f"{sym}_5m.csv", index=False)
+    (folder / "manifest.json").write_text(
+        json.dumps({"symbols": {"MSFT": "stocks", "SOLUSDT": "crypto"}})
+    )
+    assert (
+        main(
+            [
+                "backtest",
+                "--prices",
+                str(folder),
+                "--rule",
+                "ema_cross",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["asset_class_calendar"] == "crypto"  # the densest grid present sets the pace
+    assert (
+        main(
+            [
+                "backtest",
+                "--prices",
+                f"MSFT={folder}/MSFT_5m.csv",
+                "--rule",
+                "ema_cross",
+                "--out",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 2
+    )
+    assert "ticker='MSFT': asset class unknown" in capsys.readouterr().err
