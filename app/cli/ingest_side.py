@@ -29,6 +29,7 @@ bad input, 1 for an endpoint that stays unreachable; the last stdout line is the
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections import Counter
@@ -36,16 +37,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from app.config import Asset, Settings, load_settings
+from app.config import Asset, SentimentSettings, Settings, load_settings
 from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
 from app.sources.side_batch import SideBatch, flow_frame, macro_frame, news_frame
 from app.types import AssetClass, NewsItem
+
+if TYPE_CHECKING:
+    from app.features.sentiment import SentimentModel
 
 log = logging.getLogger(__name__)
 
@@ -424,14 +428,22 @@ def _write(
     return summary
 
 
+@functools.lru_cache(maxsize=1)
+def _sentiment_model(sentiment: SentimentSettings, registry_dir: Path) -> SentimentModel:
+    """The configured model with the registry's current head (zero-shot when none). Kept for
+    the next run in the same process (a scheduler, the tests): loading costs seconds."""
+    from app.features.sentiment import SentimentModel
+
+    return SentimentModel.load(sentiment, registry_dir=registry_dir)
+
+
 def _sentiment_frame(
     items: Sequence[NewsItem], assets: Sequence[Asset], settings: Settings
 ) -> tuple[pd.DataFrame, str]:
     """The ``sentiment`` table rows: one per (item, tagged universe symbol), ts = published_at."""
     from app.features.news_scoring import score_news
-    from app.features.sentiment import SentimentModel
 
-    model = SentimentModel.load(settings.sentiment, registry_dir=settings.registry_dir)
+    model = _sentiment_model(settings.sentiment, settings.registry_dir)
     name = f"{model.encoder.name}:{model.head_name}"
     scored = score_news(items, assets, model)
     frame = pd.DataFrame(
