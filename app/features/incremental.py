@@ -121,10 +121,10 @@ class IncrementalFeatures:
             window = list(closes)
             self.macd_slow = sum(window[-slow:]) / slow
             self.macd_fast = sum(window[-fast:]) / fast
-        elif i >= slow:  # slow: TA-Lib's EMA form; fast (custom seed): the batch lfilter form
+        elif i >= slow:  # TA-Lib's EMA step
             ks, kf = 2.0 / (slow + 1), 2.0 / (fast + 1)
             self.macd_slow = (c - self.macd_slow) * ks + self.macd_slow
-            self.macd_fast = kf * c + (1.0 - kf) * self.macd_fast
+            self.macd_fast = (c - self.macd_fast) * kf + self.macd_fast
         if i >= slow - 1:
             line = self.macd_fast - self.macd_slow
             seed_at = slow - 1 + sig - 1

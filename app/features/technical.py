@@ -11,9 +11,8 @@ with TA-Lib-based tooling and the incremental engine must reproduce the very sam
   first n gains/losses (RSI: bars 1..n) or true ranges (ATR: bars 1..n); true range needs the
   previous close, so bar 0 has none. RSI is 0 when average gain + loss is exactly 0.
 - STOCH(14, 3, 3) with SMA slowing; fast %K is 0 when the 14-bar range is 0.
-EMA (standard seed), RSI and ATR are computed by TA-Lib itself (C speed), and the incremental
-engine repeats TA-Lib's update arithmetic (they agree to a few ulps). MACD's fast EMA, whose
-seed TA-Lib exposes nowhere else, runs through ``scipy.signal.lfilter``. Rolling windows are
+EMA, RSI, ATR and MACD are computed by TA-Lib itself (C speed), and the incremental engine
+repeats TA-Lib's update arithmetic (they agree to a few ulps). Rolling windows are
 exact two-pass statistics, one vectorized pass per window offset (no running-sum drift; TA-Lib's
 own running sums are why its Bollinger sigma is not used).
 """
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import talib
-from scipy.signal import lfilter
 
 from app.features.spec import FeatureSpec
 
@@ -31,29 +29,9 @@ def _nan(n: int) -> np.ndarray:
     return np.full(n, np.nan)
 
 
-def ema(x: np.ndarray, period: int, seed_index: int | None = None) -> np.ndarray:
-    """EMA seeded with the mean of the ``period`` values ending at ``seed_index``.
-
-    The standard seed (bar period-1) is TA-Lib's own EMA, run by TA-Lib (C speed); the
-    incremental engine repeats its arithmetic, ``ema += (x - ema) * k``. Another seed (MACD's
-    fast EMA) runs through ``lfilter`` as ``ema = k*x + (1-k)*ema``, which the incremental
-    engine also repeats.
-    """
-    n = len(x)
-    seed_index = period - 1 if seed_index is None else seed_index
-    if seed_index == period - 1:
-        return talib.EMA(np.ascontiguousarray(x, dtype=np.float64), period)
-    out = _nan(n)
-    if seed_index >= n or seed_index < period - 1:
-        return out
-    k = 2.0 / (period + 1)
-    seed = sum(x[seed_index - period + 1 : seed_index + 1].tolist()) / period
-    out[seed_index] = seed
-    if seed_index + 1 < n:
-        out[seed_index + 1 :], _ = lfilter(
-            [k], [1.0, k - 1.0], x[seed_index + 1 :], zi=[(1 - k) * seed]
-        )
-    return out
+def ema(x: np.ndarray, period: int) -> np.ndarray:
+    """TA-Lib's EMA, seeded at bar period-1 with the mean of the first ``period`` values."""
+    return talib.EMA(np.ascontiguousarray(x, dtype=np.float64), period)
 
 
 def rsi(close: np.ndarray, period: int) -> np.ndarray:
@@ -62,14 +40,31 @@ def rsi(close: np.ndarray, period: int) -> np.ndarray:
 
 
 def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, ...]:
-    """(macd line, signal, histogram) exactly as TA-Lib's MACD."""
+    """(macd line, signal, histogram) as TA-Lib's MACD, with the line from bar slow-1 on.
+
+    TA-Lib withholds the line until its signal exists (bar slow+signal-2); those first
+    ``signal-1`` values are recomputed here with TA-Lib's arithmetic (both EMAs seeded at bar
+    slow-1, the fast one with the mean of the ``fast`` closes ending there).
+    """
+    close = np.ascontiguousarray(close, dtype=np.float64)
     n = len(close)
-    line = ema(close, slow, seed_index=slow - 1)
-    line = ema(close, fast, seed_index=slow - 1) - line
-    sig = _nan(n)
-    if n > slow - 1:
+    if n < slow:
+        return _nan(n), _nan(n), _nan(n)
+    if fast == slow:  # TA-Lib's MACD needs fast < slow; two identical EMAs differ by 0
+        line, sig = _nan(n), _nan(n)
+        line[slow - 1 :] = 0.0
         sig[slow - 1 :] = ema(line[slow - 1 :], signal)
-    return line, sig, line - sig
+        return line, sig, line - sig
+    line, sig, hist = talib.MACD(close, fast, slow, signal)
+    ks, kf = 2.0 / (slow + 1), 2.0 / (fast + 1)
+    e_slow = sum(close[:slow].tolist()) / slow
+    e_fast = sum(close[slow - fast : slow].tolist()) / fast
+    line[slow - 1] = e_fast - e_slow
+    for i in range(slow, min(n, slow + signal - 2)):
+        e_slow = (close[i] - e_slow) * ks + e_slow
+        e_fast = (close[i] - e_fast) * kf + e_fast
+        line[i] = e_fast - e_slow
+    return line, sig, hist
 
 
 def sma(x: np.ndarray, period: int) -> np.ndarray:
@@ -140,13 +135,10 @@ def window_sum(x: np.ndarray, window: int) -> np.ndarray:
     return acc
 
 
-def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:]."""
-    n = len(x)
-    mean, std = _nan(n), _nan(n)
-    if n - start < window:
-        return mean, std
-    body = x[start:]
+_BLOCK = 1 << 15  # outputs per block: a block's passes stay in the CPU cache
+
+
+def _mean_var_block(body: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     m = window_sum(body, window) / window
     size = len(m)
     dev = body[:size] - m
@@ -155,9 +147,24 @@ def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.nda
     for j in range(1, window):
         np.subtract(body[j : j + size], m, out=dev)
         acc += np.multiply(dev, dev, out=square)
+    return m, acc / window
+
+
+def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:].
+
+    Computed block by block so the ``2 * window`` vector passes run on cached data.
+    """
+    n = len(x)
+    mean, std = _nan(n), _nan(n)
+    if n - start < window:
+        return mean, std
     first = start + window - 1
-    mean[first:] = m
-    std[first:] = np.sqrt(acc / window)
+    for lo in range(first, n, _BLOCK):
+        hi = min(n, lo + _BLOCK)
+        m, var = _mean_var_block(x[lo - window + 1 : hi], window)
+        mean[lo:hi] = m
+        std[lo:hi] = np.sqrt(var)
     return mean, std
 
 

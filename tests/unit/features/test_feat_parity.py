@@ -10,7 +10,7 @@ import pytest
 from app.features.batch import build_features
 from app.features.incremental import IncrementalFeatures
 from app.features.side_inputs import SideInputs
-from app.features.spec import default_spec
+from app.features.spec import FeatureSpec, default_spec
 from app.types import AssetClass
 from tests.builders import bars_frame
 from tests.conftest import shared_ohlcv_files
@@ -119,3 +119,21 @@ def test_incremental_rejects_out_of_order_and_foreign_bars() -> None:
         engine.update(to_bars(bars_frame(n=3, symbol="ETHUSDT"))[2])
     with pytest.raises(InputError, match="asset_class="):
         IncrementalFeatures(default_spec("crypto"), "BTCUSDT", "stocks")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"macd_fast": 10, "macd_slow": 10},  # degenerate MACD: identically 0
+        {"rsi_period": 5, "ema_periods": (3, 7), "z_window": 5, "bb_period": 5, "stoch_k": 5,
+         "stoch_slow_k": 1, "stoch_d": 2, "atr_period": 3, "return_lags": (2,), "rvol_window": 4,
+         "macd_fast": 3, "macd_slow": 6, "macd_signal": 2},
+    ],
+)  # fmt: skip
+def test_parity_holds_for_other_parameters(params: dict) -> None:
+    frame = bars_frame(n=300, symbol="BTCUSDT", seed=9)
+    spec = FeatureSpec(asset_class="crypto", **params)
+    batch = build_features(frame, asset_class="crypto", spec=spec)
+    assert_frames_close(run_incremental(spec, frame), batch, rtol=1e-9)
+    assert not batch.iloc[spec.warmup_bars :].isna().any().any()
+    assert batch.iloc[: spec.warmup_bars].isna().any(axis=1).all()
