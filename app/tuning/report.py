@@ -19,6 +19,8 @@ _COLS = (
     "sharpe",
     "max_drawdown",
     "total_return",
+    "sharpe_ungated",
+    "total_return_ungated",
 )
 
 

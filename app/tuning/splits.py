@@ -73,7 +73,8 @@ def make_folds(
     if size < min_block:
         need = blocks * min_block + 2 * purge + (n_folds - 1) * embargo
         raise InputError(
-            f"too few bars: {n_bars} bars for {n_folds} folds with purge={purge} and "
+            f"too few bars: {n_bars} usable bars (full window + label) for {n_folds} folds "
+            f"with purge={purge} and "
             f"embargo={embargo} give blocks of {size} bars; need >= {need} bars "
             f"(blocks of >= {min_block})"
         )

@@ -95,7 +95,9 @@ class WalkForwardResult:
 
 
 def timestamp_grid(windows: WindowSet) -> np.ndarray:
-    return np.unique(windows.ts)
+    """Distinct decision-bar timestamps that have a full window and a label: folds are cut
+    on these, so warm-up rows and session openings never eat a block."""
+    return np.unique(windows.ts[windows.labeled_ends()])
 
 
 def _iso(ns: int) -> str:

@@ -82,5 +82,5 @@ def test_fold_layout_purge_embargo_and_rolling_width():
 
 
 def test_too_few_bars_names_the_numbers():
-    with pytest.raises(InputError, match=r"too few bars: 300 bars for 5 folds with purge=61"):
+    with pytest.raises(InputError, match=r"300 usable bars \(full window \+ label\) for 5 folds"):
         make_folds(300, 5, purge=61, embargo=1, min_block=50)
