@@ -245,24 +245,17 @@ def run_backtest(
             snapshot = PortfolioSnapshot(
                 equity, day_open_equity, positions, open_orders, _prices(marks, multi)
             )
-        if g_end == i + 1:
-            classes: tuple[AssetClass, ...] | list[AssetClass] = (first.asset_class,)
-        else:
-            classes = sorted({tickers[ev_k[e]].asset_class for e in range(i, g_end)})
-        for asset_class in classes:
-            decision = engine.on_mark(snapshot, now, asset_class)
-            if decision is not None:
-                decisions[decision.action] += 1
-                if decision.orders:
-                    _queue(tickers, decision.orders, "flatten")
-                    open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
-                    snapshot = PortfolioSnapshot(
-                        equity,
-                        day_open_equity,
-                        positions,
-                        open_orders,
-                        _prices(marks, multi),
-                    )
+        # One account, one daily drawdown: on_mark once per bar time, on the run's calendar, so
+        # the halt lifts exactly when day_open_equity rolls.
+        decision = engine.on_mark(snapshot, now, calendar)
+        if decision is not None:
+            decisions[decision.action] += 1
+            if decision.orders:
+                _queue(tickers, decision.orders, "flatten")
+                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
+                snapshot = PortfolioSnapshot(
+                    equity, day_open_equity, positions, open_orders, _prices(marks, multi)
+                )
 
         for e in range(i, g_end):
             t = tickers[ev_k[e]]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from bt_scenarios import WARMUP, calm_bars, config, set_bar, signals
 
-from app.backtest.engine import run_backtest
+from app.backtest.engine import BacktestConfig, run_backtest
 from app.risk.engine import RiskEngine
 from app.types import AssetClass
 
@@ -221,3 +221,25 @@ def test_day_open_equity_is_the_previous_session_close_for_stocks():
     first_of_day2 = 78
     assert (seen["day_open"].iloc[first_of_day2:] == seen["equity"].iloc[first_of_day2 - 1]).all()
     assert (seen["day_open"].iloc[:first_of_day2] == 100_000.0).all()
+
+
+def test_halt_lifts_when_the_run_calendar_rolls_not_the_tickers():
+    # A crypto ticker on the stocks calendar: the crash at 02:05 UTC is 21:05 New York on Dec 31,
+    # so the day rolls at New York midnight, 05:00 UTC on Jan 1 (crypto's would be 00:00 UTC on
+    # Jan 2), both for day_open_equity and for lifting the halt.
+    bars = calm_bars(400)
+    crash = WARMUP + 5
+    set_bar(bars, crash, 100.0, 100.1, 89.9, 90.0)
+    bars.loc[crash + 1 :, ["open", "high", "low", "close"]] = [90.0, 90.1, 89.9, 90.0]
+    cfg = config(stop_mode="pct", stop_loss_pct=0.2, take_profit_pct=0.5, risk_per_trade=0.2)
+    cfg = BacktestConfig(
+        initial_equity=cfg.initial_equity,
+        risk=cfg.risk,
+        costs=cfg.costs,
+        calendar=AssetClass.STOCKS,
+    )
+    res = run_backtest({"BTCUSDT": bars}, long_at(bars), CRYPTO, cfg)
+    states = res.equity.set_index("ts")["risk_state"]
+    lift = pd.Timestamp("2025-01-01T05:00Z") - pd.Timedelta(minutes=5)  # bar closing at 05:00 UTC
+    assert states.loc[: lift - pd.Timedelta(minutes=5)].iloc[crash:].eq("HALTED").all()
+    assert states.loc[lift:].eq("ACTIVE").all()
