@@ -68,8 +68,9 @@ def random_signals(bars: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
     )
 
 
-def risk_api_only(bars: pd.DataFrame, signals: pd.DataFrame) -> float:
-    """Seconds for the per-bar risk-engine calls alone (flat portfolio, no fills)."""
+def risk_api_only(bars: pd.DataFrame, signals: pd.DataFrame) -> dict[str, float]:
+    """Seconds per stage of the per-bar risk-engine calls alone (flat portfolio, no fills):
+    building the Signal / MarketSnapshot / PortfolioSnapshot objects, on_mark, decide."""
     engine = RiskEngine(RiskSettings())
     open_dt = pd.DatetimeIndex(bars["ts"]).to_pydatetime()
     close_dt = pd.DatetimeIndex(bars["ts"] + pd.Timedelta(minutes=5)).to_pydatetime()
@@ -77,16 +78,29 @@ def risk_api_only(bars: pd.DataFrame, signals: pd.DataFrame) -> float:
     words = [actions[w] for w in signals["signal"]]
     conf = signals["confidence"].tolist()
     close = bars["close"].tolist()
+    n = len(close)
+    out: dict[str, float] = {}
     start = time.perf_counter()
-    for j in range(len(close)):
-        snap = PortfolioSnapshot(100_000.0, 100_000.0, {}, ())
-        engine.on_mark(snap, close_dt[j], AssetClass.CRYPTO)
-        sig = Signal(TICKER, open_dt[j], words[j], conf[j])
-        market = MarketSnapshot(TICKER, close_dt[j], close[j], 0.2, AssetClass.CRYPTO)
-        decision = engine.decide(sig, snap, market)
-        if decision.orders:  # forget the order so every bar keeps testing the entry path
-            engine = RiskEngine(engine.settings)
-    return time.perf_counter() - start
+    sigs = [Signal(TICKER, open_dt[j], words[j], conf[j]) for j in range(n)]
+    out["build_signal_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    markets = [
+        MarketSnapshot(TICKER, close_dt[j], close[j], 0.2, AssetClass.CRYPTO) for j in range(n)
+    ]
+    out["build_market_snapshot_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    snaps = [PortfolioSnapshot(100_000.0, 100_000.0, {}, ()) for _ in range(n)]
+    out["build_portfolio_snapshot_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for j in range(n):
+        engine.on_mark(snaps[j], close_dt[j], AssetClass.CRYPTO)
+    out["on_mark_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    for j in range(n):
+        if engine.decide(sigs[j], snaps[j], markets[j]).orders:
+            engine = RiskEngine(engine.settings)  # forget the order: keep testing the entry path
+    out["decide_s"] = time.perf_counter() - start
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 def main() -> dict[str, object]:
@@ -113,7 +127,8 @@ def main() -> dict[str, object]:
     vbt_final = float(np.asarray(pf.value()).reshape(-1)[-1]) - buffer
     theirs = time.perf_counter() - start
 
-    risk_only = risk_api_only(bars, signals)
+    stages = risk_api_only(bars, signals)
+    risk_only = sum(stages.values())
     out = {
         "bars": n,
         "fills": len(result.fills),
@@ -124,6 +139,7 @@ def main() -> dict[str, object]:
         "ours_us_per_bar": round(ours / n * 1e6, 2),
         "risk_api_only_s": round(risk_only, 3),
         "risk_api_share": round(risk_only / ours, 2),
+        **stages,
         "final_equity_ours": result.final_equity,
         "final_equity_vectorbt": vbt_final,
         "rel_error": abs(vbt_final - result.final_equity) / abs(result.final_equity),
