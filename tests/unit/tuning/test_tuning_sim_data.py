@@ -69,3 +69,22 @@ def test_too_few_bars_and_unknown_symbol_are_clear_errors(sim_dir):
     data.bars["BTCUSDT"] = data.bars["BTCUSDT"].iloc[:150]
     with pytest.raises(InputError, match=r"too few bars: \{'BTCUSDT': 150\}"):
         build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=60)
+
+
+def test_store_source_reads_bars_and_side_inputs(tmp_path):
+    from app.store import open_store
+    from app.tuning.data_loading import load_store
+    from tests.builders import bars_frame
+
+    url = f"duckdb:///{tmp_path}/store.db"
+    store = open_store(url)
+    try:
+        assert store.write_bars(bars_frame(400, symbol="AAA")) == 400
+        assert store.write_bars(bars_frame(300, symbol="BBB", seed=2)) == 300
+    finally:
+        store.close()
+    data = load_store(url, ["AAA", "BBB"], AssetClass.CRYPTO)
+    assert {s: len(f) for s, f in data.bars.items()} == {"AAA": 400, "BBB": 300}
+    assert data.news is None and data.source == f"store:{url}"
+    with pytest.raises(InputError, match="symbol='ZZZ': no bars in store"):
+        load_store(url, ["ZZZ"], AssetClass.CRYPTO)
