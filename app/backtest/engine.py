@@ -84,7 +84,6 @@ class BacktestResult:
     traded_notional: float
     fees_paid: float
     exposed: np.ndarray  # per equity row: any position open at that close
-    last_close: dict[str, float]
 
     @property
     def final_equity(self) -> float:
@@ -104,6 +103,7 @@ class BacktestResult:
         out["decisions"] = {str(k): v for k, v in sorted(self.decisions.items())}
         out["hold_reasons"] = dict(self.hold_reasons.most_common())
         out["orders_unfilled_at_end"] = self.orders_unfilled
+        out["orders_skipped"] = dict(self.orders_skipped)
         out["halted_bars"] = int((self.equity["risk_state"] == "HALTED").sum())
         return out
 
@@ -323,7 +323,6 @@ def run_backtest(
         traded_notional=pf.traded_notional,
         fees_paid=pf.fees_paid,
         exposed=np.asarray(eq_exposed, dtype=bool),
-        last_close={t.symbol: t.close[-1] for t in tickers if t.close},
     )
 
 
