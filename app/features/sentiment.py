@@ -143,6 +143,7 @@ class TextEncoder:
             self._order = []
             model = AutoModel.from_pretrained(source, local_files_only=True)
         self.model = model.to(self.device).eval()
+        self.dim = int(config.hidden_size)
         self.calls = 0  # forward passes, for tests and benchmarks
         self.texts_encoded = 0
 
@@ -397,7 +398,7 @@ class SentimentModel:
         """(n, d) L2-normalised embeddings."""
         encs = self.encode(texts)
         if not encs:
-            return np.zeros((0, 0), dtype=np.float32)
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
         return np.stack([e.embedding for e in encs])
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:

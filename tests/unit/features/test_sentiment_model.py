@@ -50,6 +50,8 @@ def test_default_model_loads_offline_from_the_package(model: SentimentModel) -> 
     assert model.encoder.device == torch.device("cpu")
     assert model.head_name == "zero-shot"
     assert model.embed(["Bitcoin"]).shape == (1, 384)
+    assert model.embed([]).shape == (0, 384) and model.score([]).shape == (0,)
+    assert model.topic_intensity([]).shape == (0, 6)
 
 
 def test_unknown_model_id_fails_fast_without_download() -> None:
