@@ -313,28 +313,34 @@ class SentimentModel:
         ignore heads.
         """
         settings = settings or SentimentSettings()
+        registry = HeadRegistry(registry_dir) if registry_dir is not None else None
+        trained = None
+        if head != "zero-shot" and registry is not None and registry.current_version():
+            trained = registry.load()  # before the encoder: a broken registry fails fast
         encoder = TextEncoder(
             settings.model,
             device=device or settings.device,
             max_length=settings.max_length,
         )
+        if encoder.kind == "classifier":
+            trained = None
+        elif head == "current" and trained is None:
+            where = registry.root if registry is not None else "registry_dir=None"
+            raise InputError(f"{where}: no trained sentiment head (run sentiment-train)")
+        elif trained is not None and trained.meta.get("encoder") not in (None, encoder.name):
+            raise InputError(
+                f"{registry.root}/{trained.version}: head trained on encoder "
+                f"{trained.meta.get('encoder')!r}, but sentiment.model is {encoder.name!r}"
+            )
         cache_file = cache_path or settings.cache_path or None
         cache = EncodingCache(encoder.name, path=Path(cache_file) if cache_file else None)
-        model = cls(encoder, topics=settings.topics, batch_size=settings.batch_size, cache=cache)
-        if encoder.kind == "embedding" and head != "zero-shot" and registry_dir is not None:
-            registry = HeadRegistry(registry_dir)
-            if head == "current" or registry.current_version() is not None:
-                trained = registry.load()
-                trained_on = trained.meta.get("encoder")
-                if trained_on not in (None, encoder.name):
-                    raise InputError(
-                        f"{registry.root}/{trained.version}: head trained on encoder "
-                        f"{trained_on!r}, but sentiment.model is {encoder.name!r}"
-                    )
-                model.head = trained
-        elif head == "current" and encoder.kind == "embedding":
-            raise InputError("head='current' needs registry_dir")
-        return model
+        return cls(
+            encoder,
+            head=trained,  # None: zero-shot for an embedding model, none needed for a classifier
+            topics=settings.topics,
+            batch_size=settings.batch_size,
+            cache=cache,
+        )
 
     def with_head(self, head: SentimentHead) -> SentimentModel:
         """Same encoder and cache, another head."""

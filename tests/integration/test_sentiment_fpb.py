@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.cli.main import main
@@ -126,3 +127,14 @@ def test_cli_errors_name_the_culprit(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["sentiment-eval", "--data", str(tmp_path / "nope.csv")]) == 2
     assert "nope.csv" in capsys.readouterr().err
     assert HeadRegistry(tmp_path).versions() == []
+
+
+def test_a_head_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
+    from app.errors import InputError
+    from app.features.sentiment import SentimentModel
+    from app.features.sentiment_heads import LogisticHead
+
+    head = LogisticHead(coef=np.zeros((3, 384)), intercept=np.zeros(3))
+    HeadRegistry(tmp_path).save(head, {"encoder": "some-other-model"})
+    with pytest.raises(InputError, match="trained on encoder 'some-other-model'"):
+        SentimentModel.load(registry_dir=tmp_path, device="cpu")
