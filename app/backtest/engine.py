@@ -49,6 +49,8 @@ BAR_NS = 5 * 60 * 1_000_000_000
 SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
 _ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
 _EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
+# fill reason of the orders a decision carries (entries: "entry", or "reversal" at fill time)
+_FILL_REASON = {DecisionAction.FLATTEN_ALL: "flatten", DecisionAction.CLOSE: "signal_close"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,178 +154,194 @@ def run_backtest(
     config = config or BacktestConfig()
     if not bars:
         raise ValueError("bars: no tickers given")
-    symbols = list(bars)
-    for sym in symbols:
+    for sym in bars:
         if sym not in asset_classes:
             raise ValueError(f"asset_classes has no entry for ticker={sym!r}")
-    calendar = config.calendar or default_calendar([asset_classes[s] for s in symbols])
+    calendar = config.calendar or default_calendar([asset_classes[s] for s in bars])
     engine = engine if engine is not None else RiskEngine(config.risk)
-
     tickers, ts_arrays = _prepare(bars, signals, asset_classes, config)
-    # Merged event order: by time, ties by ticker order (stable).
-    all_ts = np.concatenate(ts_arrays)
-    all_k = np.concatenate([np.full(len(a), k, dtype=np.int64) for k, a in enumerate(ts_arrays)])
-    all_j = np.concatenate([np.arange(len(a), dtype=np.int64) for a in ts_arrays])
-    order = np.argsort(all_ts, kind="stable")
-    ev_ts = all_ts[order].tolist()
-    ev_k = all_k[order].tolist()
-    ev_j = all_j[order].tolist()
+    sim = _Simulation(tickers, engine, calendar, config.initial_equity)
+    sim.run(ts_arrays)
+    return sim.result()
 
-    pf = Portfolio(cash=config.initial_equity)
-    marks = pf.marks
-    slots = pf.slots
-    for t in tickers:
-        pf.slot(t.symbol)
-    decisions: Counter = Counter()
-    hold_reasons: Counter = Counter()
-    skipped: Counter = Counter()
-    open_orders: tuple[Order, ...] = ()
-    signals_run = 0
-    snapshot: PortfolioSnapshot | None = None
-    multi = len(tickers) > 1  # one ticker: the risk engine marks it at last_price itself
-    reason_keys: dict[str, str] = {}
 
-    eq_ts: list[int] = []
-    eq_val: list[float] = []
-    eq_state: list[str] = []
-    eq_exposed: list[bool] = []
+class _Simulation:
+    """The state of one run and one method per phase of a bar time (open, close, signals)."""
 
-    day_open_equity = config.initial_equity
-    prev_equity = config.initial_equity
-    next_day_ns: int | None = None
-    n_events = len(ev_ts)
-    i = 0
-    while i < n_events:
-        ts_ns = ev_ts[i]
-        g_end = i + 1
-        while g_end < n_events and ev_ts[g_end] == ts_ns:
-            g_end += 1
+    def __init__(
+        self, tickers: list[_Ticker], engine: RiskEngine, calendar: AssetClass, equity: float
+    ) -> None:
+        self.tickers = tickers
+        self.engine = engine
+        self.calendar = calendar
+        self.initial_equity = equity
+        self.pf = Portfolio(cash=equity)
+        for t in tickers:
+            self.pf.slot(t.symbol)
+        self.multi = len(tickers) > 1  # one ticker: the risk engine marks it at last_price
+        self.decisions: Counter = Counter()
+        self.hold_reasons: Counter = Counter()
+        self.skipped: Counter = Counter()
+        self.reason_keys: dict[str, str] = {}
+        self.signals_run = 0
+        self.open_orders: tuple[Order, ...] = ()
+        self.snapshot: PortfolioSnapshot | None = None
+        self.day_open_equity = equity
+        self.prev_equity = equity
+        self.next_day_ns: int | None = None
+        self.eq_ts: list[int] = []
+        self.eq_val: list[float] = []
+        self.eq_state: list[str] = []
+        self.eq_exposed: list[bool] = []
 
-        # ---- open and intrabar, per ticker with a bar now
-        for e in range(i, g_end):
-            t = tickers[ev_k[e]]
-            j = ev_j[e]
-            sym = t.symbol
-            slot = slots[sym]
-            if t.pending:
-                atr_prev = t.atr[j - 1] if j > 0 else math.nan
-                _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, skipped)
-                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
-            if slot.qty != 0.0:
-                hit = intrabar_exit(
-                    1 if slot.qty > 0 else -1,
-                    t.open[j],
-                    t.high[j],
-                    t.low[j],
-                    slot.stop_loss,
-                    slot.take_profit,
-                )
-                if hit is not None:
-                    atr_prev = t.atr[j - 1] if j > 0 else math.nan
-                    _fill_exit(pf, t, ts_ns, slot.qty, hit[0], hit[1], atr_prev)
-            marks[sym] = t.close[j]
+    def run(self, ts_arrays: list[np.ndarray]) -> None:
+        """Walk every bar time in order; ties (several tickers at one time) form one group."""
+        all_ts = np.concatenate(ts_arrays)
+        all_k = np.concatenate(
+            [np.full(len(a), k, dtype=np.int64) for k, a in enumerate(ts_arrays)]
+        )
+        all_j = np.concatenate([np.arange(len(a), dtype=np.int64) for a in ts_arrays])
+        order = np.argsort(all_ts, kind="stable")  # by time, ties in ticker order
+        ev_ts = all_ts[order].tolist()
+        group = list(zip(all_k[order].tolist(), all_j[order].tolist(), strict=True))
+        n, i = len(ev_ts), 0
+        while i < n:
+            ts_ns = ev_ts[i]
+            end = i + 1
+            while end < n and ev_ts[end] == ts_ns:
+                end += 1
+            events = group[i:end]
+            for k, j in events:
+                self._open_and_intrabar(self.tickers[k], j, ts_ns)
+            self._close(ts_ns, events)
+            i = end
 
-        # ---- close: mark, day bookkeeping, on_mark, signals
-        equity = pf.equity()
-        now_ns = ts_ns + BAR_NS
-        if next_day_ns is None:
-            next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), calendar))
-        elif now_ns >= next_day_ns:
-            day_open_equity = equity if now_ns == next_day_ns else prev_equity
-            next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), calendar))
-        first = tickers[ev_k[i]]
-        now = first.close_dt[ev_j[i]]
-        positions = pf.positions()
-        if (
-            snapshot is None
-            or equity != snapshot.equity
-            or day_open_equity != snapshot.day_open_equity
-            or positions
-            or snapshot.positions
-            or open_orders
-        ):  # a flat, unchanged account reuses its snapshot (immutable) instead of a new one
-            snapshot = PortfolioSnapshot(
-                equity, day_open_equity, positions, open_orders, _prices(marks, multi)
+    def _open_and_intrabar(self, t: _Ticker, j: int, ts_ns: int) -> None:
+        """Fill the orders queued for this ticker at the open; then its stop / take-profit."""
+        pf = self.pf
+        slot = pf.slots[t.symbol]
+        if t.pending:
+            atr_prev = t.atr[j - 1] if j > 0 else math.nan
+            _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, self.skipped)
+            self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
+        if slot.qty != 0.0:
+            hit = intrabar_exit(
+                1 if slot.qty > 0 else -1,
+                t.open[j],
+                t.high[j],
+                t.low[j],
+                slot.stop_loss,
+                slot.take_profit,
             )
-        # One account, one daily drawdown: on_mark once per bar time, on the run's calendar, so
-        # the halt lifts exactly when day_open_equity rolls.
-        decision = engine.on_mark(snapshot, now, calendar)
+            if hit is not None:
+                atr_prev = t.atr[j - 1] if j > 0 else math.nan
+                _fill_exit(pf, t, ts_ns, slot.qty, hit[0], hit[1], atr_prev)
+        pf.marks[t.symbol] = t.close[j]
+
+    def _close(self, ts_ns: int, events: list[tuple[int, int]]) -> None:
+        """Mark, roll the trading day, on_mark once (on the run's calendar), then the signals."""
+        equity = self.pf.equity()
+        now_ns = ts_ns + BAR_NS
+        if self.next_day_ns is None:
+            self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
+        elif now_ns >= self.next_day_ns:
+            # the mark at the boundary instant itself, else the last mark before it
+            self.day_open_equity = equity if now_ns == self.next_day_ns else self.prev_equity
+            self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
+        k0, j0 = events[0]
+        now = self.tickers[k0].close_dt[j0]
+        positions = self.pf.positions()
+        snap = self.snapshot
+        if (
+            snap is None
+            or equity != snap.equity
+            or self.day_open_equity != snap.day_open_equity
+            or positions
+            or snap.positions
+            or self.open_orders
+        ):  # a flat, unchanged account reuses its (immutable) snapshot
+            self._snapshot(equity, positions)
+        # One account, one daily drawdown: the halt lifts exactly when day_open_equity rolls.
+        decision = self.engine.on_mark(self.snapshot, now, self.calendar)
         if decision is not None:
-            decisions[decision.action] += 1
+            self.decisions[decision.action] += 1
             if decision.orders:
-                _queue(tickers, decision.orders, "flatten")
-                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
-                snapshot = PortfolioSnapshot(
-                    equity, day_open_equity, positions, open_orders, _prices(marks, multi)
-                )
+                self._queue(decision.orders, "flatten", equity, positions)
+        for k, j in events:
+            t = self.tickers[k]
+            if t.signal[j] >= 0:
+                self._decide(t, j, now, equity, positions)
+        self.eq_ts.append(ts_ns)
+        self.eq_val.append(equity)
+        self.eq_state.append(self.engine.state.value)
+        self.eq_exposed.append(bool(positions))
+        self.prev_equity = equity
 
-        for e in range(i, g_end):
-            t = tickers[ev_k[e]]
-            j = ev_j[e]
-            code = t.signal[j]
-            if code < 0:
-                continue
-            signals_run += 1
-            signal = Signal(t.symbol, t.open_dt[j], _ACTIONS[code], t.confidence[j])
-            market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
-            decision = engine.decide(signal, snapshot, market)
-            decisions[decision.action] += 1
-            if decision.orders:
-                reason = (
-                    "flatten"
-                    if decision.action is DecisionAction.FLATTEN_ALL
-                    else ("signal_close" if decision.action is DecisionAction.CLOSE else "entry")
-                )
-                _queue(tickers, decision.orders, reason)
-                open_orders = tuple(o for tk in tickers for o, _ in tk.pending)
-                snapshot = PortfolioSnapshot(
-                    equity,
-                    day_open_equity,
-                    positions,
-                    open_orders,
-                    _prices(marks, multi),
-                )
-            else:
-                for r in decision.reasons:
-                    key = reason_keys.get(r)
-                    if key is None:
-                        key = reason_keys[r] = _reason_key(r)
-                    hold_reasons[key] += 1
+    def _decide(self, t: _Ticker, j: int, now: datetime, equity: float, positions: Mapping) -> None:
+        self.signals_run += 1
+        signal = Signal(t.symbol, t.open_dt[j], _ACTIONS[t.signal[j]], t.confidence[j])
+        market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
+        decision = self.engine.decide(signal, self.snapshot, market)
+        action = decision.action
+        self.decisions[action] += 1
+        if decision.orders:
+            reason = _FILL_REASON.get(action, "entry")
+            self._queue(decision.orders, reason, equity, positions)
+            return
+        keys = self.reason_keys
+        for r in decision.reasons:
+            key = keys.get(r)
+            if key is None:
+                key = keys[r] = _reason_key(r)
+            self.hold_reasons[key] += 1
 
-        eq_ts.append(ts_ns)
-        eq_val.append(equity)
-        eq_state.append(engine.state.value)
-        eq_exposed.append(bool(positions))
-        prev_equity = equity
-        i = g_end
+    def _queue(
+        self, orders: tuple[Order, ...], reason: str, equity: float, positions: Mapping
+    ) -> None:
+        """Queue orders for their ticker's next open; the next decision sees them pending."""
+        by_symbol = {t.symbol: t for t in self.tickers}
+        for order in orders:
+            by_symbol[order.symbol].pending.append((order, reason))
+        self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
+        self._snapshot(equity, positions)
 
-    last_ns = ev_ts[-1] if ev_ts else 0
-    equity_arr = np.asarray(eq_val, dtype=np.float64)
-    equity_frame = pd.DataFrame(
-        {
-            "ts": pd.to_datetime(np.asarray(eq_ts, dtype="int64"), utc=True).astype(
-                "datetime64[ns, UTC]"
-            ),
-            "equity": equity_arr,
-            "drawdown": drawdown_curve(equity_arr) if len(equity_arr) else equity_arr,
-            "risk_state": eq_state,
-        }
-    )
-    return BacktestResult(
-        initial_equity=config.initial_equity,
-        calendar=calendar,
-        equity=equity_frame,
-        trades=_trades_frame(pf.trades + pf.open_trades(last_ns)),
-        fills=_fills_frame(pf.fills),
-        decisions=decisions,
-        hold_reasons=hold_reasons,
-        signals_run=signals_run,
-        orders_unfilled=sum(len(t.pending) for t in tickers),
-        orders_skipped=skipped,
-        traded_notional=pf.traded_notional,
-        fees_paid=pf.fees_paid,
-        exposed=np.asarray(eq_exposed, dtype=bool),
-    )
+    def _snapshot(self, equity: float, positions: Mapping) -> None:
+        self.snapshot = PortfolioSnapshot(
+            equity,
+            self.day_open_equity,
+            positions,
+            self.open_orders,
+            _prices(self.pf.marks, self.multi),
+        )
+
+    def result(self) -> BacktestResult:
+        pf = self.pf
+        last_ns = self.eq_ts[-1] if self.eq_ts else 0
+        equity = np.asarray(self.eq_val, dtype=np.float64)
+        ts = pd.to_datetime(np.asarray(self.eq_ts, dtype="int64"), utc=True)
+        equity_frame = pd.DataFrame(
+            {
+                "ts": ts.astype("datetime64[ns, UTC]"),
+                "equity": equity,
+                "drawdown": drawdown_curve(equity) if len(equity) else equity,
+                "risk_state": self.eq_state,
+            }
+        )
+        return BacktestResult(
+            initial_equity=self.initial_equity,
+            calendar=self.calendar,
+            equity=equity_frame,
+            trades=_trades_frame(pf.trades + pf.open_trades(last_ns)),
+            fills=_fills_frame(pf.fills),
+            decisions=self.decisions,
+            hold_reasons=self.hold_reasons,
+            signals_run=self.signals_run,
+            orders_unfilled=sum(len(t.pending) for t in self.tickers),
+            orders_skipped=self.skipped,
+            traded_notional=pf.traded_notional,
+            fees_paid=pf.fees_paid,
+            exposed=np.asarray(self.eq_exposed, dtype=bool),
+        )
 
 
 # --------------------------------------------------------------------------- loop helpers
@@ -346,12 +364,6 @@ def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
     """Marks of other tickers for the risk engine's gross-exposure cap (a copy: snapshots are
     immutable). With one ticker the engine marks it at ``last_price`` itself."""
     return dict(marks) if multi else None
-
-
-def _queue(tickers: list[_Ticker], orders: tuple[Order, ...], reason: str) -> None:
-    by_symbol = {t.symbol: t for t in tickers}
-    for order in orders:
-        by_symbol[order.symbol].pending.append((order, reason))
 
 
 def _fill_pending(
