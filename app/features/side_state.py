@@ -8,6 +8,7 @@ row. Same kernels and the same ordering as the batch engine, hence the same numb
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import Counter, deque
 from datetime import UTC, datetime
@@ -49,7 +50,10 @@ class SideState:
         self._long_h = spec.flow_long_half_life_minutes * MINUTE_NS
         self._flow_kinds = spec.flow_kinds
         self.last_close_ns: int | None = None
-        self.pending: list[tuple[int, int, int, str, Any]] = []  # (pub, ts, tie, modality, item)
+        # min-heap of (published_ns, ts_ns, tie, arrival, modality, item): O(log n) per item,
+        # and equal keys keep their arrival order
+        self.pending: list[tuple[int, int, int, int, str, Any]] = []
+        self._arrivals = 0
         # news
         self.news_count = 0.0
         self.news_weighted = 0.0
@@ -79,7 +83,7 @@ class SideState:
         """Queue the items that concern this symbol; bad values are rejected and counted."""
         for news in side.news:
             if news.symbol in (self.symbol, ""):
-                self.pending.append((to_ns(news.published_at), 0, 0, "news", news))
+                self._queue(to_ns(news.published_at), 0, 0, "news", news)
         names = (self.spec.fear_greed_series, self.spec.implied_vol_series)
         for point in side.macro:
             if point.name and point.name in names:
@@ -89,7 +93,7 @@ class SideState:
                 if point.name == self.spec.implied_vol_series and point.value < 0.0:
                     self.rejected[f"macro.{point.name}.value_out_of_range"] += 1
                     continue
-                self.pending.append((to_ns(point.published_at), to_ns(point.ts), 0, "macro", point))
+                self._queue(to_ns(point.published_at), to_ns(point.ts), 0, "macro", point)
         for point in side.flow:
             if point.symbol != self.symbol or point.kind not in self._flow_kinds:
                 continue
@@ -98,15 +102,18 @@ class SideState:
                 self.rejected[f"flow.{point.kind}.value_out_of_range"] += 1
                 continue
             tie = _UOA_TIE.get(point.kind, 0)
-            self.pending.append((to_ns(point.published_at), to_ns(point.ts), tie, "flow", point))
+            self._queue(to_ns(point.published_at), to_ns(point.ts), tie, "flow", point)
+
+    def _queue(self, pub: int, ts: int, tie: int, modality: str, item: Any) -> None:
+        heapq.heappush(self.pending, (pub, ts, tie, self._arrivals, modality, item))
+        self._arrivals += 1
 
     # ------------------------------------------------------------------ per bar
     def update(self, close_ns: int) -> list[float]:
         """Apply items known at ``close_ns`` and return the side columns in spec order."""
-        due = [p for p in self.pending if p[0] <= close_ns]
-        if due:
-            self.pending = [p for p in self.pending if p[0] > close_ns]
-            due.sort(key=lambda p: (p[0], p[1], p[2]))
+        due = []
+        while self.pending and self.pending[0][0] <= close_ns:
+            due.append(heapq.heappop(self.pending))  # in (published_at, ts, tie, arrival) order
         if self.last_close_ns is not None:
             dt = close_ns - self.last_close_ns
             a = _exp2(-dt / self._news_h)
@@ -124,12 +131,12 @@ class SideState:
             self._apply(due, close_ns)
         return self._row(close_ns)
 
-    def _apply(self, due: list[tuple[int, int, int, str, Any]], close_ns: int) -> None:
+    def _apply(self, due: list[tuple[int, int, int, int, str, Any]], close_ns: int) -> None:
         count = weighted = 0.0
         topics = [0.0] * len(self.topic_sums)
         prints = [0.0, 0.0, 0.0, 0.0]
         uoa = [0.0, 0.0]
-        for pub, ts, _tie, modality, item in due:
+        for pub, ts, _tie, _arrival, modality, item in due:
             if modality == "news":
                 w = _exp2(-(close_ns - pub) / self._news_h)
                 count += w
@@ -235,7 +242,7 @@ class SideState:
         return {
             "rejected": dict(self.rejected),
             "last_close_ns": self.last_close_ns,
-            "pending": [_item_state(m, item) for _, _, _, m, item in self.pending],
+            "pending": [_item_state(p[4], p[5]) for p in sorted(self.pending, key=lambda p: p[:4])],
             "news_count": self.news_count,
             "news_weighted": self.news_weighted,
             "topic_sums": list(self.topic_sums),
