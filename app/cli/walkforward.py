@@ -142,6 +142,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         feature_spec=spec.to_dict(),
         data_info=data.describe(),
         progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+        bars=data.bars,
+        risk=settings.risk,
+        costs=settings.costs,
     )
     summary = write_report(result, args.out)
     if args.register and result.last_model is not None:

@@ -50,16 +50,20 @@ def report_dict(result: WalkForwardResult) -> dict[str, Any]:
                     "counts": o.counts,
                     "training": o.training,
                     "metrics": o.metrics,
+                    "backtest": o.backtest,
                 }
                 for o in result.folds
             ],
             "pooled": result.pooled,
+            "backtest": result.backtest,
             "significance": result.significance,
             "metric_notes": {
                 "strategy": "vectorized next-bar-open fills, unit notional, costs = "
                 f"{result.config.cost_bps} bps per unit turnover (app/tuning/metrics.py)",
                 "selective": f"bars with top class UP/DOWN at confidence >= {result.config.gate}",
                 "ungated": "the same strategy trading every UP/DOWN top-class call (gate 0)",
+                "backtest": "event-driven app/backtest engine on the test blocks: risk engine "
+                "(gate, ATR stop/take-profit, sizing, limits, daily halt), next-open fills, fees",
             },
         }
     )
@@ -85,6 +89,7 @@ def summary(result: WalkForwardResult, out_dir: Path | None = None) -> dict[str,
             "total_return": model["total_return"],
             "sharpe_ungated": model["sharpe_ungated"],
             "total_return_ungated": model["total_return_ungated"],
+            "backtest": result.backtest.get("model"),
             "p_value_vs_50": result.significance["p_value_vs_50"],
             "p_value_vs_best_baseline": result.significance["p_value_vs_best_baseline"],
             "folds": len(result.folds),
@@ -106,6 +111,23 @@ def _table(rows: dict[str, dict[str, Any]]) -> list[str]:
     lines = ["| predictor | " + " | ".join(_COLS) + " |", "|---" * (len(_COLS) + 1) + "|"]
     for name, m in rows.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(m.get(c)) for c in _COLS) + " |")
+    return lines
+
+
+def _backtest_table(backtest: dict[str, dict[str, Any]]) -> list[str]:
+    if not backtest:
+        return []
+    cols = ("sharpe", "max_drawdown", "total_return", "n_trades", "fees_paid", "halted_bars")
+    lines = [
+        "",
+        "Event-driven backtest (app/backtest: risk engine, ATR stops, sizing, next-open "
+        "fills, fees), folds chained:",
+        "",
+        "| predictor | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
+    for name, m in backtest.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(m.get(c)) for c in cols) + " |")
     return lines
 
 
@@ -154,6 +176,7 @@ def report_markdown(result: WalkForwardResult) -> str:
         f"with confidence >= {c.gate}); *_ungated: the same strategy trading every UP/DOWN call. "
         "Vectorized, next-bar-open fills, costs per unit turnover.",
         *_by_symbol(result.pooled),
+        *_backtest_table(result.backtest),
         "",
         "## Per fold",
     ]

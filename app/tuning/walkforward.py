@@ -10,7 +10,7 @@ IO (report.py writes files).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,12 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from app.config import CostSettings, RiskSettings
 from app.errors import InputError
 from app.labels import dacc
 from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
 from app.models.dataset import WindowSet
 from app.models.train import ModelSpec, TrainConfig, TrainResult, fit_model, predict_logits
+from app.tuning.event_backtest import fold_backtest, pooled_backtest
 from app.tuning.metrics import (
     BARS_PER_YEAR,
     classification_metrics,
@@ -59,6 +61,7 @@ class WalkForwardConfig:
     baselines: tuple[str, ...] = BASELINES
     device: str = "auto"
     seed: int = 0
+    event_backtest: tuple[str, ...] = ("model", "oracle")  # predictors run through app/backtest
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,6 +81,8 @@ class FoldOutcome:
     returns_ungated: dict[str, pd.Series] = field(repr=False)  # same, trading every call
     test_ends: np.ndarray = field(repr=False)
     result: TrainResult | None = field(default=None, repr=False)
+    backtest: dict[str, dict[str, Any]] = field(default_factory=dict)  # event-driven, per name
+    backtest_returns: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -88,6 +93,7 @@ class WalkForwardResult:
     significance: dict[str, Any]
     data: dict[str, Any]
     seconds: float
+    backtest: dict[str, dict[str, Any]] = field(default_factory=dict)  # pooled, event-driven
 
     @property
     def last_model(self) -> TrainResult | None:
@@ -208,6 +214,10 @@ def run_fold(
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], Any], None] | None = None,
+    *,
+    bars: Mapping[str, pd.DataFrame] | None = None,
+    risk: RiskSettings | None = None,
+    costs: CostSettings | None = None,
 ) -> FoldOutcome:
     """Train on the fold's train/val blocks; score the model, baselines and oracle on test."""
     ft = fold_times(fold, grid)
@@ -256,6 +266,19 @@ def run_fold(
     metrics["model"]["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
     training = result.summary()
     training.pop("history")
+    backtest, backtest_returns = {}, {}
+    if bars is not None:
+        for name in config.event_backtest:
+            if name in probs:
+                backtest[name], backtest_returns[name] = fold_backtest(
+                    bars,
+                    windows,
+                    test,
+                    probs[name],
+                    AssetClass(config.asset_class),
+                    risk or RiskSettings(),
+                    costs or CostSettings(),
+                )
     return FoldOutcome(
         fold=fold,
         times={
@@ -270,6 +293,8 @@ def run_fold(
         returns_ungated=returns_all,
         test_ends=test,
         result=result,
+        backtest=backtest,
+        backtest_returns=backtest_returns,
     )
 
 
@@ -302,14 +327,30 @@ def run_walkforward(
     feature_spec: dict[str, Any] | None = None,
     data_info: dict[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    bars: Mapping[str, pd.DataFrame] | None = None,
+    risk: RiskSettings | None = None,
+    costs: CostSettings | None = None,
 ) -> WalkForwardResult:
+    """Every fold in turn; ``bars`` (the raw bars by symbol) adds the event-driven backtest
+    of the predictors named in ``config.event_backtest``."""
     t0 = time.perf_counter()
     folds, grid = folds_for(windows, config)
     outcomes = []
     for fold in folds:
         if progress:
             progress(f"fold {fold.index + 1}/{len(folds)}: training")
-        outcome = run_fold(windows, fold, grid, config, oracle, label_settings, feature_spec)
+        outcome = run_fold(
+            windows,
+            fold,
+            grid,
+            config,
+            oracle,
+            label_settings,
+            feature_spec,
+            bars=bars,
+            risk=risk,
+            costs=costs,
+        )
         outcomes.append(outcome)
         if progress:
             m = outcome.metrics
@@ -327,7 +368,18 @@ def run_walkforward(
         "end": _iso(int(grid[-1])),
         **(data_info or {}),
     }
-    return WalkForwardResult(config, outcomes, pooled, significance, info, time.perf_counter() - t0)
+    backtest = {
+        name: pooled_backtest(
+            [o.backtest[name] for o in outcomes],
+            [o.backtest_returns[name] for o in outcomes],
+            AssetClass(config.asset_class),
+        )
+        for name in config.event_backtest
+        if outcomes and all(name in o.backtest for o in outcomes)
+    }
+    return WalkForwardResult(
+        config, outcomes, pooled, significance, info, time.perf_counter() - t0, backtest
+    )
 
 
 def pool(

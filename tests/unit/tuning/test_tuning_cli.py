@@ -57,6 +57,7 @@ def test_walkforward_quick_run_writes_reports_and_registers_a_model(tmp_path, ca
     summary = last_json(capsys)
     assert set(summary) >= {"dacc", "baselines", "oracle_dacc", "sharpe", "folds"}
     assert summary["folds"] == 2 and summary["oracle_dacc"] is None
+    assert summary["backtest"]["n_trades"] >= 0  # the event-driven backtest ran
     assert summary["baselines"]["lightgbm"] is None  # not requested
     assert 0.0 <= summary["dacc"] <= 1.0
     report = json.loads((out / "report.json").read_text())

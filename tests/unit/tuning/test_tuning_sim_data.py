@@ -55,8 +55,15 @@ def test_walkforward_on_simulation_reports_oracle_beside_model(sim_dir):
         device="cpu",
         baselines=("majority", "logreg"),
     )
-    result = run_walkforward(w, cfg, oracle=data.oracle)
+    result = run_walkforward(w, cfg, oracle=data.oracle, bars=data.bars)
     assert "oracle" in result.pooled
+    # the event-driven backtest (risk engine, stops, fees) ran for the model and the oracle
+    assert set(result.backtest) == {"model", "oracle"}
+    for outcome in result.folds:
+        assert outcome.backtest["model"]["n_trades"] is not None
+    assert result.backtest["model"]["n_trades"] == sum(
+        o.backtest["model"]["n_trades"] for o in result.folds
+    )
     o, m = result.pooled["oracle"], result.pooled["model"]
     assert o["n_directional"] == m["n_directional"]
     assert m["dacc"] <= o["dacc"] + 3 * m["dacc_se"]  # beating the oracle would be a leak
