@@ -27,14 +27,14 @@ def last_json(capsys: pytest.CaptureFixture[str]) -> dict:
 
 @pytest.mark.slow
 def test_fpb_held_out_accuracy_of_the_trained_head(shared_data: Path) -> None:
-    """Train on half of the train split (a deterministic half, to keep the test near a
-    minute on 2 cores), test on the whole 20 % held-out part. docs/SENTIMENT.md has the
-    full-train figures."""
+    """Train on a deterministic 30 % of the train split (928 sentences, to keep the test
+    short on 2 cores; 0.738 measured), test on the whole 20 % held-out part (774).
+    docs/SENTIMENT.md has the full-train figures (0.767)."""
     data = read_labelled_csv(shared_data / FPB)
     assert len(data) == 3869 and not data.rejected
     train, test = select_split(data, "train"), select_split(data, "test")
     assert len(test) == 774 and not set(train.texts) & set(test.texts)
-    train = train.subset(holdout_mask(train, 0.5))
+    train = train.subset(holdout_mask(train, 0.3))
     model = minilm()
     head = fit_logistic_head(model.embed(train.texts), train.labels)
     metrics = classification_metrics(
