@@ -77,8 +77,9 @@ def parse_feed(
     """Entries of an RSS/Atom document as NewsItems.
 
     ``source`` defaults to the feed's title; ``symbols`` are attached to every item (a feed
-    about one company). The id is ``rss:`` + the entry's guid/id, else its link, else a hash
-    of title and time, so re-reading a feed gives the same ids.
+    about one company). The id is ``rss:`` + the entry's guid/id (prefixed with the feed name
+    when it is a bare token like ``1234``, unique only within its feed), else its link, else a
+    hash of title and time, so re-reading a feed gives the same ids.
     """
     parsed = parse_feed_document(content, where)
     name = source or plain_text(parsed.feed.get("title", "")) or where
@@ -94,6 +95,8 @@ def _rss_item(entry: Mapping[str, Any], source: str, symbols: Sequence[str]) -> 
     body = plain_text(entry.get("summary", ""))
     link = entry.get("link", "") or ""
     key = entry.get("id") or link or _stable_id(title, published.isoformat())
+    if not any(c in key for c in ":/"):  # a bare guid like "1234" is unique to its feed only
+        key = f"{source}:{key}"
     tags = [t.get("term", "") for t in entry.get("tags", []) if t.get("term")]
     return NewsItem(
         id=f"rss:{key}",

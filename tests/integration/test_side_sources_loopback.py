@@ -90,24 +90,24 @@ def test_rss_news_are_stored_tagged_and_scored_once(server, store_url, capsys):
     store = open_store(store_url)
     try:
         news = store.read("news").set_index("id")
-        assert news.loc["rss:w-1", "symbols"] == "AAPL"
-        assert news.loc["rss:w-2", "symbols"] == "BTCUSDT"
-        assert news.loc["rss:w-3", "symbols"] == ""
-        assert news.loc["rss:w-2", "ts"] == pd.Timestamp("2025-01-06T15:01:30Z")
+        assert news.loc["rss:Wire:w-1", "symbols"] == "AAPL"
+        assert news.loc["rss:Wire:w-2", "symbols"] == "BTCUSDT"
+        assert news.loc["rss:Wire:w-3", "symbols"] == ""
+        assert news.loc["rss:Wire:w-2", "ts"] == pd.Timestamp("2025-01-06T15:01:30Z")
         sentiment = store.read("sentiment").set_index("news_id")
-        assert sentiment.loc["rss:w-1", "symbol"] == "AAPL"
-        assert sentiment.loc["rss:w-1", "ts"] == pd.Timestamp("2025-01-06T14:32:00Z")
+        assert sentiment.loc["rss:Wire:w-1", "symbol"] == "AAPL"
+        assert sentiment.loc["rss:Wire:w-1", "ts"] == pd.Timestamp("2025-01-06T14:32:00Z")
         # the zero-shot head reads these two headlines the right way round
-        assert sentiment.loc["rss:w-1", "score"] > 0 > sentiment.loc["rss:w-2", "score"]
+        assert sentiment.loc["rss:Wire:w-1", "score"] > 0 > sentiment.loc["rss:Wire:w-2", "score"]
         store.write_bars(bars_frame(n=100, symbol="AAPL", start=datetime(2025, 1, 6, tzinfo=UTC)))
         spec = default_spec(AssetClass.STOCKS)
         frame = scored_news(store, "AAPL", spec, datetime(2025, 1, 1, tzinfo=UTC), None, None)
     finally:
         store.close()
-    assert frame["news_id"].tolist() == ["rss:w-1"]
+    assert frame["news_id"].tolist() == ["rss:Wire:w-1"]
     assert frame["published_at"].dtype == "datetime64[ns, UTC]"
     loaded = load_store(store_url, ["AAPL"], AssetClass.STOCKS)
-    assert loaded.news["news_id"].tolist() == ["rss:w-1"]
+    assert loaded.news["news_id"].tolist() == ["rss:Wire:w-1"]
 
 
 def test_simulation_folder_brings_news_macro_and_flow(tmp_path, store_url, capsys):

@@ -112,7 +112,7 @@ def test_rss_items_map_fields_and_convert_times_to_utc():
     assert batch.rows_read == 5
     assert dict(batch.rejected) == {"missing_ts": 1, "bad_ts": 1, "empty_text": 1}
     first, second = batch.items
-    assert first.id == "rss:wire-0001"
+    assert first.id == "rss:Example Markets Wire:wire-0001"
     assert first.published_at == datetime(2025, 5, 1, 20, 15, tzinfo=UTC)  # +0200 -> UTC
     assert first.title == "Apple beats estimates & raises dividend"
     assert first.body == "Revenue rose 5%."  # HTML dropped
