@@ -88,15 +88,16 @@ def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> Signal
     def mark(mask: np.ndarray, name: str) -> None:
         reason[mask & (reason == "")] = name
 
-    ts_text = raw["ts"].astype(str).str.strip()
-    ts = pd.to_datetime(ts_text, utc=True, errors="coerce", format="ISO8601")
-    has_offset = ts_text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy()
     typed = pd.api.types.is_datetime64_any_dtype(raw["ts"]) and getattr(
         raw["ts"].dtype, "tz", None
     ) is not None
-    if typed:
+    if typed:  # already aware datetimes (e.g. from the EMA rule): nothing to parse
         ts = raw["ts"]
         has_offset = np.ones(n, dtype=bool)
+    else:
+        ts_text = raw["ts"].astype(str).str.strip()
+        ts = pd.to_datetime(ts_text, utc=True, errors="coerce", format="ISO8601")
+        has_offset = ts_text.str.contains(_OFFSET_PATTERN, regex=True).to_numpy()
     mark(ts.isna().to_numpy() | ~has_offset, "bad_timestamp")
     ticker = raw["ticker"].astype(str).str.strip()
     mark(~ticker.isin(list(bars)).to_numpy(), "unknown_ticker")
