@@ -220,3 +220,34 @@ def test_unreachable_endpoint_exits_1_and_writes_nothing(tmp_path, store_url, ca
 def test_bad_flags_exit_2_with_a_clear_message(argv, message, store_url, capsys):
     code, _, err = run_cli(capsys, "ingest-side", *argv, "--store", store_url)
     assert code == 2 and message in err
+
+
+def test_shared_csv_replays_through_the_command(shared_data, store_url, capsys):
+    fear_greed = shared_data / "fear_greed"
+    written = []
+    for name in ("crypto_fear_greed_alternative_me.csv", "cnn_fear_greed.csv"):
+        argv = ["ingest-side", "--kind", "macro", "--source", "csv",
+                "--path", str(fear_greed / name), "--store", store_url]  # fmt: skip
+        code, summary, _ = run_cli(capsys, *argv)
+        assert code == 0 and summary["rows_rejected"] == 0
+        written.append(summary["rows_written"])
+        assert run_cli(capsys, *argv)[1]["rows_written"] == 0
+    assert written == [2942, 3834]
+    export = shared_data / "onchain_coinmetrics_btc" / "btc_daily.csv"
+    argv = ["ingest-side", "--kind", "flow", "--source", "coinmetrics", "--path", str(export),
+            "--store", store_url]  # fmt: skip
+    code, summary, _ = run_cli(capsys, *argv)
+    assert code == 0 and summary["tables"]["flow"] == {"rows": 13472, "written": 13472}
+    store = open_store(store_url)
+    try:
+        assert sorted(store.symbols("macro")) == ["fear_greed_crypto", "fear_greed_stocks"]
+        flow = store.read("flow", "BTCUSDT")
+    finally:
+        store.close()
+    assert set(flow["kind"]) == {
+        "active_addresses",
+        "exchange_inflow",
+        "exchange_outflow",
+        "exchange_net_flow",
+    }
+    assert ((flow["published_at"] - flow["ts"]) == pd.Timedelta(days=1)).all()
