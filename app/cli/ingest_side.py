@@ -46,7 +46,7 @@ from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
 from app.sources.side_batch import SideBatch, flow_frame, macro_frame, news_frame
-from app.types import AssetClass, NewsItem
+from app.types import AssetClass, FlowPoint, MacroPoint, NewsItem
 
 if TYPE_CHECKING:
     from app.features.sentiment import SentimentModel
@@ -69,8 +69,8 @@ class Collected:
 
     inputs: list[str] = field(default_factory=list)
     news: list[NewsItem] = field(default_factory=list)
-    macro: list[Any] = field(default_factory=list)
-    flow: list[Any] = field(default_factory=list)
+    macro: list[MacroPoint] = field(default_factory=list)
+    flow: list[FlowPoint] = field(default_factory=list)
     rows_read: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     missing: list[str] = field(default_factory=list)
