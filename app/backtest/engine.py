@@ -14,8 +14,15 @@ The day's opening equity (for the daily drawdown) is the equity at the instant t
 the calendar asset class starts: the mark at that instant when a bar closes exactly on it (crypto
 midnight), else the last mark before it (stocks: the previous session's close).
 
-The hot loop walks plain Python lists (one per column and ticker), builds no object for a bar
-without an order except the snapshots the risk engine's API asks for.
+The hot loop walks plain Python lists (one per column and ticker) and asks the risk engine only
+what it must: signals the engine itself marks as certain HOLDs (``RiskEngine.certain_holds``:
+HOLD, below the gate) are counted with its reason keys without a call; ``on_mark`` runs when
+``RiskEngine.mark_is_due`` says it would act; ``decide_fields`` takes the bulk-checked columns
+instead of a Signal and a MarketSnapshot per bar; the portfolio snapshot is built only for a bar
+that calls the engine. Every decision is still the engine's: the fills are bit-identical to
+calling ``on_mark`` and ``decide`` on every bar (tests/unit/backtest/test_backtest_fastpath.py).
+An engine subclass that overrides ``on_mark`` or ``decide`` (a recorder, a wrapper) gets every
+call of that method with the objects, as before.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -34,11 +41,12 @@ from app.backtest.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
 from app.broker.fill_model import ATR_PERIOD, FillModel, intrabar_exit, wilder_atr
 from app.config import CostSettings, RiskSettings
 from app.risk.calendar import next_trading_day_start
-from app.risk.engine import RiskEngine
+from app.risk.engine import CERTAIN_HOLD_REASON_KEYS, RiskEngine
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
 from app.types import (
     AssetClass,
     DecisionAction,
+    InvalidField,
     Order,
     Signal,
     SignalAction,
@@ -46,8 +54,10 @@ from app.types import (
 )
 
 BAR_NS = 5 * 60 * 1_000_000_000
+_BAR = timedelta(minutes=5)
 SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
 _ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
+_HOLD = DecisionAction.HOLD
 _EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
 # fill reason of the orders a decision carries (entries: "entry", or "reversal" at fill time)
 _FILL_REASON = {DecisionAction.FLATTEN_ALL: "flatten", DecisionAction.CLOSE: "signal_close"}
@@ -124,8 +134,9 @@ class _Ticker:
     atr: list[float]
     signal: list[int]  # -1 = no signal on this bar, else index into _ACTIONS
     confidence: list[float]
-    open_dt: list[datetime]  # bar open times as datetimes (Signal.ts)
     close_dt: list[datetime]  # bar close times (decision time)
+    # -1 = no signal; else RiskEngine.certain_holds code (0 = ask decide, > 0 = certain HOLD)
+    route: list[int] = field(default_factory=list)
     pending: list[tuple[Order, str]] = field(default_factory=list)
 
 
@@ -159,7 +170,8 @@ def run_backtest(
             raise ValueError(f"asset_classes has no entry for ticker={sym!r}")
     calendar = config.calendar or default_calendar([asset_classes[s] for s in bars])
     engine = engine if engine is not None else RiskEngine(config.risk)
-    tickers, ts_arrays = _prepare(bars, signals, asset_classes, config)
+    tickers, ts_arrays = _prepare(bars, signals, asset_classes, config, engine)
+    # A subclass overriding on_mark / decide sees every call (with objects), as it expects.
     sim = _Simulation(tickers, engine, calendar, config.initial_equity)
     sim.run(ts_arrays)
     return sim.result()
@@ -186,6 +198,11 @@ class _Simulation:
         self.signals_run = 0
         self.open_orders: tuple[Order, ...] = ()
         self.snapshot: PortfolioSnapshot | None = None
+        self.snapshot_fresh = False  # self.snapshot describes the account at this bar close
+        self.equity = equity  # at the current bar close
+        self.by_symbol = {t.symbol: t for t in tickers}
+        self.every_mark = type(engine).on_mark is not RiskEngine.on_mark
+        self.every_decide = type(engine).decide is not RiskEngine.decide
         self.day_open_equity = equity
         self.prev_equity = equity
         self.next_day_ns: int | None = None
@@ -240,7 +257,8 @@ class _Simulation:
 
     def _close(self, ts_ns: int, events: list[tuple[int, int]]) -> None:
         """Mark, roll the trading day, on_mark once (on the run's calendar), then the signals."""
-        equity = self.pf.equity()
+        pf = self.pf
+        equity = pf.equity()
         now_ns = ts_ns + BAR_NS
         if self.next_day_ns is None:
             self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
@@ -250,43 +268,69 @@ class _Simulation:
             self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
         k0, j0 = events[0]
         now = self.tickers[k0].close_dt[j0]
-        positions = self.pf.positions()
-        snap = self.snapshot
-        if (
-            snap is None
-            or equity != snap.equity
-            or self.day_open_equity != snap.day_open_equity
-            or positions
-            or snap.positions
-            or self.open_orders
-        ):  # a flat, unchanged account reuses its (immutable) snapshot
-            self._snapshot(equity, positions)
+        self.equity = equity
+        self.snapshot_fresh = False
+        engine = self.engine
         # One account, one daily drawdown: the halt lifts exactly when day_open_equity rolls.
-        decision = self.engine.on_mark(self.snapshot, now, self.calendar)
-        if decision is not None:
-            self.decisions[decision.action] += 1
-            if decision.orders:
-                self._queue(decision.orders, "flatten", equity, positions)
+        if self.every_mark or engine.mark_is_due(equity, self.day_open_equity, now):
+            decision = engine.on_mark(self._account(), now, self.calendar)
+            if decision is not None:
+                self.decisions[decision.action] += 1
+                if decision.orders:
+                    self._queue(decision.orders, "flatten")
         for k, j in events:
             t = self.tickers[k]
-            if t.signal[j] >= 0:
-                self._decide(t, j, now, equity, positions)
+            route = t.route[j]
+            if route == 0 or (route > 0 and self.every_decide):
+                self._decide(t, j, now)
+            elif route > 0:  # the engine's own certain HOLD: counted as decide() would be
+                self.signals_run += 1
+                self.decisions[_HOLD] += 1
+                self.hold_reasons[CERTAIN_HOLD_REASON_KEYS[route]] += 1
         self.eq_ts.append(ts_ns)
         self.eq_val.append(equity)
-        self.eq_state.append(self.engine.state.value)
-        self.eq_exposed.append(bool(positions))
+        self.eq_state.append(engine.state.value)
+        self.eq_exposed.append(pf.has_positions())
         self.prev_equity = equity
 
-    def _decide(self, t: _Ticker, j: int, now: datetime, equity: float, positions: Mapping) -> None:
+    def _account(self) -> PortfolioSnapshot:
+        """The portfolio snapshot of this bar close, built on the first call that needs it."""
+        if not self.snapshot_fresh:
+            positions = self.pf.positions()
+            snap = self.snapshot
+            if (
+                snap is None
+                or self.equity != snap.equity
+                or self.day_open_equity != snap.day_open_equity
+                or positions
+                or snap.positions
+                or self.open_orders
+            ):  # a flat, unchanged account reuses its (immutable) snapshot
+                self._snapshot(positions)
+            self.snapshot_fresh = True
+        return self.snapshot
+
+    def _decide(self, t: _Ticker, j: int, now: datetime) -> None:
         self.signals_run += 1
-        signal = Signal(t.symbol, t.open_dt[j], _ACTIONS[t.signal[j]], t.confidence[j])
-        market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
-        decision = self.engine.decide(signal, self.snapshot, market)
+        if self.every_decide:
+            signal = Signal(t.symbol, now - _BAR, _ACTIONS[t.signal[j]], t.confidence[j])
+            market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
+            decision = self.engine.decide(signal, self._account(), market)
+        else:
+            decision = self.engine.decide_fields(
+                t.symbol,
+                now,
+                _ACTIONS[t.signal[j]],
+                t.confidence[j],
+                t.close[j],
+                t.atr[j],
+                t.asset_class,
+                self._account(),
+            )
         action = decision.action
         self.decisions[action] += 1
         if decision.orders:
-            reason = _FILL_REASON.get(action, "entry")
-            self._queue(decision.orders, reason, equity, positions)
+            self._queue(decision.orders, _FILL_REASON.get(action, "entry"))
             return
         keys = self.reason_keys
         for r in decision.reasons:
@@ -295,19 +339,18 @@ class _Simulation:
                 key = keys[r] = _reason_key(r)
             self.hold_reasons[key] += 1
 
-    def _queue(
-        self, orders: tuple[Order, ...], reason: str, equity: float, positions: Mapping
-    ) -> None:
+    def _queue(self, orders: tuple[Order, ...], reason: str) -> None:
         """Queue orders for their ticker's next open; the next decision sees them pending."""
-        by_symbol = {t.symbol: t for t in self.tickers}
+        by_symbol = self.by_symbol
         for order in orders:
             by_symbol[order.symbol].pending.append((order, reason))
         self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
-        self._snapshot(equity, positions)
+        self._snapshot(self.pf.positions())
+        self.snapshot_fresh = True
 
-    def _snapshot(self, equity: float, positions: Mapping) -> None:
+    def _snapshot(self, positions: Mapping) -> None:
         self.snapshot = PortfolioSnapshot(
-            equity,
+            self.equity,
             self.day_open_equity,
             positions,
             self.open_orders,
@@ -434,8 +477,10 @@ def _prepare(
     signals: pd.DataFrame,
     asset_classes: Mapping[str, AssetClass],
     config: BacktestConfig,
+    engine: RiskEngine,
 ) -> tuple[list[_Ticker], list[np.ndarray]]:
-    """Per-ticker column lists, causal ATR and signals aligned to bar rows."""
+    """Per-ticker column lists, causal ATR, signals aligned to bar rows and routed (decide or
+    the engine's certain HOLD), and the checks a Signal / MarketSnapshot per bar would make."""
     sig_ts = _ts_ns(signals["ts"]) if len(signals) else np.empty(0, dtype=np.int64)
     sig_ticker = signals["ticker"].to_numpy() if len(signals) else np.empty(0, dtype=object)
     tickers: list[_Ticker] = []
@@ -461,6 +506,11 @@ def _prepare(
             words = signals.loc[mine, "signal"].to_numpy()
             code[pos] = [SIGNAL_CODES[w] for w in words]
             conf[pos] = signals.loc[mine, "confidence"].to_numpy(np.float64)
+        has_signal = code >= 0
+        _check_signal_rows(sym, ts, conf, close, has_signal)
+        route = np.where(
+            has_signal, engine.certain_holds(code == SIGNAL_CODES["HOLD"], conf), -1
+        )
         tickers.append(
             _Ticker(
                 symbol=sym,
@@ -473,12 +523,37 @@ def _prepare(
                 atr=atr.tolist(),
                 signal=code.tolist(),
                 confidence=conf.tolist(),
-                open_dt=list(_datetimes(ts)),
                 close_dt=list(_datetimes(ts + BAR_NS)),
+                route=route.tolist(),
             )
         )
         ts_arrays.append(ts)
     return tickers, ts_arrays
+
+
+def _check_signal_rows(
+    sym: str, ts: np.ndarray, conf: np.ndarray, close: np.ndarray, has_signal: np.ndarray
+) -> None:
+    """What building a Signal and a MarketSnapshot for every signal row would refuse, checked
+    once for the whole column: a confidence outside [0, 1] and a close that is not finite > 0."""
+    bad_conf = has_signal & ~((conf >= 0.0) & (conf <= 1.0))
+    if bad_conf.any():
+        j = int(np.argmax(bad_conf))
+        where = f"{sym} {pd.Timestamp(int(ts[j]), tz='UTC').isoformat()}"
+        raise InvalidField(
+            "Signal", "confidence", float(conf[j]), "out_of_range", f"{where}: not in [0, 1]"
+        )
+    bad_close = has_signal & ~((close > 0.0) & (close < math.inf))
+    if bad_close.any():
+        j = int(np.argmax(bad_close))
+        where = f"{sym} {pd.Timestamp(int(ts[j]), tz='UTC').isoformat()}"
+        raise InvalidField(
+            "MarketSnapshot",
+            "last_price",
+            float(close[j]),
+            "nonpositive",
+            f"{where}: must be finite > 0",
+        )
 
 
 def _datetimes(ns: np.ndarray) -> np.ndarray:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from app.config import RiskSettings
 from app.risk.calendar import next_trading_day_start
 from app.risk.limits import Limits
@@ -26,6 +28,7 @@ from app.risk.rules import (
     band_deviation,
     drawdown_breached,
     drawdown_reason,
+    equity_breaches_drawdown,
     gross_exposure,
     occupied_symbols,
     stop_levels,
@@ -70,6 +73,11 @@ _ALREADY_SHORT = ("already_short",)
 _REDUCING_REASON = ("reducing:exits_only",)
 _HALTED_DD = ("halted:daily_drawdown",)
 _HALTED_KILL = ("halted:kill_switch",)
+BELOW_GATE = "confidence_below_gate"  # reason prefix; the full reason adds the numbers
+
+# Codes of ``RiskEngine.certain_holds``: what decide() would answer without looking at the account.
+NEEDS_DECIDE, HOLD_SIGNAL, HOLD_BELOW_GATE = 0, 1, 2
+CERTAIN_HOLD_REASON_KEYS = ("", _SIGNAL_HOLD[0], BELOW_GATE)  # reason key per code
 
 
 def client_order_id(symbol: str, ts: datetime, kind: str) -> str:
@@ -177,19 +185,45 @@ class RiskEngine:
             raise ValueError(
                 f"Signal.ticker={symbol!r} does not match MarketSnapshot.symbol={market.symbol!r}"
             )
-        ts = market.ts
+        return self.decide_fields(
+            symbol,
+            market.ts,
+            signal.action,
+            signal.confidence,
+            market.last_price,
+            market.atr,
+            market.asset_class,
+            portfolio,
+            market.reference_price,
+        )
+
+    def decide_fields(
+        self,
+        symbol: str,
+        ts: datetime,
+        action: SignalAction,
+        confidence: float,
+        last_price: float,
+        atr: float,
+        asset_class: AssetClass,
+        portfolio: PortfolioSnapshot,
+        reference_price: float | None = None,
+    ) -> RiskDecision:
+        """``decide`` on the fields of the Signal and MarketSnapshot, for a caller that checked
+        them in bulk already (the backtester validates a million rows at once instead of
+        building two validated objects per bar). The same code decides: ``decide`` calls this.
+        Unchecked input here is the caller's bug: ``ts`` aware UTC, ``last_price`` finite > 0,
+        ``confidence`` in [0, 1]."""
         limits = self._limits
         if self._halt_until is not None and ts >= self._halt_until:
             self._roll_day(ts)
         if self._halt_until is None and drawdown_breached(portfolio, limits):
-            return self._start_drawdown_halt(portfolio, ts, market.asset_class)
+            return self._start_drawdown_halt(portfolio, ts, asset_class)
         if self._flatten_pending:
             return self._flatten(portfolio, ts, ("flatten:kill_switch",))
 
-        action = signal.action
         if action is SignalAction.HOLD:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), _SIGNAL_HOLD)
-        confidence = signal.confidence
         if confidence < limits.gate:
             # two decimals unless rounding could reach the gate (0.6999 -> "0.6999", not "0.70")
             text = f"{confidence:.2f}" if confidence < limits.gate - 0.005 else repr(confidence)
@@ -199,7 +233,7 @@ class RiskEngine:
                 _HOLD,
                 self._state,
                 (),
-                (f"confidence_below_gate:{text}<{limits.gate_text}",),
+                (f"{BELOW_GATE}:{text}<{limits.gate_text}",),
             )
 
         direction = 1 if action is SignalAction.BUY else -1
@@ -212,7 +246,21 @@ class RiskEngine:
 
         if self._state is not _ACTIVE:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), self._blocked_reasons())
-        return self._enter(direction, confidence, portfolio, market)
+        return self._enter(
+            direction, confidence, portfolio, symbol, ts, last_price, atr, reference_price
+        )
+
+    def certain_holds(self, is_hold: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """Per signal, vectorized: HOLD_SIGNAL / HOLD_BELOW_GATE when decide() answers HOLD with
+        that reason (key ``CERTAIN_HOLD_REASON_KEYS[code]``) whatever the account, else
+        NEEDS_DECIDE. Steps 4 and 5 of decide, on the same settings and comparisons.
+
+        Valid only for a decision whose steps 1-3 have nothing to do: right after ``on_mark``
+        at the same instant on the same equity and day-open equity, which ran them (a HOLD
+        changes no state, so it also holds for later signals of that instant)."""
+        codes = np.where(np.asarray(confidence) < self._limits.gate, HOLD_BELOW_GATE, NEEDS_DECIDE)
+        codes[np.asarray(is_hold, dtype=bool)] = HOLD_SIGNAL  # checked before the gate
+        return codes.astype(np.int8)
 
     def _hold(self, ts: datetime, symbol: str, reason: str) -> RiskDecision:
         return RiskDecision(ts, symbol, _HOLD, self._state, (), (reason,))
@@ -239,16 +287,19 @@ class RiskEngine:
         direction: int,
         confidence: float,
         portfolio: PortfolioSnapshot,
-        market: MarketSnapshot,
+        symbol: str,
+        ts: datetime,
+        price: float,
+        atr: float,
+        reference_price: float | None,
     ) -> RiskDecision:
         limits = self._limits
-        symbol, ts, price = market.symbol, market.ts, market.last_price
         for order in portfolio.open_orders:
             if order.symbol == symbol:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
         equity = portfolio.equity  # > 0 here: equity <= 0 always breaches the drawdown limit
-        if market.reference_price is not None:
-            deviation = band_deviation(price, market.reference_price)
+        if reference_price is not None:
+            deviation = band_deviation(price, reference_price)
             if deviation > limits.price_band:
                 return self._hold(ts, symbol, f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
         now_ns = to_ns(ts)
@@ -262,7 +313,7 @@ class RiskEngine:
             return self._hold(
                 ts, symbol, f"capped:max_open_positions:{occupied}>={limits.max_open_positions}"
             )
-        levels = stop_levels(direction, price, market.atr, limits)
+        levels = stop_levels(direction, price, atr, limits)
         if isinstance(levels, str):
             return self._hold(ts, symbol, levels)
         stop_loss, take_profit, stop_distance = levels
@@ -310,6 +361,18 @@ class RiskEngine:
         if self._flatten_pending:
             return self._flatten(portfolio, now, ("flatten:kill_switch",))
         return None
+
+    def mark_is_due(self, equity: float, day_open_equity: float, now: datetime) -> bool:
+        """Whether ``on_mark`` at ``now`` on an account with these values would do anything
+        (lift a halt, start one, or flatten for the kill switch). When False, on_mark would
+        return None and change nothing, so a caller may skip building its snapshot."""
+        halt_until = self._halt_until
+        if halt_until is not None:
+            return now >= halt_until or self._flatten_pending
+        return (
+            equity_breaches_drawdown(equity, day_open_equity, self._limits)
+            or self._flatten_pending
+        )
 
     def _start_drawdown_halt(
         self, portfolio: PortfolioSnapshot, ts: datetime, asset_class: AssetClass

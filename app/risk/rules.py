@@ -50,7 +50,12 @@ def stop_levels(
 
 def drawdown_breached(portfolio: PortfolioSnapshot, limits: Limits) -> bool:
     """True when mark-to-market equity fell more than the limit below the day's opening equity."""
-    return portfolio.equity < portfolio.day_open_equity * limits.drawdown_floor
+    return equity_breaches_drawdown(portfolio.equity, portfolio.day_open_equity, limits)
+
+
+def equity_breaches_drawdown(equity: float, day_open_equity: float, limits: Limits) -> bool:
+    """The drawdown rule on plain numbers (the backtester asks before building a snapshot)."""
+    return equity < day_open_equity * limits.drawdown_floor
 
 
 def drawdown_reason(portfolio: PortfolioSnapshot, limits: Limits) -> str:
