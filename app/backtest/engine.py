@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -48,6 +48,7 @@ from app.types import (
     DecisionAction,
     InvalidField,
     Order,
+    RiskState,
     Signal,
     SignalAction,
     from_ns,
@@ -58,6 +59,7 @@ _BAR = timedelta(minutes=5)
 SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
 _ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
 _HOLD = DecisionAction.HOLD
+_STATE_TEXT = {state: state.value for state in RiskState}
 _EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
 # fill reason of the orders a decision carries (entries: "entry", or "reversal" at fill time)
 _FILL_REASON = {DecisionAction.FLATTEN_ALL: "flatten", DecisionAction.CLOSE: "signal_close"}
@@ -137,6 +139,7 @@ class _Ticker:
     close_dt: list[datetime]  # bar close times (decision time)
     # -1 = no signal; else RiskEngine.certain_holds code (0 = ask decide, > 0 = certain HOLD)
     route: list[int] = field(default_factory=list)
+    whole_us: bool = False  # every bar time a whole microsecond: close ns == to_ns(close_dt)
     pending: list[tuple[Order, str]] = field(default_factory=list)
 
 
@@ -196,10 +199,12 @@ class _Simulation:
         self.skipped: Counter = Counter()
         self.reason_keys: dict[str, str] = {}
         self.signals_run = 0
+        self.certain = [0] * len(CERTAIN_HOLD_REASON_KEYS)  # certain HOLDs by code, added last
         self.open_orders: tuple[Order, ...] = ()
         self.snapshot: PortfolioSnapshot | None = None
         self.snapshot_fresh = False  # self.snapshot describes the account at this bar close
         self.equity = equity  # at the current bar close
+        self.now_ns = 0  # the current bar close (ns)
         self.by_symbol = {t.symbol: t for t in tickers}
         self.every_mark = type(engine).on_mark is not RiskEngine.on_mark
         self.every_decide = type(engine).decide is not RiskEngine.decide
@@ -220,7 +225,11 @@ class _Simulation:
         all_j = np.concatenate([np.arange(len(a), dtype=np.int64) for a in ts_arrays])
         order = np.argsort(all_ts, kind="stable")  # by time, ties in ticker order
         ev_ts = all_ts[order].tolist()
-        group = list(zip(all_k[order].tolist(), all_j[order].tolist(), strict=True))
+        ev_k, ev_j = all_k[order].tolist(), all_j[order].tolist()
+        if len(ev_ts) < 2 or (np.diff(all_ts[order]) > 0).all():
+            self._run_untied(ev_ts, ev_k, ev_j)
+            return
+        group = list(zip(ev_k, ev_j, strict=True))
         n, i = len(ev_ts), 0
         while i < n:
             ts_ns = ev_ts[i]
@@ -232,6 +241,21 @@ class _Simulation:
                 self._open_and_intrabar(self.tickers[k], j, ts_ns)
             self._close(ts_ns, events)
             i = end
+
+    def _run_untied(self, ev_ts: list[int], ev_k: list[int], ev_j: list[int]) -> None:
+        """The same walk when no two bars share a time (one ticker, or disjoint grids): one
+        event per bar time; a flat ticker with nothing queued is just marked at its close."""
+        tickers = self.tickers
+        slots = [self.pf.slots[t.symbol] for t in tickers]
+        marks = self.pf.marks
+        open_and_intrabar, close = self._open_and_intrabar, self._close
+        for ts_ns, k, j in zip(ev_ts, ev_k, ev_j, strict=True):
+            t = tickers[k]
+            if t.pending or slots[k].qty != 0.0:
+                open_and_intrabar(t, j, ts_ns)
+            else:
+                marks[t.symbol] = t.close[j]
+            close(ts_ns, ((k, j),))
 
     def _open_and_intrabar(self, t: _Ticker, j: int, ts_ns: int) -> None:
         """Fill the orders queued for this ticker at the open; then its stop / take-profit."""
@@ -255,10 +279,10 @@ class _Simulation:
                 _fill_exit(pf, t, ts_ns, slot.qty, hit[0], hit[1], atr_prev)
         pf.marks[t.symbol] = t.close[j]
 
-    def _close(self, ts_ns: int, events: list[tuple[int, int]]) -> None:
+    def _close(self, ts_ns: int, events: Sequence[tuple[int, int]]) -> None:
         """Mark, roll the trading day, on_mark once (on the run's calendar), then the signals."""
         pf = self.pf
-        equity = pf.equity()
+        equity, exposed = pf.mark_to_market()
         now_ns = ts_ns + BAR_NS
         if self.next_day_ns is None:
             self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
@@ -269,6 +293,7 @@ class _Simulation:
         k0, j0 = events[0]
         now = self.tickers[k0].close_dt[j0]
         self.equity = equity
+        self.now_ns = now_ns
         self.snapshot_fresh = False
         engine = self.engine
         # One account, one daily drawdown: the halt lifts exactly when day_open_equity rolls.
@@ -284,13 +309,14 @@ class _Simulation:
             if route == 0 or (route > 0 and self.every_decide):
                 self._decide(t, j, now)
             elif route > 0:  # the engine's own certain HOLD: counted as decide() would be
-                self.signals_run += 1
-                self.decisions[_HOLD] += 1
-                self.hold_reasons[CERTAIN_HOLD_REASON_KEYS[route]] += 1
+                if not self.certain[route]:  # first one: the counters get the key in order
+                    self.decisions[_HOLD] += 0
+                    self.hold_reasons[CERTAIN_HOLD_REASON_KEYS[route]] += 0
+                self.certain[route] += 1
         self.eq_ts.append(ts_ns)
         self.eq_val.append(equity)
-        self.eq_state.append(engine.state.value)
-        self.eq_exposed.append(pf.has_positions())
+        self.eq_state.append(_STATE_TEXT[engine.state])
+        self.eq_exposed.append(exposed)
         self.prev_equity = equity
 
     def _account(self) -> PortfolioSnapshot:
@@ -326,6 +352,8 @@ class _Simulation:
                 t.atr[j],
                 t.asset_class,
                 self._account(),
+                None,
+                self.now_ns if t.whole_us else None,
             )
         action = decision.action
         self.decisions[action] += 1
@@ -345,8 +373,7 @@ class _Simulation:
         for order in orders:
             by_symbol[order.symbol].pending.append((order, reason))
         self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
-        self._snapshot(self.pf.positions())
-        self.snapshot_fresh = True
+        self.snapshot_fresh = False  # rebuilt by the next engine call of this close, if any
 
     def _snapshot(self, positions: Mapping) -> None:
         self.snapshot = PortfolioSnapshot(
@@ -359,6 +386,12 @@ class _Simulation:
 
     def result(self) -> BacktestResult:
         pf = self.pf
+        for code, count in enumerate(self.certain):
+            if count:
+                self.signals_run += count
+                self.decisions[_HOLD] += count
+                self.hold_reasons[CERTAIN_HOLD_REASON_KEYS[code]] += count
+        self.certain = [0] * len(CERTAIN_HOLD_REASON_KEYS)
         last_ns = self.eq_ts[-1] if self.eq_ts else 0
         equity = np.asarray(self.eq_val, dtype=np.float64)
         ts = pd.to_datetime(np.asarray(self.eq_ts, dtype="int64"), utc=True)
@@ -525,6 +558,7 @@ def _prepare(
                 confidence=conf.tolist(),
                 close_dt=list(_datetimes(ts + BAR_NS)),
                 route=route.tolist(),
+                whole_us=bool((ts % 1000 == 0).all()),
             )
         )
         ts_arrays.append(ts)

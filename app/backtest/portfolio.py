@@ -69,6 +69,16 @@ class Portfolio:
                 value += slot.qty * self.marks[symbol]
         return value
 
+    def mark_to_market(self) -> tuple[float, bool]:
+        """``(equity(), has_positions())`` in one pass (the backtester asks every bar)."""
+        value = self.cash
+        exposed = False
+        for symbol, slot in self.slots.items():
+            if slot.qty != 0.0:
+                value += slot.qty * self.marks[symbol]
+                exposed = True
+        return value, exposed
+
     def gross_exposure(self) -> float:
         return sum(abs(s.qty) * self.marks[sym] for sym, s in self.slots.items() if s.qty != 0.0)
 

@@ -208,12 +208,13 @@ class RiskEngine:
         asset_class: AssetClass,
         portfolio: PortfolioSnapshot,
         reference_price: float | None = None,
+        ts_ns: int | None = None,
     ) -> RiskDecision:
         """``decide`` on the fields of the Signal and MarketSnapshot, for a caller that checked
         them in bulk already (the backtester validates a million rows at once instead of
         building two validated objects per bar). The same code decides: ``decide`` calls this.
         Unchecked input here is the caller's bug: ``ts`` aware UTC, ``last_price`` finite > 0,
-        ``confidence`` in [0, 1]."""
+        ``confidence`` in [0, 1], ``ts_ns`` (optional) equal to ``to_ns(ts)``."""
         limits = self._limits
         if self._halt_until is not None and ts >= self._halt_until:
             self._roll_day(ts)
@@ -242,12 +243,12 @@ class RiskEngine:
             if (position.qty > 0) is (direction > 0):
                 reasons = _ALREADY_LONG if position.qty > 0 else _ALREADY_SHORT
                 return RiskDecision(ts, symbol, _HOLD, self._state, (), reasons)
-            return self._close(position.qty, portfolio, symbol, ts)
+            return self._close(position.qty, portfolio, symbol, ts, ts_ns)
 
         if self._state is not _ACTIVE:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), self._blocked_reasons())
         return self._enter(
-            direction, confidence, portfolio, symbol, ts, last_price, atr, reference_price
+            direction, confidence, portfolio, symbol, ts, last_price, atr, reference_price, ts_ns
         )
 
     def certain_holds(self, is_hold: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -266,12 +267,17 @@ class RiskEngine:
         return RiskDecision(ts, symbol, _HOLD, self._state, (), (reason,))
 
     def _close(
-        self, qty: float, portfolio: PortfolioSnapshot, symbol: str, ts: datetime
+        self,
+        qty: float,
+        portfolio: PortfolioSnapshot,
+        symbol: str,
+        ts: datetime,
+        ts_ns: int | None = None,
     ) -> RiskDecision:
         for order in portfolio.open_orders:
             if order.symbol == symbol and order.reduce_only:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
-        now_ns = to_ns(ts)
+        now_ns = to_ns(ts) if ts_ns is None else ts_ns
         oid = _order_id(symbol, now_ns, "C")
         if self._guard.seen(oid):
             return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
@@ -292,6 +298,7 @@ class RiskEngine:
         price: float,
         atr: float,
         reference_price: float | None,
+        ts_ns: int | None = None,
     ) -> RiskDecision:
         limits = self._limits
         for order in portfolio.open_orders:
@@ -302,7 +309,7 @@ class RiskEngine:
             deviation = band_deviation(price, reference_price)
             if deviation > limits.price_band:
                 return self._hold(ts, symbol, f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
-        now_ns = to_ns(ts)
+        now_ns = to_ns(ts) if ts_ns is None else ts_ns
         recent = self._guard.recent_count(now_ns)
         if recent >= limits.max_orders_per_minute:
             reason = f"rate_limited:{recent}>={limits.max_orders_per_minute}/min"
