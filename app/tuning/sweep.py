@@ -123,8 +123,14 @@ def trainable(
     oracle: Oracle | None = None,
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
+    artifacts_dir: str = "",
 ) -> None:
-    """One (configuration, fold): thin glue around app.tuning.walkforward.run_fold."""
+    """One (configuration, fold): thin glue around app.tuning.walkforward.run_fold.
+
+    The fold's model, test returns and final metrics also go to
+    ``artifacts_dir/<config>/fold-<k>/`` (on the sweep's storage, like Tune's own results):
+    a scheduler that stops a trial on its last report may drop that report's checkpoint, and
+    the summary must not depend on that."""
     from ray import tune
 
     cfg = SweepConfig(**sweep)
@@ -160,12 +166,29 @@ def trainable(
         "oracle_dacc": outcome.metrics["oracle"]["dacc"] if "oracle" in outcome.metrics else None,
     }
     with tempfile.TemporaryDirectory() as d:
-        save_version(d, outcome.result.bundle, metrics={"test": m}, version="model")
-        returns = outcome.returns_ungated["model"]
-        pd.DataFrame({"ts": returns.index, "ret": returns.to_numpy()}).to_csv(
-            Path(d) / "returns.csv", index=False
-        )
+        _write_artifacts(Path(d), outcome, final)
+        if artifacts_dir:
+            _write_artifacts(_artifact_path(artifacts_dir, config), outcome, final)
         tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+def _artifact_path(artifacts_dir: str | Path, config: dict[str, Any]) -> Path:
+    key = config_key(config).replace("=", "-").replace(",", "_")
+    return Path(artifacts_dir) / key / f"fold-{int(config['fold'])}"
+
+
+def _write_artifacts(path: Path, outcome: Any, final: dict[str, Any]) -> None:
+    """model/ (registry format), returns.csv (ungated test returns), final.json (metrics)."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path / "model", ignore_errors=True)
+    save_version(
+        path, outcome.result.bundle, metrics={"test": outcome.metrics["model"]}, version="model"
+    )
+    returns = outcome.returns_ungated["model"]
+    pd.DataFrame({"ts": returns.index, "ret": returns.to_numpy()}).to_csv(
+        path / "returns.csv", index=False
+    )
+    (path / "final.json").write_text(json.dumps(final, default=str))
 
 
 def _resources(cfg: SweepConfig) -> dict[str, float]:
@@ -243,6 +266,8 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         )
     out = Path(cfg.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    artifacts = out / "trials"
+    shutil.rmtree(artifacts, ignore_errors=True)  # a re-run must not read an old run's results
     fn = tune.with_parameters(
         trainable,
         series=series,
@@ -251,6 +276,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         oracle=data.oracle,
         label_settings=settings.labels.model_dump(),
         feature_spec=spec.to_dict(),
+        artifacts_dir=str(artifacts),
     )
     tuner = tune.Tuner(
         tune.with_resources(fn, _resources(cfg)),
@@ -261,7 +287,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
             max_concurrent_trials=cfg.max_concurrent,
             scheduler=ASHAScheduler(
                 time_attr="training_iteration",
-                max_t=cfg.max_epochs + 1,
+                max_t=cfg.max_epochs + 2,  # the final (test) report never hits max_t
                 grace_period=cfg.asha_grace_period,
                 reduction_factor=cfg.asha_reduction_factor,
             ),
@@ -274,8 +300,11 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     rows, returns, checkpoints = [], {}, {}
     for res in grid:
         conf = dict(res.config or {})
-        metrics = dict(res.metrics or {})
         key = config_key(conf)
+        art = _artifact_path(artifacts, conf)
+        finished = (art / "final.json").is_file()
+        metrics = json.loads((art / "final.json").read_text()) if finished else {}
+        metrics = {**dict(res.metrics or {}), **metrics}
         rows.append(
             {
                 "config_key": key,
@@ -294,19 +323,15 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
                         "training_iteration",
                     )
                 },
-                "done": metrics.get("done", 0.0),
+                "done": 1.0 if finished else 0.0,
                 "error": str(res.error) if res.error else "",
             }
         )
-        if metrics.get("done") == 1.0 and res.checkpoint is not None:
-            with res.checkpoint.as_directory() as d:
-                r = pd.read_csv(Path(d) / "returns.csv")["ret"].to_numpy()
-                returns[key] = np.concatenate([returns.get(key, np.zeros(0)), r])
-                if conf.get("fold") == max(fold_ids):
-                    keep = out / "checkpoints" / key.replace("=", "-").replace(",", "_")
-                    shutil.rmtree(keep, ignore_errors=True)
-                    shutil.copytree(Path(d) / "model", keep)
-                    checkpoints[key] = keep
+        if finished:
+            r = pd.read_csv(art / "returns.csv")["ret"].to_numpy()
+            returns[key] = np.concatenate([returns.get(key, np.zeros(0)), r])
+            if conf.get("fold") == max(fold_ids):
+                checkpoints[key] = art / "model"
     results = pd.DataFrame(rows).sort_values(["config_key", "fold"])
     results.to_csv(out / "results.csv", index=False)
     report = summarize(results, returns)

@@ -188,10 +188,14 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
         shutil.rmtree(ray_tmp, ignore_errors=True)
 
     report = json.loads((out / "best_config.json").read_text())
-    assert report["trials"] == 2 and report["trials_finished"] == 2
-    assert report["n_configurations"] == 2 and report["folds"] == [1]
+    assert report["trials"] == 2 and report["n_configurations"] == 2 and report["folds"] == [1]
+    # ASHA may stop the weaker trial at a rung before its test report (asynchronous: which
+    # trial reaches a rung first decides), so one or two trials finish
+    finished = report["trials_finished"]
+    assert finished in (1, 2)
+    assert report["deflated_sharpe"]["n_trials"] == finished
     assert report["best_config_key"] in {c["config_key"] for c in report["configs"]}
     assert 0.3 < report["best"]["test_dacc"] < 0.7
-    assert report["deflated_sharpe"]["n_trials"] == 2
-    assert (out / "results.csv").read_text().count("\n") == 3
+    rows = (out / "results.csv").read_text().strip().splitlines()
+    assert len(rows) == 3  # header + one row per trial, finished or stopped
     assert (tmp_path / "registry" / report["version"] / "weights.pt").is_file()
