@@ -33,6 +33,7 @@ class ModelBundle:
     label_settings: dict[str, Any]
     feature_spec: dict[str, Any] | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    logit_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # undoes class weighting
 
     def ticker_ids(self, symbols: list[str] | tuple[str, ...]) -> np.ndarray:
         index = {s: i for i, s in enumerate(self.symbols)}
@@ -49,7 +50,7 @@ class ModelBundle:
         device: torch.device | str = "cpu",
         batch_size: int = 1024,
     ) -> np.ndarray:
-        """Raw windows (N, L, F) -> uncalibrated logits (N, 3)."""
+        """Raw windows (N, L, F) -> prior-corrected logits (N, 3), before the temperature."""
         windows = np.asarray(windows)
         if windows.ndim != 3 or windows.shape[1:] != (self.lookback, len(self.feature_names)):
             raise ValueError(
@@ -69,7 +70,8 @@ class ModelBundle:
                     device
                 )
             out.append(self.model(x, tk).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, 3))
+        raw = np.concatenate(out) if out else np.zeros((0, 3))
+        return raw + np.asarray(self.logit_bias)
 
     def predict_proba(
         self,

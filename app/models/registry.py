@@ -93,7 +93,10 @@ def save_version(
         )
         _write_json(tmp / "scaler.json", bundle.scaler.to_dict())
         _write_json(tmp / "labels.json", bundle.label_settings)
-        _write_json(tmp / "calibration.json", {"temperature": bundle.temperature})
+        _write_json(
+            tmp / "calibration.json",
+            {"temperature": bundle.temperature, "logit_bias": list(bundle.logit_bias)},
+        )
         _write_json(tmp / "metrics.json", metrics or bundle.metrics)
         _write_json(tmp / "feature_spec.json", bundle.feature_spec)
         _write_json(
@@ -130,12 +133,14 @@ def load_version(registry_dir: str | Path, version: str) -> ModelBundle:
     model = build_model(meta["kind"], meta["config"])
     model.load_state_dict(torch.load(path / "weights.pt", map_location="cpu", weights_only=True))
     model.eval()
+    calibration = _read_json(path / "calibration.json")
     return ModelBundle(
         kind=meta["kind"],
         model_config=meta["config"],
         model=model,
         scaler=FeatureScaler.from_dict(_read_json(path / "scaler.json")),
-        temperature=float(_read_json(path / "calibration.json")["temperature"]),
+        temperature=float(calibration["temperature"]),
+        logit_bias=tuple(float(b) for b in calibration.get("logit_bias", (0.0, 0.0, 0.0))),
         lookback=int(data["lookback"]),
         feature_names=tuple(data["feature_names"]),
         symbols=tuple(data["symbols"]),

@@ -106,6 +106,13 @@ def predict_logits(
     return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.float32)
 
 
+def prior_correction(weights: np.ndarray) -> np.ndarray:
+    """Logit offsets that undo class weighting: a model trained with loss weights ``w_c``
+    estimates probabilities proportional to ``w_c * p(c|x)``, so adding ``-log w_c`` to its
+    logits restores the data's class prior before temperature scaling."""
+    return -np.log(np.asarray(weights, dtype=np.float64))
+
+
 def _direction_accuracy(logits: np.ndarray, r: np.ndarray) -> float:
     return dacc(logits[:, 0], logits[:, 1], r)  # softmax is monotone: compare logits
 
@@ -131,6 +138,7 @@ def train_classifier(
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
+    bias = prior_correction(weights)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
@@ -161,6 +169,7 @@ def train_classifier(
         busy += time.perf_counter() - t0
         seen += count
         logits = predict_logits(model, windows, X, val_ends, device, config.eval_batch_size)
+        logits = logits + bias  # judge the model as it will predict (prior-corrected)
         v_dacc = _direction_accuracy(logits, val_r)
         v_loss = nll(softmax(logits), val_y)
         row = {
@@ -222,7 +231,9 @@ def fit_model(
     model, history, best_epoch, wps = train_classifier(
         model, windows, X, train_ends, val_ends, config, dev, on_epoch
     )
-    val_logits = predict_logits(model, windows, X, val_ends, dev, config.eval_batch_size)
+    weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
+    bias = prior_correction(weights)
+    val_logits = predict_logits(model, windows, X, val_ends, dev, config.eval_batch_size) + bias
     val_y = windows.y[val_ends]
     temperature = fit_temperature(val_logits, val_y)
     before, after = softmax(val_logits), softmax(val_logits, temperature)
@@ -233,6 +244,7 @@ def fit_model(
         model=model,
         scaler=scaler,
         temperature=temperature,
+        logit_bias=tuple(float(b) for b in bias),
         lookback=spec.lookback,
         feature_names=tuple(windows.series[0].feature_names)
         or tuple(f"f{i}" for i in range(windows.n_features)),

@@ -245,6 +245,7 @@ def run_fold(
     x_scaled = bundle.scaler.transform(windows.X)
     device = torch.device("cpu")
     logits = predict_logits(bundle.model, windows, x_scaled, test, device)
+    logits = logits + np.asarray(bundle.logit_bias)
     probs = {"model": softmax(logits, bundle.temperature)}
     for name in config.baselines:
         probs[name] = _predictor_probs(name, windows, x_scaled, train, val, test, config.seed)

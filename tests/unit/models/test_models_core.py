@@ -144,4 +144,36 @@ def test_registry_round_trip_reproduces_predictions_exactly(tmp_path):
     logits = predict_logits(
         res.bundle.model, w, res.bundle.scaler.transform(w.X), val, torch.device("cpu")
     )
+    logits = logits + np.asarray(res.bundle.logit_bias)
     np.testing.assert_allclose(softmax(logits, res.bundle.temperature), expected, rtol=1e-6)
+
+
+def test_class_weighted_training_still_predicts_the_class_prior_on_noise():
+    """Weights balance the loss; the prior correction must give the data's shares back."""
+    from app.models.dataset import LabeledSeries
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    y = rng.choice(3, size=n, p=[0.6, 0.3, 0.1]).astype(np.int64)
+    r = np.where(y == 0, 1e-3, np.where(y == 1, -1e-3, 0.0))
+    ts = (
+        pd.date_range("2025-01-01", periods=n, freq="5min", tz="UTC")
+        .astype("datetime64[ns, UTC]")
+        .asi8
+    )
+    s = LabeledSeries(
+        "N",
+        ts,
+        rng.normal(size=(n, 4)).astype(np.float32),
+        np.ones(n),
+        np.ones(n),
+        r,
+        np.zeros(n),
+        y,
+        np.zeros(n, dtype=np.int64),
+    )
+    w = WindowSet([s], lookback=4)
+    res, val = _fit(w, epochs=2)
+    probs = res.bundle.predict_proba(w.gather(val))
+    np.testing.assert_allclose(probs.mean(0), [0.6, 0.3, 0.1], atol=0.06)
+    assert res.bundle.logit_bias[2] < res.bundle.logit_bias[0]  # rare class was up-weighted
