@@ -1,6 +1,6 @@
 """Sweep wall time with 1 vs 2 parallel trials (same tiny sweep, local Ray).
 
-    .venv/bin/python bench/sweep.py [--days 6] [--configs 2] [--epochs 2]
+    .venv/bin/python bench/sweep.py [--days 10] [--configs 4] [--epochs 3]
 
 Simulates a small market, then runs the same sweep (``configs`` configurations x 1 fold)
 with max_concurrent = 1 and then 2; prints one JSON line with both wall times and the
@@ -29,16 +29,16 @@ def main() -> None:
     from app.tuning.sweep import SweepConfig, run_sweep
 
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--days", type=int, default=6)
-    p.add_argument("--configs", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--days", type=int, default=10)
+    p.add_argument("--configs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sim = Path(tmp) / "sim"
         market = SimulatedMarket(SimConfig.for_symbols(["BTCUSDT"], days=args.days))
         write_simulation(market.run(), sim)
         widths = [8, 16, 24, 32, 40, 48][: args.configs]
-        walls = {}
+        walls, finished = {}, {}
         for concurrent in (1, 2):
             cfg = SweepConfig(
                 data=[str(sim)],
@@ -55,8 +55,8 @@ def main() -> None:
             t0 = time.perf_counter()
             report = run_sweep(cfg)
             walls[concurrent] = time.perf_counter() - t0
+            finished[concurrent] = report["trials_finished"]  # ASHA may stop a weak trial
             ray.shutdown()
-            assert report["trials_finished"] == args.configs
     print(
         json.dumps(
             {
