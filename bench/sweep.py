@@ -47,6 +47,7 @@ def main() -> None:
                 fold_indices=[1],
                 max_epochs=args.epochs,
                 max_windows_per_epoch=1500,
+                asha_grace_period=args.epochs + 2,  # no early stops: both runs do equal work
                 max_concurrent=concurrent,
                 verbose=0,
                 out=str(Path(tmp) / f"out{concurrent}"),
