@@ -6,11 +6,16 @@ does not drain the account within the run (a drained account would stop trading)
 event-driven run (stateful risk engine: on_mark + decide per bar, next-open fills, intrabar
 stops). Reference:
 ``vbt.Portfolio.from_orders`` on the orders our run produced (one row per bar close plus one per
-fill), timed after a warm-up call so numba compilation is excluded. Also times the bare risk-engine
-API calls per bar (snapshots + on_mark + decide, no fills) to show where our time goes, and checks
-that both final equities agree.
+fill), timed after a warm-up call so numba compilation is excluded. Checks that both final
+equities agree, and counts the risk-engine calls our fast path made (signals the engine itself
+marks as certain HOLDs are counted without a call, see docs/BACKTEST.md).
 
-Run: .venv/bin/python bench/backtest.py [--bars 1000000]
+``--breakdown`` also times (a) the same run through the reference path, an engine subclass that
+gets ``on_mark`` and ``decide`` with Signal / MarketSnapshot / PortfolioSnapshot objects on every
+bar as the backtester did before the fast path, checking it gives the very same fills, and (b) the
+bare risk-engine object API per bar (snapshots + on_mark + decide, no fills).
+
+Run: .venv/bin/python bench/backtest.py [--bars 1000000] [--breakdown]
 """
 
 from __future__ import annotations
@@ -28,7 +33,12 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1]
 from app.backtest.engine import BacktestConfig, run_backtest  # noqa: E402
 from app.backtest.vectorbt_check import marks_frame, replay_inputs, run_vectorbt  # noqa: E402
 from app.config import CostSettings, RiskSettings  # noqa: E402
-from app.risk.engine import MarketSnapshot, PortfolioSnapshot, RiskEngine  # noqa: E402
+from app.risk.engine import (  # noqa: E402
+    CERTAIN_HOLD_REASON_KEYS,
+    MarketSnapshot,
+    PortfolioSnapshot,
+    RiskEngine,
+)
 from app.types import AssetClass, Signal, SignalAction  # noqa: E402
 
 TICKER = "BTCUSDT"
@@ -66,6 +76,19 @@ def random_signals(bars: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
             "confidence": rng.uniform(0.5, 1.0, n),
         }
     )
+
+
+class EveryCallEngine(RiskEngine):
+    """Overriding on_mark and decide makes the backtester call both on every bar, with objects:
+    the reference path (the behaviour before the fast path)."""
+
+    __slots__ = ()
+
+    def on_mark(self, portfolio, now, asset_class):  # noqa: D102 - the parent's contract
+        return super().on_mark(portfolio, now, asset_class)
+
+    def decide(self, signal, portfolio, market):  # noqa: D102
+        return super().decide(signal, portfolio, market)
 
 
 def risk_api_only(bars: pd.DataFrame, signals: pd.DataFrame) -> dict[str, float]:
@@ -106,7 +129,9 @@ def risk_api_only(bars: pd.DataFrame, signals: pd.DataFrame) -> dict[str, float]
 def main() -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars", type=int, default=1_000_000)
-    n = parser.parse_args().bars
+    parser.add_argument("--breakdown", action="store_true", help="reference path and API costs")
+    args = parser.parse_args()
+    n = args.bars
     bars = random_walk(n)
     signals = random_signals(bars)
     data = {TICKER: bars}
@@ -127,9 +152,8 @@ def main() -> dict[str, object]:
     vbt_final = float(np.asarray(pf.value()).reshape(-1)[-1]) - buffer
     theirs = time.perf_counter() - start
 
-    stages = risk_api_only(bars, signals)
-    risk_only = sum(stages.values())
-    out = {
+    certain = sum(result.hold_reasons[k] for k in CERTAIN_HOLD_REASON_KEYS if k)
+    out: dict[str, object] = {
         "bars": n,
         "fills": len(result.fills),
         "vectorbt_rows": len(inputs.close),
@@ -137,13 +161,25 @@ def main() -> dict[str, object]:
         "vectorbt_s": round(theirs, 3),
         "ratio_ours_over_vectorbt": round(ours / theirs, 1),
         "ours_us_per_bar": round(ours / n * 1e6, 2),
-        "risk_api_only_s": round(risk_only, 3),
-        "risk_api_share": round(risk_only / ours, 2),
-        **stages,
+        "signals": result.signals_run,
+        "certain_holds_no_call": certain,
+        "decide_calls": result.signals_run - certain,
         "final_equity_ours": result.final_equity,
         "final_equity_vectorbt": vbt_final,
         "rel_error": abs(vbt_final - result.final_equity) / abs(result.final_equity),
     }
+    if args.breakdown:
+        start = time.perf_counter()
+        every_call = EveryCallEngine(CONFIG.risk)
+        reference = run_backtest(data, signals, classes, CONFIG, engine=every_call)
+        out["reference_every_call_s"] = round(time.perf_counter() - start, 3)
+        out["reference_over_ours"] = round(out["reference_every_call_s"] / ours, 1)
+        out["reference_fills_identical"] = reference.fills.equals(result.fills) and (
+            reference.equity.equals(result.equity)
+        )
+        stages = risk_api_only(bars, signals)
+        out["risk_api_only_s"] = round(sum(stages.values()), 3)
+        out.update(stages)
     for key, value in out.items():
         print(f"{key:>26}: {value}")
     print(out)

@@ -569,7 +569,10 @@ def _check_signal_rows(
     sym: str, ts: np.ndarray, conf: np.ndarray, close: np.ndarray, has_signal: np.ndarray
 ) -> None:
     """What building a Signal and a MarketSnapshot for every signal row would refuse, checked
-    once for the whole column: a confidence outside [0, 1] and a close that is not finite > 0."""
+    once for the whole column: an empty ticker, a confidence outside [0, 1] and a close that is
+    not finite > 0."""
+    if has_signal.any() and (not isinstance(sym, str) or not sym.strip()):
+        raise InvalidField("Signal", "symbol", sym, "bad_symbol", "empty symbol")
     bad_conf = has_signal & ~((conf >= 0.0) & (conf <= 1.0))
     if bad_conf.any():
         j = int(np.argmax(bad_conf))
