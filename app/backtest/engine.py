@@ -41,7 +41,7 @@ from app.backtest.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
 from app.broker.fill_model import ATR_PERIOD, FillModel, intrabar_exit, wilder_atr
 from app.config import CostSettings, RiskSettings
 from app.risk.calendar import next_trading_day_start
-from app.risk.engine import CERTAIN_HOLD_REASON_KEYS, RiskEngine
+from app.risk.engine import CERTAIN_HOLD_REASON_KEYS, RiskEngine, same_direction_hold
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
 from app.types import (
     AssetClass,
@@ -338,15 +338,23 @@ class _Simulation:
 
     def _decide(self, t: _Ticker, j: int, now: datetime) -> None:
         self.signals_run += 1
+        code = t.signal[j]
         if self.every_decide:
-            signal = Signal(t.symbol, now - _BAR, _ACTIONS[t.signal[j]], t.confidence[j])
+            signal = Signal(t.symbol, now - _BAR, _ACTIONS[code], t.confidence[j])
             market = MarketSnapshot(t.symbol, now, t.close[j], t.atr[j], t.asset_class)
             decision = self.engine.decide(signal, self._account(), market)
         else:
+            # steps 1-5 passed (on_mark ran, not a certain HOLD): a position already pointing
+            # the signal's way is the engine's HOLD, known from the slot without a snapshot
+            reasons = same_direction_hold(1 if code == 0 else -1, self.pf.slots[t.symbol].qty)
+            if reasons is not None:
+                self.decisions[_HOLD] += 1
+                self._count_reasons(reasons)
+                return
             decision = self.engine.decide_fields(
                 t.symbol,
                 now,
-                _ACTIONS[t.signal[j]],
+                _ACTIONS[code],
                 t.confidence[j],
                 t.close[j],
                 t.atr[j],
@@ -360,8 +368,11 @@ class _Simulation:
         if decision.orders:
             self._queue(decision.orders, _FILL_REASON.get(action, "entry"))
             return
+        self._count_reasons(decision.reasons)
+
+    def _count_reasons(self, reasons: tuple[str, ...]) -> None:
         keys = self.reason_keys
-        for r in decision.reasons:
+        for r in reasons:
             key = keys.get(r)
             if key is None:
                 key = keys[r] = _reason_key(r)

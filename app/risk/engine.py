@@ -49,7 +49,14 @@ from app.types import (
     to_ns,
 )
 
-__all__ = ["MarketSnapshot", "PortfolioSnapshot", "RiskEngine", "PORTFOLIO", "client_order_id"]
+__all__ = [
+    "MarketSnapshot",
+    "PortfolioSnapshot",
+    "RiskEngine",
+    "PORTFOLIO",
+    "client_order_id",
+    "same_direction_hold",
+]
 
 PORTFOLIO = "*"  # RiskDecision.symbol of portfolio-wide decisions (FLATTEN_ALL)
 STATE_VERSION = 1
@@ -87,6 +94,16 @@ def client_order_id(symbol: str, ts: datetime, kind: str) -> str:
 
 def _order_id(symbol: str, ts_ns: int, kind: str) -> str:
     return f"{symbol}-{ts_ns // 1_000_000}-{kind}"
+
+
+def same_direction_hold(direction: int, held_qty: float) -> tuple[str, ...] | None:
+    """Step 6 of ``decide`` for a signal in ``direction`` (+1 BUY, -1 SELL) on a position of
+    signed ``held_qty`` (0 = none): the HOLD reasons when it already points that way, else None
+    (no position: go on; an opposite one: CLOSE). A bulk caller that knows the position without
+    a snapshot asks this after steps 1-5 (see ``certain_holds``); ``decide`` uses it too."""
+    if held_qty == 0.0 or (held_qty > 0) is not (direction > 0):
+        return None
+    return _ALREADY_LONG if held_qty > 0 else _ALREADY_SHORT
 
 
 class RiskEngine:
@@ -240,8 +257,8 @@ class RiskEngine:
         direction = 1 if action is SignalAction.BUY else -1
         position = portfolio.positions.get(symbol)
         if position is not None:
-            if (position.qty > 0) is (direction > 0):
-                reasons = _ALREADY_LONG if position.qty > 0 else _ALREADY_SHORT
+            reasons = same_direction_hold(direction, position.qty)
+            if reasons is not None:
                 return RiskDecision(ts, symbol, _HOLD, self._state, (), reasons)
             return self._close(position.qty, portfolio, symbol, ts, ts_ns)
 

@@ -5,8 +5,8 @@
   decide on every bar) produced, bit for bit.
 - The same runs through an engine subclass that overrides on_mark and decide (which the
   backtester then calls on every bar, with objects) give identical frames and counts.
-- ``RiskEngine.certain_holds`` agrees with ``decide`` and ``mark_is_due`` with ``on_mark`` on
-  random engine states and accounts.
+- ``RiskEngine.certain_holds`` and ``same_direction_hold`` agree with ``decide``, and
+  ``mark_is_due`` with ``on_mark``, on random engine states and accounts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from app.risk.engine import (
     NEEDS_DECIDE,
     PortfolioSnapshot,
     RiskEngine,
+    same_direction_hold,
 )
 from app.types import AssetClass, DecisionAction, InvalidField, Order, Side, SignalAction
 from tests.unit.backtest.bt_fastpath_inputs import CONFIGS, SYMBOLS, digest, multi_ticker
@@ -112,11 +113,12 @@ def _random_state(rng: np.random.Generator, eng: RiskEngine) -> None:
         eng.on_mark(crash, NOON - timedelta(days=1), AssetClass.CRYPTO)
 
 
-def test_certain_holds_agree_with_decide_on_random_inputs():
+def test_certain_holds_and_same_direction_agree_with_decide_on_random_inputs():
     rng = np.random.default_rng(7)
     gate = RiskSettings().confidence_gate
     edge = [gate, np.nextafter(gate, 0.0), np.nextafter(gate, 1.0), 0.0, 1.0, gate - 0.005]
     seen = set()
+    same_hits = 0
     for _ in range(3000):
         eng = RiskEngine(RiskSettings())
         _random_state(rng, eng)
@@ -134,9 +136,19 @@ def test_certain_holds_agree_with_decide_on_random_inputs():
             assert (eng.to_state(), eng.state) == before  # no state change
         else:
             assert not set(keys) & {"signal_hold", "confidence_below_gate"}
+            held = book.positions["BTCUSDT"].qty if "BTCUSDT" in book.positions else 0.0
+            direction = 1 if action is SignalAction.BUY else -1
+            same = same_direction_hold(direction, held)
+            if same is not None:  # the backtester's shortcut for step 6
+                same_hits += 1
+                assert decision.action is DecisionAction.HOLD and decision.reasons == same
+                assert (eng.to_state(), eng.state) == before
+            else:
+                assert not set(keys) & {"already_long", "already_short"}
         seen.add((code, decision.action))
     assert {c for c, _ in seen} == {0, 1, 2}
     assert any(a is DecisionAction.OPEN_LONG for _, a in seen)  # entries happen too
+    assert any(a is DecisionAction.CLOSE for _, a in seen) and same_hits > 0
 
 
 MIDNIGHT = NOON.replace(hour=0)  # when the halts of _random_state lift (or NOON's day, before)
