@@ -7,8 +7,9 @@ event-driven run (stateful risk engine: on_mark + decide per bar, next-open fill
 stops). Reference:
 ``vbt.Portfolio.from_orders`` on the orders our run produced (one row per bar close plus one per
 fill), timed after a warm-up call so numba compilation is excluded. Checks that both final
-equities agree, and counts the risk-engine calls our fast path made (signals the engine itself
-marks as certain HOLDs are counted without a call, see docs/BACKTEST.md).
+equities agree, and counts what our fast path asked the risk engine (signals the engine itself
+marks as certain HOLDs are counted without a call, a same-direction signal on an open position is
+answered without a snapshot, see docs/BACKTEST.md).
 
 ``--breakdown`` also times (a) the same run through the reference path, an engine subclass that
 gets ``on_mark`` and ``decide`` with Signal / MarketSnapshot / PortfolioSnapshot objects on every
@@ -153,6 +154,7 @@ def main() -> dict[str, object]:
     theirs = time.perf_counter() - start
 
     certain = sum(result.hold_reasons[k] for k in CERTAIN_HOLD_REASON_KEYS if k)
+    same = result.hold_reasons["already_long"] + result.hold_reasons["already_short"]
     out: dict[str, object] = {
         "bars": n,
         "fills": len(result.fills),
@@ -163,7 +165,8 @@ def main() -> dict[str, object]:
         "ours_us_per_bar": round(ours / n * 1e6, 2),
         "signals": result.signals_run,
         "certain_holds_no_call": certain,
-        "decide_calls": result.signals_run - certain,
+        "same_direction_no_snapshot": same,
+        "decide_fields_calls": result.signals_run - certain - same,
         "final_equity_ours": result.final_equity,
         "final_equity_vectorbt": vbt_final,
         "rel_error": abs(vbt_final - result.final_equity) / abs(result.final_equity),
