@@ -23,7 +23,7 @@ import pandas as pd
 
 from app.errors import InputError
 from app.features.rolling import BAR_NS, decayed_cumulative, event_deviations, event_zscores
-from app.features.spec import FeatureSpec
+from app.features.spec import ZSCORE_FLOW_FEATURES, FeatureSpec
 from app.types import FlowPoint, InvalidField, MacroPoint, require_utc, to_ns
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -227,6 +227,8 @@ def news_features(
         "sentiment_velocity": sentiment - before,
         "news_intensity": count,
     }
+    for h_min, name in zip(spec.news_sum_half_lives_minutes, spec.news_sum_names, strict=True):
+        out[name] = _decayed(pub, score, close_ns, h_min * MINUTE_NS)
     for j, name in enumerate(spec.topics):
         out[f"topic_{name}"] = _decayed(pub, topic_matrix[:, j], close_ns, h)
     out["news_age"] = _age(pub, close_ns, spec.news_age_cap_bars)
@@ -347,6 +349,12 @@ def flow_features(
         elif name == "uoa_premium_z":
             e = _merge(events["uoa_call_premium"], events["uoa_put_premium"])
             out[name] = _asof(event_zscores(e.value, window), e.published_ns, close_ns, 0.0)
+    sum_names = iter(spec.flow_sum_names)
+    for name in spec.flow_sum_features:
+        e = events[ZSCORE_FLOW_FEATURES[name]]
+        z = event_zscores(e.value, window)
+        for h_min in spec.flow_sum_half_lives_minutes:
+            out[next(sum_names)] = _decayed(e.published_ns, z, close_ns, h_min * MINUTE_NS)
     used = [events[k].published_ns for k in sorted(spec.flow_kinds)]
     out["flow_age"] = _age(np.sort(np.concatenate(used)), close_ns, spec.flow_age_cap_bars)
     return out

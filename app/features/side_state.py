@@ -23,14 +23,10 @@ from app.features.side_inputs import (
     call_put_ratio,
     trade_size_dev,
 )
-from app.features.spec import FeatureSpec
+from app.features.spec import ZSCORE_FLOW_FEATURES, FeatureSpec
 from app.types import FlowPoint, MacroPoint, to_ns
 
-_Z_FEATURE_KIND = {
-    "exchange_net_flow": "exchange_net_flow",
-    "whale_transfers": "whale_transfers",
-    "inst_volume_norm": "inst_volume",
-}
+_Z_FEATURE_KIND = ZSCORE_FLOW_FEATURES
 _UOA_TIE = {"uoa_call_premium": 0, "uoa_put_premium": 1}
 
 
@@ -58,6 +54,8 @@ class SideState:
         self.news_count = 0.0
         self.news_weighted = 0.0
         self.topic_sums = [0.0] * len(spec.topics)
+        self._news_sum_h = [h * MINUTE_NS for h in spec.news_sum_half_lives_minutes]
+        self.news_sums = [0.0] * len(self._news_sum_h)
         self.last_news_ns: int | None = None
         self.past_scores: deque[float] = deque(maxlen=spec.sentiment_velocity_bars)
         # macro: (published_ns, ts_ns, value) of the last known point per role
@@ -77,6 +75,12 @@ class SideState:
         self.uoa = [0.0, 0.0]  # decayed call / put premium
         self.last_block_ns: int | None = None
         self.last_flow_ns: int | None = None
+        # decayed sums of per-event z-scores: kind -> one value per flow_sum half-life
+        self._flow_sum_h = [h * MINUTE_NS for h in spec.flow_sum_half_lives_minutes]
+        self.flow_sums: dict[str, list[float]] = {
+            _Z_FEATURE_KIND[name]: [0.0] * len(self._flow_sum_h)
+            for name in spec.flow_sum_features
+        }
 
     # ------------------------------------------------------------------ intake
     def receive(self, side: SideInputs) -> None:
@@ -120,6 +124,13 @@ class SideState:
             self.news_count *= a
             self.news_weighted *= a
             self.topic_sums = [t * a for t in self.topic_sums]
+            self.news_sums = [
+                v * _exp2(-dt / h) for v, h in zip(self.news_sums, self._news_sum_h, strict=True)
+            ]
+            for kind, values in self.flow_sums.items():
+                self.flow_sums[kind] = [
+                    v * _exp2(-dt / h) for v, h in zip(values, self._flow_sum_h, strict=True)
+                ]
             if self.spec.flow_features:
                 s = _exp2(-dt / self._short_h)
                 g = _exp2(-dt / self._long_h)
@@ -134,6 +145,8 @@ class SideState:
     def _apply(self, due: list[tuple[int, int, int, int, str, Any]], close_ns: int) -> None:
         count = weighted = 0.0
         topics = [0.0] * len(self.topic_sums)
+        news_sums = [0.0] * len(self.news_sums)
+        flow_sums = {kind: [0.0] * len(v) for kind, v in self.flow_sums.items()}
         prints = [0.0, 0.0, 0.0, 0.0]
         uoa = [0.0, 0.0]
         for pub, ts, _tie, _arrival, modality, item in due:
@@ -143,15 +156,26 @@ class SideState:
                 weighted += item.score * w
                 for j, name in enumerate(self.spec.topics):
                     topics[j] += item.topics.get(name, 0.0) * w
+                for j, h in enumerate(self._news_sum_h):
+                    news_sums[j] += item.score * _exp2(-(close_ns - pub) / h)
                 if self.last_news_ns is None or pub > self.last_news_ns:
                     self.last_news_ns = pub
             elif modality == "macro":
                 self._apply_macro(pub, ts, item)
             else:
                 self._apply_flow(pub, item, close_ns, prints, uoa)
+                if item.kind in flow_sums:
+                    z = self.event_z[item.kind]
+                    for j, h in enumerate(self._flow_sum_h):
+                        flow_sums[item.kind][j] += z * _exp2(-(close_ns - pub) / h)
         self.news_count += count
         self.news_weighted += weighted
         self.topic_sums = [t + u for t, u in zip(self.topic_sums, topics, strict=True)]
+        self.news_sums = [t + u for t, u in zip(self.news_sums, news_sums, strict=True)]
+        for kind, added in flow_sums.items():
+            self.flow_sums[kind] = [
+                t + u for t, u in zip(self.flow_sums[kind], added, strict=True)
+            ]
         self.prints = [p + u for p, u in zip(self.prints, prints, strict=True)]
         self.uoa = [p + u for p, u in zip(self.uoa, uoa, strict=True)]
 
@@ -206,7 +230,7 @@ class SideState:
             self.past_scores[0] if len(self.past_scores) == spec.sentiment_velocity_bars else 0.0
         )
         self.past_scores.append(sentiment)
-        row = [sentiment, sentiment - before, self.news_count, *self.topic_sums]
+        row = [sentiment, sentiment - before, self.news_count, *self.news_sums, *self.topic_sums]
         row.append(age_in_bars(close_ns, self.last_news_ns, spec.news_age_cap_bars))
         cap = spec.macro_age_cap_bars
         fg, iv = self.fear_greed, self.implied_vol
@@ -218,6 +242,8 @@ class SideState:
             return row
         for name in spec.flow_features:
             row.append(self._flow_value(name, close_ns))
+        for name in spec.flow_sum_features:
+            row.extend(self.flow_sums[_Z_FEATURE_KIND[name]])
         row.append(age_in_bars(close_ns, self.last_flow_ns, spec.flow_age_cap_bars))
         return row
 
@@ -246,6 +272,8 @@ class SideState:
             "news_count": self.news_count,
             "news_weighted": self.news_weighted,
             "topic_sums": list(self.topic_sums),
+            "news_sums": list(self.news_sums),
+            "flow_sums": {k: list(v) for k, v in self.flow_sums.items()},
             "last_news_ns": self.last_news_ns,
             "past_scores": list(self.past_scores),
             "fear_greed": list(self.fear_greed) if self.fear_greed else None,
@@ -272,6 +300,8 @@ class SideState:
                     "addresses_chg", "dark_pool", "last_block_ns", "last_flow_ns"):  # fmt: skip
             setattr(self, key, state[key])
         self.topic_sums = list(state["topic_sums"])
+        self.news_sums = list(state["news_sums"])
+        self.flow_sums = {k: list(v) for k, v in state["flow_sums"].items()}
         self.past_scores.extend(state["past_scores"])
         self.fear_greed = tuple(state["fear_greed"]) if state["fear_greed"] else None  # type: ignore[assignment]
         self.implied_vol = tuple(state["implied_vol"]) if state["implied_vol"] else None  # type: ignore[assignment]

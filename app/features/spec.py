@@ -38,6 +38,28 @@ FLOW_FEATURE_KINDS: dict[str, tuple[str, ...]] = {
     "uoa_premium_z": ("uoa_call_premium", "uoa_put_premium"),
 }
 
+# Flow features that are the z-score of the last event of one kind (feature -> kind); these
+# also get decayed sums of their per-event z-scores (``flow_sum_half_lives_minutes``).
+ZSCORE_FLOW_FEATURES: dict[str, str] = {
+    "exchange_net_flow": "exchange_net_flow",
+    "whale_transfers": "whale_transfers",
+    "inst_volume_norm": "inst_volume",
+}
+
+
+# Fields added after specs were first stored in the registry, with the value that reproduces
+# the columns of a spec saved without them.
+_ABSENT_BEFORE_SUMS: dict[str, Any] = {
+    "news_sum_half_lives_minutes": (),
+    "flow_sum_half_lives_minutes": (),
+}
+
+
+def _minutes_label(minutes: float) -> str:
+    """Column suffix of a half-life: 15.0 -> ``15m``, 7.5 -> ``7.5m``."""
+    return f"{float(minutes):g}m"
+
+
 _FLOW_BY_CLASS: dict[AssetClass, tuple[str, ...]] = {
     AssetClass.CRYPTO: ("exchange_net_flow", "active_addresses_chg", "whale_transfers"),
     AssetClass.STOCKS: (
@@ -88,6 +110,9 @@ class FeatureSpec:
     news_prior_weight: float = 0.5
     sentiment_velocity_bars: int = 12
     news_age_cap_bars: float = 288.0
+    # decayed SUMS of the score, one column per half-life: the net tone of recent news with its
+    # volume (a burst of bad headlines weighs more than one); the mean above keeps only the tone
+    news_sum_half_lives_minutes: tuple[float, ...] = (15.0, 60.0, 240.0)
     # macro: series names ("" = the asset class has none: neutral value + capped age)
     fear_greed_series: str = ""
     implied_vol_series: str = ""
@@ -98,10 +123,16 @@ class FeatureSpec:
     flow_long_half_life_minutes: float = 1440.0
     flow_event_window: int = 30
     flow_age_cap_bars: float = 576.0
+    # decayed sums of the z-scored events of the z-score flow features, one column per
+    # half-life: a print's pressure fades with its age, which the last value alone does not say
+    flow_sum_half_lives_minutes: tuple[float, ...] = (15.0, 60.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asset_class", AssetClass(self.asset_class))
-        for name in ("return_lags", "ema_periods", "topics", "flow_features"):
+        for name in (
+            "return_lags", "ema_periods", "topics", "flow_features",
+            "news_sum_half_lives_minutes", "flow_sum_half_lives_minutes",
+        ):  # fmt: skip
             object.__setattr__(self, name, tuple(getattr(self, name)))
         positive_ints = (
             "rsi_period", "macd_fast", "macd_slow", "macd_signal", "stoch_k", "stoch_slow_k",
@@ -135,6 +166,12 @@ class FeatureSpec:
             raise InputError(
                 f"FeatureSpec.news_prior_weight={self.news_prior_weight!r}: must be >= 0"
             )
+        for name in ("news_sum_half_lives_minutes", "flow_sum_half_lives_minutes"):
+            values = getattr(self, name)
+            if any(not isinstance(v, int | float) or not v > 0 for v in values):
+                raise InputError(f"FeatureSpec.{name}={values!r}: need half-lives > 0")
+            if len({_minutes_label(v) for v in values}) != len(values):
+                raise InputError(f"FeatureSpec.{name}={values!r}: duplicate half-lives")
         unknown = [f for f in self.flow_features if f not in FLOW_FEATURE_KINDS]
         if unknown:
             raise InputError(
@@ -154,7 +191,14 @@ class FeatureSpec:
     @property
     def news_names(self) -> tuple[str, ...]:
         topics = tuple(f"topic_{t}" for t in self.topics)
-        return ("sentiment_score", "sentiment_velocity", "news_intensity", *topics, "news_age")
+        return (
+            "sentiment_score", "sentiment_velocity", "news_intensity", *self.news_sum_names,
+            *topics, "news_age",
+        )  # fmt: skip
+
+    @property
+    def news_sum_names(self) -> tuple[str, ...]:
+        return tuple(f"sentiment_sum_{_minutes_label(h)}" for h in self.news_sum_half_lives_minutes)
 
     @property
     def macro_names(self) -> tuple[str, ...]:
@@ -162,7 +206,22 @@ class FeatureSpec:
 
     @property
     def flow_names(self) -> tuple[str, ...]:
-        return (*self.flow_features, "flow_age") if self.flow_features else ()
+        if not self.flow_features:
+            return ()
+        return (*self.flow_features, *self.flow_sum_names, "flow_age")
+
+    @property
+    def flow_sum_features(self) -> tuple[str, ...]:
+        """The z-score flow features that also get decayed-sum columns."""
+        return tuple(f for f in self.flow_features if f in ZSCORE_FLOW_FEATURES)
+
+    @property
+    def flow_sum_names(self) -> tuple[str, ...]:
+        return tuple(
+            f"{name}_sum_{_minutes_label(h)}"
+            for name in self.flow_sum_features
+            for h in self.flow_sum_half_lives_minutes
+        )
 
     @property
     def side_names(self) -> tuple[str, ...]:
@@ -210,6 +269,8 @@ class FeatureSpec:
             raise InputError(f"FeatureSpec: unknown keys {unknown}")
         if "asset_class" not in data:
             raise InputError("FeatureSpec.asset_class: missing")
+        # a spec stored before the decayed-sum columns existed had none: keep its columns
+        data = {**_ABSENT_BEFORE_SUMS, **data}
         return cls(**data)
 
 

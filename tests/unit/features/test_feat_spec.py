@@ -52,6 +52,47 @@ def test_default_spec_names(asset_class: AssetClass) -> None:
     } <= set(names)
     assert {f"topic_{t}" for t in spec.topics} <= set(names)
     assert "obv" not in names and "vpt" not in names  # raw, non-stationary: state only
+    sums = {"sentiment_sum_15m", "sentiment_sum_60m", "sentiment_sum_240m"}
+    assert sums <= set(names)
+
+
+def test_half_life_columns_follow_parameters() -> None:
+    spec = FeatureSpec(
+        asset_class="crypto",
+        flow_features=("exchange_net_flow", "active_addresses_chg"),
+        news_sum_half_lives_minutes=(7.5, 30),
+        flow_sum_half_lives_minutes=(120,),
+    )
+    assert spec.news_sum_names == ("sentiment_sum_7.5m", "sentiment_sum_30m")
+    assert spec.flow_names == (
+        "exchange_net_flow",
+        "active_addresses_chg",
+        "exchange_net_flow_sum_120m",
+        "flow_age",
+    )
+    none = FeatureSpec(asset_class="crypto", news_sum_half_lives_minutes=())
+    assert not any(n.startswith("sentiment_sum_") for n in none.feature_names)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("news_sum_half_lives_minutes", (15.0, 0.0)),
+        ("flow_sum_half_lives_minutes", (-5.0,)),
+        ("news_sum_half_lives_minutes", (60.0, 60)),
+    ],
+)
+def test_bad_half_lives_are_refused(field: str, value: tuple[float, ...]) -> None:
+    with pytest.raises(InputError, match=field):
+        FeatureSpec(asset_class="crypto", **{field: value})
+
+
+def test_a_spec_stored_before_the_sum_columns_keeps_its_columns() -> None:
+    stored = default_spec("crypto").to_dict()
+    del stored["news_sum_half_lives_minutes"], stored["flow_sum_half_lives_minutes"]
+    old = FeatureSpec.from_dict(stored)
+    assert not any("_sum_" in n for n in old.feature_names)
+    assert len(old.feature_names) == len(default_spec("crypto").feature_names) - 7
 
 
 def test_flow_columns_per_asset_class() -> None:
@@ -60,6 +101,10 @@ def test_flow_columns_per_asset_class() -> None:
         "exchange_net_flow",
         "active_addresses_chg",
         "whale_transfers",
+        "exchange_net_flow_sum_15m",
+        "exchange_net_flow_sum_60m",
+        "whale_transfers_sum_15m",
+        "whale_transfers_sum_60m",
         "flow_age",
     )
     assert stocks.flow_names[-1] == "flow_age" and "dark_pool_ratio" in stocks.flow_names
