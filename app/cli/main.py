@@ -17,6 +17,7 @@ from app.types import InvalidField
 
 # Each name is a module in app/cli/ defining register(subparsers) and run(args) -> dict.
 COMMANDS: tuple[str, ...] = (
+    "run",
     "simulate",
     "ingest",
     "features",

@@ -24,7 +24,7 @@ from app.errors import InputError
 from app.models.factory import MODEL_KINDS
 from app.models.registry import save_version
 from app.tuning.presets import QUICK, STANDARD
-from app.tuning.report import write_report
+from app.tuning.report import write_report, write_signals
 from app.tuning.walkforward import BASELINES, WalkForwardConfig, run_walkforward
 from app.types import AssetClass
 
@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         costs=settings.costs,
     )
     summary = write_report(result, args.out)
+    summary["signals"] = str(write_signals(result, windows, Path(args.out) / "signals.csv"))
     if args.register and result.last_model is not None:
         last = result.folds[-1]
         summary["version"] = save_version(

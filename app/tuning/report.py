@@ -7,6 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from app.models.dataset import WindowSet
 from app.tuning.walkforward import BASELINES, WalkForwardResult
 
 _COLS = (
@@ -204,3 +207,27 @@ def write_report(result: WalkForwardResult, out_dir: str | Path) -> dict[str, An
     (out / "report.json").write_text(json.dumps(report_dict(result), indent=2) + "\n")
     (out / "report.md").write_text(report_markdown(result))
     return summary(result, out)
+
+
+def write_signals(result: WalkForwardResult, windows: WindowSet, path: str | Path) -> Path:
+    """The model's out-of-sample signals (every fold's test bars) as a backtest signals CSV.
+
+    Columns ``ts,ticker,signal,confidence,p_up,p_down,p_flat``; ``ts`` is the bar the signal
+    was computed on (its open time), so ``python -m app backtest --signals`` fills it at the
+    next bar's open. Only test bars appear: no signal comes from a model that saw its bar.
+    """
+    from app.tuning.event_backtest import signals_frame
+
+    frames = []
+    for fold in result.folds:
+        probs = fold.probs["model"]
+        frame = signals_frame(windows, fold.test_ends, probs)
+        frame["p_up"], frame["p_down"], frame["p_flat"] = probs[:, 0], probs[:, 1], probs[:, 2]
+        frames.append(frame)
+    out = Path(path)
+    columns = ["ts", "ticker", "signal", "confidence", "p_up", "p_down", "p_flat"]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    table = table.sort_values(["ts", "ticker"], kind="stable")
+    table["ts"] = pd.to_datetime(table["ts"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    table[columns].to_csv(out, index=False)
+    return out

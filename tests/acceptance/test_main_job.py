@@ -1,0 +1,90 @@
+"""The main job end to end, as `make run` runs it (smaller: 10 simulated days, 2 folds)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def main_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
+    work = tmp_path_factory.mktemp("main_job")
+    env = {**os.environ, "APP_REGISTRY_DIR": str(work / "registry")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "run",
+            "--workdir",
+            str(work),
+            "--days",
+            "10",
+            "--folds",
+            "2",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    return work, json.loads(lines[-1]), proc.stdout
+
+
+def test_every_step_leaves_its_output(main_job: tuple[Path, dict, str]) -> None:
+    work, summary, stdout = main_job
+    for rel in (
+        "store.db",
+        "sim/manifest.json",
+        "features_BTCUSDT.parquet",
+        "walkforward/report.md",
+        "walkforward/signals.csv",
+        "backtest/metrics.json",
+        "backtest/equity.csv",
+    ):
+        assert (work / rel).is_file(), rel
+    assert "Main job finished" in stdout
+    assert summary["bars_written"] == 2 * 10 * 288
+    assert summary["feature_columns"] >= 20
+    assert summary["model_version"]
+
+
+def test_model_is_scored_beside_baselines_and_below_the_oracle(
+    main_job: tuple[Path, dict, str],
+) -> None:
+    _, summary, _ = main_job
+    assert set(summary["baselines"]) == {"majority", "prev_sign", "logreg", "lightgbm"}
+    dacc, oracle = summary["dacc"], summary["oracle_dacc"]
+    assert 0.45 < dacc < 0.7
+    assert 0.55 < oracle < 0.68
+    n = summary["signals"]
+    se = (dacc * (1 - dacc) / n) ** 0.5
+    assert dacc <= oracle + 3 * se, "a model above the oracle is leaking"
+
+
+def test_signals_are_out_of_sample_and_all_reach_the_risk_engine(
+    main_job: tuple[Path, dict, str],
+) -> None:
+    work, summary, _ = main_job
+    report = json.loads((work / "walkforward" / "report.json").read_text())
+    first_test = min(pd.Timestamp(f["times"]["test"][0]) for f in report["folds"])
+    last_train = max(pd.Timestamp(f["times"]["train"][1]) for f in report["folds"][:1])
+    signals = pd.read_csv(work / "walkforward" / "signals.csv")
+    ts = pd.to_datetime(signals["ts"], utc=True)
+    assert ts.min() >= first_test > last_train
+    metrics = json.loads((work / "backtest" / "metrics.json").read_text())
+    assert metrics["signals"]["read"] == len(signals) == summary["signals"]
+    assert metrics["signals"]["rejected"] == 0
+    below_gate = int(((signals["confidence"] < 0.70) & (signals["signal"] != "HOLD")).sum())
+    assert metrics["hold_reasons"].get("confidence_below_gate", 0) == below_gate
