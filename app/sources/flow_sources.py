@@ -38,6 +38,7 @@ from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.http import HttpClient, RequestRejected
 from app.sources.side_batch import BadRow, SideBatch
+from app.sources.side_batch import parse_iso_utc as _iso_utc
 from app.types import FlowPoint
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -78,21 +79,6 @@ def _number(raw: Any, reason: str = "bad_value") -> float:
 
 def _day_start(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _iso_utc(text: str, *, assume_utc: bool = False) -> datetime:
-    text = (text or "").strip()
-    if not text:
-        raise BadRow("missing_ts")
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRow("bad_ts") from None
-    if ts.tzinfo is None:
-        if not assume_utc:
-            raise BadRow("naive_ts")
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC)
 
 
 def _open_csv(path: Path | str) -> Path:

@@ -32,6 +32,7 @@ from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.http import HttpClient
 from app.sources.side_batch import BadRow, SideBatch
+from app.sources.side_batch import parse_iso_utc as _iso_utc
 from app.types import MacroPoint
 
 ALTERNATIVE_ME_BASE_URL = "https://api.alternative.me"
@@ -218,19 +219,6 @@ def _macro_row(row: Mapping[str, str]) -> MacroPoint:
         name=name, ts=_iso_utc(row["ts"]), published_at=_iso_utc(row["published_at"]),
         value=_number(row["value"]),
     )  # fmt: skip
-
-
-def _iso_utc(text: str) -> datetime:
-    text = (text or "").strip()
-    if not text:
-        raise BadRow("missing_ts")
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRow("bad_ts") from None
-    if ts.tzinfo is None:
-        raise BadRow("naive_ts")
-    return ts.astimezone(UTC)
 
 
 def _number(text: str) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 import pandas as pd
@@ -120,3 +120,19 @@ def flow_frame(points: Sequence[FlowPoint]) -> pd.DataFrame:
             "value": pd.Series([p.value for p in points], dtype="float64"),
         }
     )
+
+
+def parse_iso_utc(text: str, *, assume_utc: bool = False) -> datetime:
+    """ISO-8601 text -> aware UTC datetime; a bad value is a BadRow with its reason."""
+    text = (text or "").strip()
+    if not text:
+        raise BadRow("missing_ts")
+    try:
+        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRow("bad_ts") from None
+    if ts.tzinfo is None:
+        if not assume_utc:
+            raise BadRow("naive_ts")
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
