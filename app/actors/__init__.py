@@ -1,1 +1,0 @@
-"""actors layer (see docs/DESIGN.md)."""

@@ -1,1 +1,0 @@
-"""serve layer (see docs/DESIGN.md)."""
