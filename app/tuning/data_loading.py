@@ -40,6 +40,7 @@ class LoadedData:
             "source": self.source,
             "bars": {s: len(f) for s, f in self.bars.items()},
             "news_rows": 0 if self.news is None else len(self.news),
+            "sentiment_head": "" if self.news is None else self.news.attrs.get("sentiment_head"),
             "macro_rows": 0 if self.macro is None else len(self.macro),
             "flow_rows": 0 if self.flow is None else len(self.flow),
             "oracle": bool(self.oracle),
@@ -97,7 +98,7 @@ def load_csv_files(
 
 def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> pd.DataFrame | None:
     """Score the simulator's headlines with the project's sentiment model (never the
-    simulator's true_sentiment, which a real feed would not have)."""
+    generator's own sentiment labels, which a real feed would not have)."""
     items = [n for n in result.news if set(n.symbols) & set(symbols)]
     if not items:
         return None
@@ -115,8 +116,12 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
         )
         for s in symbols
     ]
-    model = SentimentModel.load(load_settings().sentiment)
-    return score_news(items, assets, model)
+    settings = load_settings()
+    # the registry's trained head (FPB, docs/SENTIMENT.md) when there is one, else zero-shot
+    model = SentimentModel.load(settings.sentiment, registry_dir=settings.registry_dir)
+    scored = score_news(items, assets, model)
+    scored.attrs["sentiment_head"] = model.head_name
+    return scored
 
 
 def load_simulation_folder(
