@@ -78,8 +78,7 @@ class SideState:
         # decayed sums of per-event z-scores: kind -> one value per flow_sum half-life
         self._flow_sum_h = [h * MINUTE_NS for h in spec.flow_sum_half_lives_minutes]
         self.flow_sums: dict[str, list[float]] = {
-            _Z_FEATURE_KIND[name]: [0.0] * len(self._flow_sum_h)
-            for name in spec.flow_sum_features
+            _Z_FEATURE_KIND[name]: [0.0] * len(self._flow_sum_h) for name in spec.flow_sum_features
         }
 
     # ------------------------------------------------------------------ intake
@@ -173,9 +172,7 @@ class SideState:
         self.topic_sums = [t + u for t, u in zip(self.topic_sums, topics, strict=True)]
         self.news_sums = [t + u for t, u in zip(self.news_sums, news_sums, strict=True)]
         for kind, added in flow_sums.items():
-            self.flow_sums[kind] = [
-                t + u for t, u in zip(self.flow_sums[kind], added, strict=True)
-            ]
+            self.flow_sums[kind] = [t + u for t, u in zip(self.flow_sums[kind], added, strict=True)]
         self.prints = [p + u for p, u in zip(self.prints, prints, strict=True)]
         self.uoa = [p + u for p, u in zip(self.uoa, uoa, strict=True)]
 
