@@ -3,11 +3,12 @@
     python -m app run --workdir runs/latest            # what `make run` does
     python -m app run --workdir runs/real --data shared # replay ../shared/data instead
 
-Steps, each the same command a user can run alone (its JSON summary is kept):
-simulate (or replay real data) -> ingest bars into DuckDB -> ingest news / Fear & Greed / flow
-and score headlines -> features from the store -> walk-forward (model vs baselines vs oracle,
-out-of-sample signals) -> risk-checked backtest of those signals. Ends with a summary a person
-can read, then the JSON line.
+Steps, each the same command a user can run alone (its JSON summary is kept): train the
+sentiment head on Financial PhraseBank once (when ../shared/data has it), simulate (or replay
+real data) -> ingest bars into DuckDB -> ingest news / Fear & Greed / flow and score headlines
+-> features from the store -> walk-forward (model vs baselines vs oracle, out-of-sample
+signals) -> risk-checked backtest of those signals. Ends with a summary a person can read,
+then the JSON line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 from app.errors import InputError
 
 CRYPTO_REAL = "crypto_binance_spot_5m"
+FPB = "sentiment_financial_phrasebank/fpb_sentences.csv"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,6 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--model", choices=["transformer", "lstm"], default="transformer")
     p.add_argument("--folds", type=int, default=3)
+    p.add_argument(
+        "--no-train-sentiment",
+        dest="train_sentiment",
+        action="store_false",
+        help="keep the zero-shot sentiment head even when Financial PhraseBank is there",
+    )
     p.set_defaults(func=run)
 
 
@@ -95,6 +103,30 @@ def _data_folder(args: argparse.Namespace, log: Callable[[str], None]) -> Path:
     return folder
 
 
+def _sentiment_head(args: argparse.Namespace, log: Callable[[str], None]) -> str:
+    """Train the sentiment head on Financial PhraseBank's train split once, when it is there.
+
+    The head is fitted on real labelled sentences (never on the simulator's headlines or their
+    true sentiment) and registered in settings.registry_dir, where ingest-side and
+    walkforward pick it up. Without the data the zero-shot head is used.
+    """
+    from app.config import load_settings
+    from app.features.sentiment_heads import HeadRegistry
+
+    registry = HeadRegistry(load_settings().registry_dir)
+    current = registry.current_version()
+    if current:
+        return current
+    fpb = args.shared_dir / FPB
+    if not args.train_sentiment or not fpb.is_file():
+        log(f"[run] sentiment head: zero-shot ({fpb} not used)")
+        return "zero-shot"
+    summary = _step(
+        "sentiment-train", ["sentiment-train", "--data", str(fpb), "--split", "train"], log
+    )
+    return str(summary.get("version", "trained"))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -106,6 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if db.exists():
         db.unlink()  # each run starts from an empty store, so its figures are its own
     store = f"duckdb:///{db}"
+    head = _sentiment_head(args, log)
     data = _data_folder(args, log)
     asset_class = "crypto"
     source = "sim" if args.data == "sim" else "csv"
@@ -199,6 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "baselines": walkforward.get("baselines"),
         "oracle_dacc": walkforward.get("oracle_dacc"),
         "model_version": walkforward.get("version"),
+        "sentiment_head": head,
         "backtest": {
             k: backtest.get(k)
             for k in ("total_return", "sharpe", "max_drawdown", "n_trades", "final_equity")
@@ -229,6 +263,7 @@ def _print_readable(summary: dict[str, Any], side: dict, wf_dir: Path, bt_dir: P
         f"  walk-forward DACC:      model {_fmt(summary['dacc'])}  |  oracle "
         f"{_fmt(summary['oracle_dacc'])}  |  "
         + "  ".join(f"{k} {_fmt(v)}" for k, v in baselines.items()),
+        f"  sentiment head:         {summary['sentiment_head']}",
         f"  registered model:       {summary['model_version']}",
         "  risk-checked backtest:  "
         + "  ".join(f"{k} {_fmt(v)}" for k, v in summary["backtest"].items()),

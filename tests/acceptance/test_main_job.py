@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +58,10 @@ def test_every_step_leaves_its_output(main_job: tuple[Path, dict, str]) -> None:
     assert summary["bars_written"] == 2 * 10 * 288
     assert summary["feature_columns"] >= 20
     assert summary["model_version"]
+    fpb = SHARED_DATA / "sentiment_financial_phrasebank" / "fpb_sentences.csv"
+    if fpb.is_file():  # the head is trained on real labelled sentences, once
+        assert summary["sentiment_head"] != "zero-shot"
+        assert (work / "registry" / "sentiment" / "current").is_file()
 
 
 def test_model_is_scored_beside_baselines_and_below_the_oracle(
