@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from app.types import AssetClass
+from app.types import NEWS_TOPICS, AssetClass
 
 SourceName = Literal["csv", "sim", "ccxt", "ib", "yfinance"]
 
@@ -101,14 +101,7 @@ class SentimentSettings(_Section):
     max_length: int = Field(256, ge=8)  # tokens per text; longer bodies are truncated
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     cache_path: str = ""  # optional SQLite file that keeps encodings across runs
-    topics: tuple[str, ...] = (
-        "regulatory_risk",
-        "product_launch",
-        "earnings",
-        "security_breach",
-        "macro_policy",
-        "partnership_ma",
-    )
+    topics: tuple[str, ...] = NEWS_TOPICS
 
 
 class CcxtSettings(_Section):

@@ -70,6 +70,17 @@ class DecisionAction(StrEnum):
     FLATTEN_ALL = "FLATTEN_ALL"
 
 
+# News topics the simulator writes, the sentiment model scores and the features aggregate.
+NEWS_TOPICS: tuple[str, ...] = (
+    "regulatory_risk",
+    "product_launch",
+    "earnings",
+    "security_breach",
+    "macro_policy",
+    "partnership_ma",
+)
+
+
 # --------------------------------------------------------------------------- time helpers
 
 

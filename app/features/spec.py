@@ -12,18 +12,11 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from app.errors import InputError
-from app.types import AssetClass
+from app.types import NEWS_TOPICS, AssetClass
 
 # Mirrors SentimentSettings.topics in app/config.py (features may not import config);
 # the CLI passes the configured topics explicitly.
-DEFAULT_TOPICS: tuple[str, ...] = (
-    "regulatory_risk",
-    "product_launch",
-    "earnings",
-    "security_breach",
-    "macro_policy",
-    "partnership_ma",
-)
+DEFAULT_TOPICS: tuple[str, ...] = NEWS_TOPICS
 
 # Every flow feature the engines know, in column order, with the flow kinds it reads.
 FLOW_FEATURE_KINDS: dict[str, tuple[str, ...]] = {

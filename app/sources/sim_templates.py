@@ -16,16 +16,9 @@ from functools import cache
 import numpy as np
 
 from app.config import Asset
-from app.types import AssetClass
+from app.types import NEWS_TOPICS, AssetClass
 
-TOPICS: tuple[str, ...] = (
-    "regulatory_risk",
-    "product_launch",
-    "earnings",
-    "security_breach",
-    "macro_policy",
-    "partnership_ma",
-)
+TOPICS: tuple[str, ...] = NEWS_TOPICS
 
 Template = tuple[str, float, str]
 
