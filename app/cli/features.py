@@ -4,7 +4,8 @@
         --start 2025-01-01T00:00:00Z --end 2025-02-01T00:00:00Z --out runs/features/BTCUSDT.parquet
 
 Reads the symbol's bars in ``[start, end)`` and, when present, its scored news (``sentiment``
-table; topic intensities from the ``news`` table's topic label), the macro series its asset
+table for the score; topic intensities computed from the ``news`` table's title and body with
+the configured sentiment model, as ``score_news`` does), the macro series its asset
 class uses and its flow rows, from ``--side-lookback-days`` before ``start`` so decayed sums
 and as-of values are warm at the first bar. Writes ``ts`` + the spec's feature columns to
 Parquet, with the spec as JSON in the file's metadata (key ``feature_spec``). The last stdout
@@ -14,21 +15,28 @@ line is the JSON summary: rows, columns, feature_names, warmup_rows, rejected si
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
-from app.config import load_settings
+from app.config import SentimentSettings, Settings, load_settings
 from app.errors import InputError
 from app.features.batch import build_features
 from app.features.spec import FeatureSpec, default_spec
 from app.store import TimeSeriesStore, open_store
-from app.types import AssetClass
+from app.types import AssetClass, NewsItem
+
+if TYPE_CHECKING:
+    from app.features.sentiment import SentimentModel
 
 SPEC_METADATA_KEY = b"feature_spec"
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,7 +91,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"--symbol={args.symbol!r}: no bars in the store for [{args.start}, {args.end})"
             )
         side_start = bars["ts"].iloc[0].to_pydatetime() - timedelta(days=args.side_lookback_days)
-        news = scored_news(store, args.symbol, spec, side_start, args.end, args.sentiment_model)
+        news = scored_news(
+            store, args.symbol, spec, side_start, args.end, args.sentiment_model,
+            settings=settings,
+        )  # fmt: skip
         macro = _read(store, "macro", None, side_start, args.end)
         if macro is not None:
             series = {spec.fear_greed_series, spec.implied_vol_series} - {""}
@@ -104,7 +115,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "macro": 0 if macro is None else len(macro),
             "flow": 0 if flow is None else len(flow),
         },
-        "rejected_side_rows": frame.attrs.get("rejected_side_rows", {}),
+        "rejected_side_rows": {
+            **frame.attrs.get("rejected_side_rows", {}),
+            **({} if news is None else news.attrs.get("rejected_side_rows", {})),
+        },
         "rows": len(frame),
         "columns": len(frame.columns),
         "feature_names": list(spec.feature_names),
@@ -132,16 +146,25 @@ def _read(
 
 def scored_news(
     store: TimeSeriesStore,
-    symbol: str,
+    symbol: str | None,
     spec: FeatureSpec,
-    start: datetime,
+    start: datetime | None,
     end: datetime | None,
     model: str | None,
+    *,
+    topic_model: SentimentModel | None = None,
+    settings: Settings | None = None,
 ) -> pd.DataFrame | None:
-    """The pinned scored-news frame rebuilt from the ``sentiment`` and ``news`` tables.
+    """The scored-news frame of ``score_news``, rebuilt from the ``sentiment`` and ``news``
+    tables (``symbol=None``: every symbol).
 
-    The sentiment table stores one score per (item, symbol) at the item's publication time
-    (``ts``); a topic column is 1 for the topic label the news table carries, else 0.
+    Scores are the stored ones of scorer ``model`` (default: the one with the newest row).
+    Topic intensities are computed from each item's stored title and body with
+    ``topic_model`` (default: the configured SentimentModel, loaded only when there are
+    rows), exactly as ``score_news`` does: the store's ``topic`` label is a feed category
+    (the simulator's ground truth), which a live system would not have. Sentiment rows whose
+    item is missing from the ``news`` table have no text to read: they are dropped and
+    counted in ``frame.attrs["rejected_side_rows"]["news.no_text"]``.
     """
     scores = _read(store, "sentiment", symbol, start, end)
     if scores is None:
@@ -155,12 +178,54 @@ def scored_news(
     news = scores.rename(columns={"ts": "published_at"})[
         ["published_at", "symbol", "news_id", "score"]
     ].reset_index(drop=True)
-    labels = _read(store, "news", symbol, start, end)
-    topic_of = {} if labels is None else dict(zip(labels["id"], labels["topic"], strict=True))
-    topic = news["news_id"].map(topic_of)
-    for name in spec.topics:
-        news[f"topic_{name}"] = (topic == name).astype("float64")
+    text_of = _news_texts(store, symbol, start, end)
+    texts = news["news_id"].map(text_of)
+    missing = int(texts.isna().sum())
+    if missing:
+        log.warning("%d sentiment rows have no item in the news table: dropped", missing)
+        news, texts = news[texts.notna()].reset_index(drop=True), texts.dropna().tolist()
+    else:
+        texts = texts.tolist()
+    if len(news):
+        if topic_model is None:
+            settings = settings or load_settings()
+            topic_model = _topic_model(settings.sentiment, settings.registry_dir)
+        names, intensity = topic_model.topic_names, topic_model.topic_intensity(texts)
+    else:
+        names, intensity = spec.topics, np.zeros((0, len(spec.topics)))
+    for j, name in enumerate(names):
+        news[f"topic_{name}"] = intensity[:, j].astype("float64")
+    news = news.sort_values(["published_at", "news_id", "symbol"], kind="stable")
+    news = news.reset_index(drop=True)
+    if missing:
+        news.attrs["rejected_side_rows"] = {"news.no_text": missing}
     return news
+
+
+def _news_texts(
+    store: TimeSeriesStore, symbol: str | None, start: datetime | None, end: datetime | None
+) -> dict[str, str]:
+    """news id -> the text ``score_news`` encodes (``NewsItem.text``: title and body)."""
+    rows = _read(store, "news", symbol, start, end)
+    if rows is None:
+        return {}
+    texts = {}
+    for row in rows.itertuples(index=False):
+        title, body = (v if isinstance(v, str) else "" for v in (row.title, row.body))
+        if title or body:
+            item = NewsItem(
+                id=row.id, published_at=row.ts.to_pydatetime(), source="", title=title, body=body
+            )
+            texts[row.id] = item.text
+    return texts
+
+
+@functools.lru_cache(maxsize=1)
+def _topic_model(sentiment: SentimentSettings, registry_dir: Path) -> SentimentModel:
+    """The configured model, kept for the next call in the process (loading costs seconds)."""
+    from app.features.sentiment import SentimentModel
+
+    return SentimentModel.load(sentiment, registry_dir=registry_dir)
 
 
 def write_parquet(frame: pd.DataFrame, spec: FeatureSpec, out: Path) -> None:

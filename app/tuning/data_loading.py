@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from app.errors import InputError
 from app.models.dataset import LabeledSeries, WindowSet, label_series
 from app.tuning.walkforward import Oracle
 from app.types import AssetClass
+
+if TYPE_CHECKING:
+    from app.features.sentiment import SentimentModel
 
 SIM_MANIFEST = "manifest.json"
 
@@ -189,8 +192,21 @@ def load_data(
     return load_csv_files(ps, symbols, asset_class)
 
 
-def load_store(url: str, symbols: Sequence[str], asset_class: AssetClass) -> LoadedData:
-    """Bars, scored sentiment, macro and flow from the store."""
+def load_store(
+    url: str,
+    symbols: Sequence[str],
+    asset_class: AssetClass,
+    topic_model: SentimentModel | None = None,
+) -> LoadedData:
+    """Bars, scored news, macro and flow from the store.
+
+    The scored news is the frame ``score_news`` gives on the ``--data`` path: stored scores,
+    topic intensities from the stored headline text with the sentiment model (``topic_model``,
+    default the configured one, loaded only when there are sentiment rows); see
+    app.cli.features.scored_news.
+    """
+    from app.cli.features import scored_news
+    from app.features.spec import default_spec
     from app.store import open_store
 
     if not symbols:
@@ -203,11 +219,16 @@ def load_store(url: str, symbols: Sequence[str], asset_class: AssetClass) -> Loa
             if frame.empty:
                 raise InputError(f"symbol={s!r}: no bars in store {url}")
             bars[s] = frame.reset_index(drop=True)
-        sentiment = store.read("sentiment")
+        spec = default_spec(asset_class)
+        per_symbol = [
+            scored_news(store, s, spec, None, None, None, topic_model=topic_model) for s in symbols
+        ]
+        found = [f for f in per_symbol if f is not None and len(f)]
         news = None
-        if len(sentiment):
-            news = sentiment.rename(columns={"ts": "published_at"})
-            news = news[news["symbol"].isin(symbols)]
+        if found:
+            news = pd.concat(found, ignore_index=True)
+            news = news.sort_values(["published_at", "news_id", "symbol"], kind="stable")
+            news = news.reset_index(drop=True)
         macro = store.read("macro")
         flow = store.read("flow")
         flow = flow[flow["symbol"].isin(symbols)] if len(flow) else flow

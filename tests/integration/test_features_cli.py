@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from app.cli.main import main
+from app.config import load_settings
 from app.features.batch import build_features
+from app.features.sentiment import SentimentModel
 from app.features.spec import FeatureSpec, default_spec
 from app.store import open_store
 from tests.builders import bars_frame
@@ -22,8 +24,17 @@ def _utc(values) -> pd.Series:  # type: ignore[no-untyped-def]
     return pd.Series(pd.to_datetime(list(values), utc=True)).astype("datetime64[ns, UTC]")
 
 
+HEADLINES = [
+    "Bitcoin miner beats quarterly earnings forecast",
+    "SEC sues crypto exchange over unregistered securities",
+    "Exchange hacked, hot wallet drained of funds",
+    "Fed signals rate cut as inflation cools",
+]
+
+
 @pytest.fixture()
-def store_url(tmp_path):
+def store_url(tmp_path, monkeypatch):
+    monkeypatch.setenv("APP_REGISTRY_DIR", str(tmp_path / "registry"))  # zero-shot head
     url = f"duckdb:///{tmp_path}/store.db"
     store = open_store(url)
     bars = bars_frame(n=500, symbol="BTCUSDT", seed=4)
@@ -40,7 +51,7 @@ def store_url(tmp_path):
                 "id": ids,
                 "ts": _utc(pub),
                 "source": "wire",
-                "title": "t",
+                "title": [HEADLINES[i % len(HEADLINES)] for i in range(40)],
                 "body": "",
                 "symbols": "BTCUSDT",
                 "url": "",
@@ -109,10 +120,14 @@ def test_features_command_writes_the_engine_matrix(store_url, tmp_path, capsys) 
     store = open_store(store_url)
     bars = store.read_bars("BTCUSDT")
     news = store.read("sentiment", "BTCUSDT").rename(columns={"ts": "published_at"})
-    labels = store.read("news")
-    topic = news["news_id"].map(dict(zip(labels["id"], labels["topic"], strict=True)))
-    for name in spec.topics:
-        news[f"topic_{name}"] = (topic == name).astype("float64")
+    # topic intensity of the stored headline text (the news table's topic label is not read)
+    settings = load_settings()
+    model = SentimentModel.load(settings.sentiment, registry_dir=settings.registry_dir)
+    stored = store.read("news").set_index("id")
+    intensity = model.topic_intensity(stored.loc[news["news_id"], "title"].tolist())
+    for j, name in enumerate(model.topic_names):
+        news[f"topic_{name}"] = intensity[:, j]
+    news = news.sort_values(["published_at", "news_id", "symbol"], kind="stable")
     expected = build_features(
         bars,
         asset_class="crypto",
