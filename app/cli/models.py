@@ -1,6 +1,6 @@
 """``python -m app models list|promote VERSION|show VERSION``: the model registry.
 
-python -m app models list [--registry runs/registry]
+python -m app models [--registry runs/registry] list
 python -m app models promote transformer-20260101T000000-1a2b3c4d
 python -m app models show transformer-20260101T000000-1a2b3c4d
 """
