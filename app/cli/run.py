@@ -199,8 +199,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "--out",
             str(wf_dir),
             "--register",
-            "--registry",
-            str(work / "registry"),
         ],
         log,
     )
