@@ -4,6 +4,7 @@ the feature and training code use (app.cli.features.scored_news, app.tuning.data
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -187,7 +188,7 @@ def test_x_needs_the_token_and_never_prints_it(server, store_url, capsys, monkey
     assert code == 2 and "X_BEARER_TOKEN" in err
     assert server.requests == []
 
-    token = "xtok-very-secret-42"
+    token = secrets.token_hex(12)  # made per run: nothing secret-looking lives in the repo
     monkeypatch.setenv("X_BEARER_TOKEN", token)
     tweets = {"data": [{"id": "9", "text": "$AAPL up", "created_at": "2025-01-06T14:00:00Z"}],
               "meta": {"result_count": 1}}  # fmt: skip
