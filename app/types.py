@@ -232,6 +232,14 @@ class MacroPoint:
     def __post_init__(self) -> None:
         require_utc("MacroPoint", "ts", self.ts)
         require_utc("MacroPoint", "published_at", self.published_at)
+        if self.published_at < self.ts:  # public before its period began: a look-ahead
+            raise InvalidField(
+                "MacroPoint",
+                "published_at",
+                self.published_at,
+                "published_before_ts",
+                f"before ts={self.ts}",
+            )
         _finite("MacroPoint", "value", self.value)
         if not self.name:
             raise InvalidField("MacroPoint", "name", self.name, "bad_name", "empty name")
@@ -251,6 +259,14 @@ class FlowPoint:
         _symbol("FlowPoint", self.symbol)
         require_utc("FlowPoint", "ts", self.ts)
         require_utc("FlowPoint", "published_at", self.published_at)
+        if self.published_at < self.ts:  # public before its period began: a look-ahead
+            raise InvalidField(
+                "FlowPoint",
+                "published_at",
+                self.published_at,
+                "published_before_ts",
+                f"before ts={self.ts}",
+            )
         _finite("FlowPoint", "value", self.value)
         if not self.kind:
             raise InvalidField("FlowPoint", "kind", self.kind, "bad_kind", "empty kind")

@@ -263,7 +263,8 @@ class _Simulation:
         slot = pf.slots[t.symbol]
         if t.pending:
             atr_prev = t.atr[j - 1] if j > 0 else math.nan
-            _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, self.skipped)
+            entries_allowed = self.engine.state is RiskState.ACTIVE
+            _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, self.skipped, entries_allowed)
             self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
         if slot.qty != 0.0:
             hit = intrabar_exit(
@@ -454,12 +455,25 @@ def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
 
 
 def _fill_pending(
-    pf: Portfolio, t: _Ticker, ts_ns: int, open_: float, atr_prev: float, skipped: Counter
+    pf: Portfolio,
+    t: _Ticker,
+    ts_ns: int,
+    open_: float,
+    atr_prev: float,
+    skipped: Counter,
+    entries_allowed: bool = True,
 ) -> None:
-    """Fill every order queued for this ticker at this bar's open, in decision order."""
+    """Fill every order queued for this ticker at this bar's open, in decision order.
+
+    An entry approved before a halt (or REDUCING) began is cancelled, not filled: a live
+    broker would cancel it with the flatten, and the halt means no new exposure.
+    """
     fm = t.fill_model
     slot = pf.slot(t.symbol)
     for order, reason in t.pending:
+        if not entries_allowed and not order.reduce_only:
+            skipped[f"entry_cancelled:{reason}"] += 1
+            continue
         sign = order.side.sign
         qty = order.qty
         held = slot.qty

@@ -123,8 +123,10 @@ def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> Signal
             grid = pd.DatetimeIndex(bar_frame["ts"].astype("datetime64[ns, UTC]"))
             on_bar[rows] = grid.get_indexer(pd.DatetimeIndex(frame["ts"].iloc[rows])) >= 0
     mark(pending & ~on_bar, "ts_not_on_bar")
-    dup = frame.duplicated(subset=["ticker", "ts"], keep="first").to_numpy()
-    mark(dup & (reason == ""), "duplicate")
+    ok = reason == ""  # a rejected row does not shadow a later valid one for the same key
+    dup = np.zeros(n, dtype=bool)
+    dup[ok] = frame.loc[ok].duplicated(subset=["ticker", "ts"], keep="first").to_numpy()
+    mark(dup, "duplicate")
 
     good = frame.loc[reason == ""].sort_values(["ts", "ticker"], kind="stable")
     counts = {r: int((reason == r).sum()) for r in REJECT_REASONS}

@@ -6,8 +6,9 @@
 Steps, each the same command a user can run alone (its JSON summary is kept): train the
 sentiment head on Financial PhraseBank once (when ../shared/data has it), simulate (or replay
 real data) -> ingest bars into DuckDB -> ingest news / Fear & Greed / flow and score headlines
--> features from the store -> walk-forward (model vs baselines vs oracle, out-of-sample
-signals) -> risk-checked backtest of those signals. Ends with a summary a person can read,
+-> features from the store -> walk-forward on the simulator folder (it brings the oracle the
+store does not hold: model vs baselines vs oracle, out-of-sample signals) -> risk-checked
+backtest of those signals. Ends with a summary a person can read,
 then the JSON line.
 """
 

@@ -128,7 +128,7 @@ class FeatureSpec:
         ):  # fmt: skip
             object.__setattr__(self, name, tuple(getattr(self, name)))
         positive_ints = (
-            "rsi_period", "macd_fast", "macd_slow", "macd_signal", "stoch_k", "stoch_slow_k",
+            "macd_signal", "stoch_k", "stoch_slow_k",
             "stoch_d", "atr_period", "rvol_window", "sentiment_velocity_bars",
             "flow_event_window",
         )  # fmt: skip
@@ -136,7 +136,7 @@ class FeatureSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InputError(f"FeatureSpec.{name}={value!r}: must be an integer >= 1")
-        for name in ("bb_period", "z_window"):
+        for name in ("bb_period", "z_window", "rsi_period", "macd_fast", "macd_slow"):  # TA-Lib
             value = getattr(self, name)
             if not isinstance(value, int) or value < 2:
                 raise InputError(f"FeatureSpec.{name}={value!r}: must be an integer >= 2")

@@ -50,7 +50,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 KEYS: dict[str, tuple[str, ...]] = {
     "bars": ("symbol", "ts"),
     "news": ("id", "ts"),
-    "sentiment": ("symbol", "ts", "news_id"),
+    "sentiment": ("symbol", "ts", "news_id", "model"),  # one score per item per model
     "macro": ("symbol", "ts"),
     "flow": ("symbol", "ts", "kind"),
     "signals": ("symbol", "ts"),

@@ -51,6 +51,10 @@ def signals_frame(windows: WindowSet, ends: np.ndarray, probs: np.ndarray) -> pd
     )
 
 
+def _ns(column: pd.Series) -> np.ndarray:
+    return column.astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").astype(np.int64)
+
+
 def fold_backtest(
     bars: Mapping[str, pd.DataFrame],
     windows: WindowSet,
@@ -69,16 +73,18 @@ def fold_backtest(
     sliced = {}
     for sym in signals["ticker"].unique():
         frame = bars[sym]
-        ts_ns = (
-            frame["ts"].astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").astype(np.int64)
-        )
+        ts_ns = _ns(frame["ts"])
         first = max(int(np.searchsorted(ts_ns, lo_ns)) - LEAD_IN_BARS, 0)
         last = int(np.searchsorted(ts_ns, hi_ns, side="right")) + 2  # exits fill after the end
         sliced[sym] = frame.iloc[first:last]
     config = BacktestConfig(risk=risk, costs=costs, calendar=asset_class)
     result = run_backtest(sliced, signals, {s: asset_class for s in sliced}, config)
     metrics = result.metrics()
-    returns = bar_returns(result.equity["equity"].to_numpy(), result.initial_equity)
+    # Only the test block counts: the lead-in bars (ATR warm-up, no signals) would otherwise be
+    # pooled as flat returns, and overlap the previous fold's test block.
+    equity = result.equity
+    in_test = _ns(equity["ts"]) >= lo_ns
+    returns = bar_returns(equity["equity"].to_numpy()[in_test], result.initial_equity)
     return {k: metrics.get(k) for k in KEEP}, returns
 
 

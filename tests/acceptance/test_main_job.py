@@ -82,11 +82,18 @@ def test_signals_are_out_of_sample_and_all_reach_the_risk_engine(
 ) -> None:
     work, summary, _ = main_job
     report = json.loads((work / "walkforward" / "report.json").read_text())
-    first_test = min(pd.Timestamp(f["times"]["test"][0]) for f in report["folds"])
-    last_train = max(pd.Timestamp(f["times"]["train"][1]) for f in report["folds"][:1])
     signals = pd.read_csv(work / "walkforward" / "signals.csv")
     ts = pd.to_datetime(signals["ts"], utc=True)
-    assert ts.min() >= first_test > last_train
+    fold_of = pd.Series(-1, index=signals.index)
+    for k, fold in enumerate(report["folds"]):
+        test_lo, test_hi = (pd.Timestamp(t) for t in fold["times"]["test"])
+        inside = (ts >= test_lo) & (ts <= test_hi)
+        assert (fold_of[inside] == -1).all(), "a signal in two folds' test blocks"
+        fold_of[inside] = k
+        # every signal of this fold comes after everything its model trained or tuned on
+        assert ts[inside].min() > pd.Timestamp(fold["times"]["val"][1])
+        assert ts[inside].min() > pd.Timestamp(fold["times"]["train"][1])
+    assert (fold_of >= 0).all(), "a signal outside every test block"
     metrics = json.loads((work / "backtest" / "metrics.json").read_text())
     assert metrics["signals"]["read"] == len(signals) == summary["signals"]
     assert metrics["signals"]["rejected"] == 0

@@ -190,7 +190,8 @@ def test_cli_reads_bars_from_a_duckdb_store_and_runs_the_ema_rule(tmp_path, caps
     assert summary["bars"] == 2000
     assert summary["signals"]["accepted"] == 2000 - 47  # no signal before the slow EMA (48) is warm
     assert summary["signals_run"] == summary["signals"]["accepted"]
-    assert sum(summary["decisions"].values()) >= summary["signals_run"]
+    decisions = summary["decisions"]  # one per signal, plus one per drawdown flatten
+    assert sum(decisions.values()) == summary["signals_run"] + decisions.get("FLATTEN_ALL", 0)
 
 
 def test_cli_takes_asset_classes_from_a_simulation_manifest(tmp_path, capsys):

@@ -9,7 +9,9 @@ import pytest
 
 from app.types import (
     Bar,
+    FlowPoint,
     InvalidField,
+    MacroPoint,
     NewsItem,
     Order,
     OrderType,
@@ -107,3 +109,13 @@ def test_news_item_needs_text_and_utc() -> None:
     assert item.text == "Apple beats estimates"
     with pytest.raises(InvalidField, match="title"):
         NewsItem("n2", T0, "wire", "")
+
+
+def test_side_points_cannot_be_public_before_their_period() -> None:
+    later = T0 + timedelta(days=1)
+    assert MacroPoint("fear_greed_crypto", T0, later, 40.0).value == 40.0
+    with pytest.raises(InvalidField, match="published_at") as err:
+        MacroPoint("fear_greed_crypto", later, T0, 40.0)
+    assert err.value.reason == "published_before_ts"
+    with pytest.raises(InvalidField, match="published_before_ts|published_at"):
+        FlowPoint("BTCUSDT", "exchange_net_flow", later, T0, 1.0)

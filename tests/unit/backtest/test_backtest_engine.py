@@ -243,3 +243,22 @@ def test_halt_lifts_when_the_run_calendar_rolls_not_the_tickers():
     lift = pd.Timestamp("2025-01-01T05:00Z") - pd.Timedelta(minutes=5)  # bar closing at 05:00 UTC
     assert states.loc[: lift - pd.Timedelta(minutes=5)].iloc[crash:].eq("HALTED").all()
     assert states.loc[lift:].eq("ACTIVE").all()
+
+
+def test_an_entry_waiting_for_its_next_open_is_cancelled_when_a_halt_starts():
+    # BTC trades every bar, ETH every third: ETH's BUY (decided while ACTIVE) waits for ETH's
+    # next open, and BTC's crash halts the account in between. The entry must not fill.
+    btc = calm_bars(300)
+    eth = calm_bars(300, price=500.0).iloc[::3].reset_index(drop=True)
+    eth_signal = 20  # ETH bar 20 = BTC bar 60
+    crash = 61
+    set_bar(btc, crash, 100.0, 100.1, 89.9, 90.0)
+    btc.loc[crash + 1 :, ["open", "high", "low", "close"]] = [90.0, 90.1, 89.9, 90.0]
+    sig = signals([(btc, 50, "BTCUSDT", "BUY", 0.9), (eth, eth_signal, "ETHUSDT", "BUY", 0.9)])
+    cfg = config(stop_mode="pct", stop_loss_pct=0.2, take_profit_pct=0.5, risk_per_trade=0.2)
+    res = run_backtest({"BTCUSDT": btc, "ETHUSDT": eth}, sig, CRYPTO, cfg)
+    assert res.decisions["FLATTEN_ALL"] == 1
+    assert res.equity["risk_state"].iloc[crash] == "HALTED"
+    entries = res.fills[res.fills["reason"] == "entry"]
+    assert list(entries["ticker"]) == ["BTCUSDT"], "an entry filled while HALTED"
+    assert res.metrics()["orders_skipped"] == {"entry_cancelled:entry": 1}

@@ -126,3 +126,16 @@ def test_ema_rule_is_causal_and_confidence_in_range():
     assert full["confidence"].between(0.5, 1.0).all()
     assert set(full["signal"]) <= {"BUY", "SELL", "HOLD"}
     assert full["ts"].iloc[0] >= bars["ts"].iloc[EmaCrossRule().slow - 1]
+
+
+def test_a_rejected_row_does_not_shadow_a_later_valid_one_for_the_same_bar(tmp_path):
+    path = tmp_path / "signals.csv"
+    path.write_text(
+        "ts,ticker,signal,confidence\n"
+        "2025-01-01T00:10:00Z,BTCUSDT,BUY,abc\n"
+        "2025-01-01T00:10:00Z,BTCUSDT,BUY,0.9\n"
+        "2025-01-01T00:10:00Z,BTCUSDT,SELL,0.8\n"
+    )
+    batch = read_signals(path, {"BTCUSDT": calm_bars(50)})
+    assert batch.summary()["rejected_by_reason"] == {"confidence_nan": 1, "duplicate": 1}
+    assert list(batch.signals["confidence"]) == [0.9]

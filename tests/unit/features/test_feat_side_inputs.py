@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.features.batch import build_features
-from app.features.spec import FeatureSpec, default_spec
+from app.features.spec import default_spec
 from tests.builders import bars_frame
 from tests.unit.features.feat_builders import all_flow_spec
 
@@ -214,7 +214,6 @@ def test_side_frame_errors_name_the_column() -> None:
         build_features(frame, asset_class="crypto", news=naive)
     with pytest.raises(InputError, match="kind"):
         build_features(frame, asset_class="crypto", flow=pd.DataFrame({"value": [1.0]}))
-    assert FeatureSpec  # imported for type context
 
 
 def test_frames_to_incremental_items_skip_bad_rows() -> None:

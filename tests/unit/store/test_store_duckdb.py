@@ -167,3 +167,17 @@ def test_nanosecond_stamps_are_idempotent_too(store):
     assert store.write_bars(frame) == 0
     assert store.write_bars(frame, upsert=True) == 3
     assert len(store.read_bars("BTCUSDT")) == 3
+
+
+def test_scores_of_two_sentiment_models_for_one_item_are_both_kept():
+    from app.store import open_store
+
+    store = open_store("duckdb://:memory:")
+    store.create_schema()
+    ts = pd.Timestamp("2025-01-01T00:00:00Z").as_unit("ns")
+    row = {"symbol": "BTCUSDT", "ts": ts, "news_id": "n1", "score": 0.5, "model": "a"}
+    assert store.write("sentiment", pd.DataFrame([row])) == 1
+    assert store.write("sentiment", pd.DataFrame([{**row, "score": -0.2, "model": "b"}])) == 1
+    assert store.write("sentiment", pd.DataFrame([row])) == 0  # same model again: idempotent
+    got = store.read("sentiment", "BTCUSDT").sort_values("model")
+    assert list(got["model"]) == ["a", "b"] and list(got["score"]) == [0.5, -0.2]
