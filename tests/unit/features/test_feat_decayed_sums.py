@@ -49,12 +49,16 @@ def test_news_and_flow_sums_by_hand() -> None:
     out = build_features(frame, asset_class="crypto", news=news, flow=flow)
     s15, s240 = out["sentiment_sum_15m"].to_numpy(), out["sentiment_sum_240m"].to_numpy()
     assert (s15[:10] == 0).all() and s15[10] == pytest.approx(0.8)
+    assert s15[11] == pytest.approx(0.8 * 0.5 ** (5 / 15), rel=1e-12)  # one bar of decay
     # bar 14 closes 20 min after item a and 12 min after item b
     assert s15[14] == pytest.approx(0.8 * 0.5 ** (20 / 15) - 0.5 * 0.5 ** (12 / 15), rel=1e-12)
     assert s240[14] == pytest.approx(0.8 * 0.5 ** (20 / 240) - 0.5 * 0.5 ** (12 / 240), rel=1e-12)
     z = event_zscores(np.array([100.0, -300.0, 50.0]), 30)
     f60 = out["exchange_net_flow_sum_60m"].to_numpy()
-    assert (f60[:5] == 0).all() and f60[5] == pytest.approx(z[0])
+    # the first print has no history (z 0), so the sum first moves at the second one
+    assert z[0] == 0.0 and z[1] == pytest.approx(-1.0)
+    assert (f60[:17] == 0).all() and f60[17] == pytest.approx(z[1], rel=1e-12)
+    assert f60[18] == pytest.approx(z[1] * 0.5 ** (5 / 60), rel=1e-12)
     expected_29 = z[0] * 0.5 ** (24 * 5 / 60) + z[1] * 0.5 ** (12 * 5 / 60)
     assert f60[29] == pytest.approx(expected_29, rel=1e-12)  # the third print is 1 us late
     assert f60[30] != pytest.approx(expected_29 * 0.5 ** (5 / 60))
