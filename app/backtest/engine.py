@@ -52,6 +52,7 @@ from app.types import (
     Signal,
     SignalAction,
     from_ns,
+    to_ns,
 )
 
 BAR_NS = 5 * 60 * 1_000_000_000
@@ -286,11 +287,11 @@ class _Simulation:
         equity, exposed = pf.mark_to_market()
         now_ns = ts_ns + BAR_NS
         if self.next_day_ns is None:
-            self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
+            self.next_day_ns = to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
         elif now_ns >= self.next_day_ns:
             # the mark at the boundary instant itself, else the last mark before it
             self.day_open_equity = equity if now_ns == self.next_day_ns else self.prev_equity
-            self.next_day_ns = _to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
+            self.next_day_ns = to_ns(next_trading_day_start(from_ns(now_ns), self.calendar))
         k0, j0 = events[0]
         now = self.tickers[k0].close_dt[j0]
         self.equity = equity
@@ -444,10 +445,6 @@ def default_calendar(classes: list[AssetClass]) -> AssetClass:
     raise ValueError(f"asset classes {classes!r}: none of crypto, forex, stocks")
 
 
-def _to_ns(ts: object) -> int:
-    return int(pd.Timestamp(ts).value)
-
-
 def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
     """Marks of other tickers for the risk engine's gross-exposure cap (a copy: snapshots are
     immutable). With one ticker the engine marks it at ``last_price`` itself."""
@@ -566,9 +563,7 @@ def _prepare(
             conf[pos] = signals.loc[mine, "confidence"].to_numpy(np.float64)
         has_signal = code >= 0
         _check_signal_rows(sym, ts, conf, close, has_signal)
-        route = np.where(
-            has_signal, engine.certain_holds(code == SIGNAL_CODES["HOLD"], conf), -1
-        )
+        route = np.where(has_signal, engine.certain_holds(code == SIGNAL_CODES["HOLD"], conf), -1)
         tickers.append(
             _Ticker(
                 symbol=sym,
