@@ -17,12 +17,32 @@ from dataclasses import dataclass, field
 from app.types import Position, from_ns
 
 TRADE_COLUMNS: tuple[str, ...] = (
-    "entry_ts", "exit_ts", "ticker", "side", "qty", "entry_price", "exit_price",
-    "stop_loss", "take_profit", "exit_reason", "pnl", "fees",
+    "entry_ts",
+    "exit_ts",
+    "ticker",
+    "side",
+    "qty",
+    "entry_price",
+    "exit_price",
+    "stop_loss",
+    "take_profit",
+    "exit_reason",
+    "pnl",
+    "fees",
 )
 FILL_COLUMNS: tuple[str, ...] = (
-    "seq", "ts", "ticker", "client_order_id", "side", "qty", "ref_price", "slippage",
-    "fee_rate", "price", "fee", "reason",
+    "seq",
+    "ts",
+    "ticker",
+    "client_order_id",
+    "side",
+    "qty",
+    "ref_price",
+    "slippage",
+    "fee_rate",
+    "price",
+    "fee",
+    "reason",
 )
 
 
@@ -61,16 +81,9 @@ class Portfolio:
             slot = self.slots[symbol] = _Slot()
         return slot
 
-    def equity(self) -> float:
-        """Mark-to-market equity: cash plus every open position at its last mark."""
-        value = self.cash
-        for symbol, slot in self.slots.items():
-            if slot.qty != 0.0:
-                value += slot.qty * self.marks[symbol]
-        return value
-
     def mark_to_market(self) -> tuple[float, bool]:
-        """``(equity(), has_positions())`` in one pass (the backtester asks every bar)."""
+        """``(equity, any position open)``: equity is cash plus every open position at its last
+        mark (the backtester asks every bar)."""
         value = self.cash
         exposed = False
         for symbol, slot in self.slots.items():
@@ -78,12 +91,6 @@ class Portfolio:
                 value += slot.qty * self.marks[symbol]
                 exposed = True
         return value, exposed
-
-    def gross_exposure(self) -> float:
-        return sum(abs(s.qty) * self.marks[sym] for sym, s in self.slots.items() if s.qty != 0.0)
-
-    def has_positions(self) -> bool:
-        return any(s.qty != 0.0 for s in self.slots.values())
 
     def positions(self) -> dict[str, Position]:
         """Open positions as domain objects (rebuilt only after a fill changed them)."""
@@ -126,8 +133,20 @@ class Portfolio:
         self.traded_notional += abs(signed_qty) * price
         self.fees_paid += fee
         self.fills.append(
-            (len(self.fills), ts_ns, symbol, client_order_id, 1 if signed_qty > 0 else -1,
-             abs(signed_qty), ref_price, slippage, fee_rate, price, fee, reason)
+            (
+                len(self.fills),
+                ts_ns,
+                symbol,
+                client_order_id,
+                1 if signed_qty > 0 else -1,
+                abs(signed_qty),
+                ref_price,
+                slippage,
+                fee_rate,
+                price,
+                fee,
+                reason,
+            )
         )
         self._positions_cache = None
         slot = self.slot(symbol)
@@ -149,8 +168,20 @@ class Portfolio:
         direction = 1.0 if old > 0 else -1.0
         pnl = direction * closed * (price - slot.avg_price) - entry_fee - exit_fee
         self.trades.append(
-            (slot.opened_ns, ts_ns, symbol, "LONG" if old > 0 else "SHORT", closed, slot.avg_price,
-             price, slot.stop_loss, slot.take_profit, reason, pnl, entry_fee + exit_fee)
+            (
+                slot.opened_ns,
+                ts_ns,
+                symbol,
+                "LONG" if old > 0 else "SHORT",
+                closed,
+                slot.avg_price,
+                price,
+                slot.stop_loss,
+                slot.take_profit,
+                reason,
+                pnl,
+                entry_fee + exit_fee,
+            )
         )
         slot.entry_fees -= entry_fee
         remaining = old + signed_qty
@@ -178,7 +209,19 @@ class Portfolio:
             mark = self.marks[sym]
             pnl = s.qty * (mark - s.avg_price) - s.entry_fees
             rows.append(
-                (s.opened_ns, ts_ns, sym, "LONG" if s.qty > 0 else "SHORT", abs(s.qty), s.avg_price,
-                 mark, s.stop_loss, s.take_profit, "open_at_end", pnl, s.entry_fees)
+                (
+                    s.opened_ns,
+                    ts_ns,
+                    sym,
+                    "LONG" if s.qty > 0 else "SHORT",
+                    abs(s.qty),
+                    s.avg_price,
+                    mark,
+                    s.stop_loss,
+                    s.take_profit,
+                    "open_at_end",
+                    pnl,
+                    s.entry_fees,
+                )
             )
         return rows

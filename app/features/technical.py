@@ -203,13 +203,6 @@ def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
     return np.cumsum(change)
 
 
-def vpt(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """Raw Volume Price Trend, 0 at bar 0."""
-    change = vpt_change(close, volume)
-    change[:1] = 0.0
-    return np.cumsum(change)
-
-
 def log_return(close: np.ndarray, lag: int) -> np.ndarray:
     out = _nan(len(close))
     if len(close) > lag:

@@ -35,9 +35,6 @@ class OrderGuard:
             times.popleft()
         return len(times)
 
-    def rate_limited(self, now_ns: int) -> bool:
-        return self.recent_count(now_ns) >= self.max_per_minute
-
     def seen(self, client_order_id: str) -> bool:
         return client_order_id in self._ids
 

@@ -115,7 +115,8 @@ def test_portfolio_flip_books_a_trade_and_opens_the_rest():
     assert trade[4] == 10.0 and trade[10] == pytest.approx(20.0 - 1.0 - 1.2)
     assert pf.qty("X") == -5.0 and pf.slots["X"].avg_price == 12.0
     pf.marks["X"] = 11.0
-    assert pf.equity() == pytest.approx(1000.0 - 100.0 - 1.0 + 180.0 - 1.8 - 5 * 11.0)
+    equity, exposed = pf.mark_to_market()
+    assert equity == pytest.approx(1000.0 - 100.0 - 1.0 + 180.0 - 1.8 - 5 * 11.0) and exposed
 
 
 def test_ema_rule_is_causal_and_confidence_in_range():
