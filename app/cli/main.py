@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "walkforward",
     "models",
     "sentiment-train",
+    "sentiment-finetune",
     "sentiment-eval",
     "ingest-side",
 )

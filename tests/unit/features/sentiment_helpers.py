@@ -22,7 +22,10 @@ def minilm() -> SentimentModel:
 
 
 def write_tiny_classifier(
-    folder: Path, id2label: dict[int, str] | None = None, seed: int = 0
+    folder: Path,
+    id2label: dict[int, str] | None = None,
+    seed: int = 0,
+    initializer_range: float = 0.5,
 ) -> Path:
     """A 2-layer, 32-wide BertForSequenceClassification + WordPiece tokenizer in ``folder``."""
     import torch
@@ -30,9 +33,9 @@ def write_tiny_classifier(
 
     id2label = id2label or {0: "positive", 1: "negative", 2: "neutral"}
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    # transformers 5 ignores ``vocab_file=``: pass the vocabulary itself, or every word is [UNK]
+    vocab = {word: i for i, word in enumerate(TINY_VOCAB)}
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=True)
     config = BertConfig(
         vocab_size=len(TINY_VOCAB),
         hidden_size=32,
@@ -43,7 +46,8 @@ def write_tiny_classifier(
         num_labels=len(id2label),
         id2label=id2label,
         label2id={v: k for k, v in id2label.items()},
-        initializer_range=0.5,  # wide random weights: different texts get clearly different scores
+        # default 0.5, wide random weights: different texts get clearly different scores
+        initializer_range=initializer_range,
     )
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config).eval()
