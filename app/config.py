@@ -102,6 +102,9 @@ class SentimentSettings(_Section):
     device: str = "auto"  # "auto" = CUDA when present, else CPU
     cache_path: str = ""  # optional SQLite file that keeps encodings across runs
     topics: tuple[str, ...] = NEWS_TOPICS
+    # more models (local folders or cached ids) whose class probabilities are averaged with
+    # ``model``'s, e.g. a fine-tuned classifier beside the MiniLM head (docs/SENTIMENT.md)
+    ensemble: tuple[str, ...] = ()
 
 
 class CcxtSettings(_Section):

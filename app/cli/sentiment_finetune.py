@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.config import load_settings
 from app.errors import InputError
-from app.features.sentiment_data import read_labelled_csv, select_split
+from app.features.sentiment_data import LabelledTexts, read_labelled_csv, select_split
 from app.features.sentiment_finetune import FinetuneConfig, finetune_classifier, new_version_dir
 
 
@@ -23,7 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune the sentence encoder into a sentiment classifier on a labelled CSV",
         description="Full fine-tuning, best epoch on a validation part (docs/SENTIMENT.md).",
     )
-    p.add_argument("--data", required=True, type=Path, help="CSV with columns sentence,label")
+    p.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="labelled CSVs: sentence,label (3 classes) or title/sentence + a score in [-1, 1]",
+    )
     p.add_argument("--registry", type=Path, help="model registry folder (default: settings)")
     p.add_argument(
         "--split",
@@ -55,13 +61,16 @@ def run(args: argparse.Namespace) -> dict:
         seed=args.seed,
         device=args.device,
     )
-    data = read_labelled_csv(args.data)
-    train = select_split(data, args.split, args.test_fraction)
+    files = [read_labelled_csv(path) for path in args.data]
+    data = LabelledTexts.concat(files)
+    # the split is taken per file, so each file's held-out part stays out of training
+    train = LabelledTexts.concat([select_split(f, args.split, args.test_fraction) for f in files])
     if len(train) == 0:
-        raise InputError(f"{args.data}: no usable rows (rejected: {dict(data.rejected)})")
+        raise InputError(f"--data: no usable rows (rejected: {dict(data.rejected)})")
     out_dir = new_version_dir(registry_dir, train.sha256())
     meta = {
-        "data_path": str(args.data),
+        "data_paths": [str(p) for p in args.data],
+        "n_by_file": {Path(f.source).name: len(f) for f in files},
         "data_sha256": train.sha256(),
         "split": args.split,
         "test_fraction": args.test_fraction if args.split != "all" else None,

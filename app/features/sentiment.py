@@ -293,6 +293,7 @@ class SentimentModel:
         if encoder.kind == "embedding" and head is None:
             head = self.zero_shot_head()
         self.head = head
+        self.partners: tuple[SentimentModel, ...] = ()  # averaged with this model's classes
 
     # ---------------------------------------------------------------- construction
 
@@ -334,13 +335,21 @@ class SentimentModel:
             )
         cache_file = cache_path or settings.cache_path or None
         cache = EncodingCache(encoder.name, path=Path(cache_file) if cache_file else None)
-        return cls(
+        model = cls(
             encoder,
             head=trained,  # None: zero-shot for an embedding model, none needed for a classifier
             topics=settings.topics,
             batch_size=settings.batch_size,
             cache=cache,
         )
+        for ref in settings.ensemble:
+            # a partner's registry head would belong to the main encoder: partners that are
+            # embedding models use their zero-shot head; classifiers need none
+            member = settings.model_copy(update={"model": ref, "ensemble": ()})
+            model.partners += (
+                cls.load(member, head="zero-shot", device=device, cache_path=cache_path),
+            )
+        return model
 
     def with_head(self, head: SentimentHead) -> SentimentModel:
         """Same encoder and cache, another head."""
@@ -362,9 +371,14 @@ class SentimentModel:
     @property
     def head_name(self) -> str:
         if self.kind == "classifier":
-            return "classifier"
-        version = getattr(self.head, "version", "")
-        return f"{self.head.name}:{version}" if version else self.head.name
+            own = "classifier"
+        else:
+            version = getattr(self.head, "version", "")
+            own = f"{self.head.name}:{version}" if version else self.head.name
+        if not self.partners:
+            return own
+        others = ",".join(f"{p.encoder.name}:{p.head_name}" for p in self.partners)
+        return f"{own}+mean({others})"
 
     @property
     def topic_names(self) -> tuple[str, ...]:
@@ -408,13 +422,18 @@ class SentimentModel:
         return np.stack([e.embedding for e in encs])
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, 3) class probabilities in CLASSES order (negative, neutral, positive)."""
+        """(n, 3) class probabilities in CLASSES order (negative, neutral, positive); with
+        partners, the equal-weight mean of every member's probabilities."""
         if len(texts) == 0:
             return np.zeros((0, len(CLASSES)))
         encs = self.encode(texts)
         if self.kind == "classifier":
-            return np.stack([e.probs for e in encs])
-        return self.head.predict_proba(np.stack([e.embedding for e in encs]))
+            own = np.stack([e.probs for e in encs])
+        else:
+            own = self.head.predict_proba(np.stack([e.embedding for e in encs]))
+        if not self.partners:
+            return own
+        return np.mean([own, *(p.probabilities(texts) for p in self.partners)], axis=0)
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         """(n,) sentiment in [-1, 1] = P(positive) - P(negative)."""

@@ -53,6 +53,21 @@ class LabelledTexts:
             self.rejected,
         )
 
+    @staticmethod
+    def concat(parts: Sequence[LabelledTexts]) -> LabelledTexts:
+        """Several labelled sets as one training set (polarity labels are valid class names:
+        a score file adds positive/negative rows, no neutral ones)."""
+        rejected: Counter[str] = Counter()
+        for part in parts:
+            rejected.update({f"{Path(part.source).name}:{k}": v for k, v in part.rejected.items()})
+        return LabelledTexts(
+            tuple(t for part in parts for t in part.texts),
+            tuple(label for part in parts for label in part.labels),
+            "classes" if any(p.kind == "classes" for p in parts) else "polarity",
+            "+".join(p.source for p in parts),
+            rejected,
+        )
+
     def sha256(self) -> str:
         """Hash of exactly the rows used (text and label), in order."""
         h = hashlib.sha256()
