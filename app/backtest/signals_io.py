@@ -88,9 +88,10 @@ def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> Signal
     def mark(mask: np.ndarray, name: str) -> None:
         reason[mask & (reason == "")] = name
 
-    typed = pd.api.types.is_datetime64_any_dtype(raw["ts"]) and getattr(
-        raw["ts"].dtype, "tz", None
-    ) is not None
+    typed = (
+        pd.api.types.is_datetime64_any_dtype(raw["ts"])
+        and getattr(raw["ts"].dtype, "tz", None) is not None
+    )
     if typed:  # already aware datetimes (e.g. from the EMA rule): nothing to parse
         ts = raw["ts"]
         has_offset = np.ones(n, dtype=bool)
@@ -133,9 +134,9 @@ def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> Signal
     return SignalBatch(signals=good.reset_index(drop=True), rows_read=n, rejected=counts)
 
 
-def load_price_files(paths: Iterable[Path], symbols: Iterable[str] | None = None) -> tuple[
-    dict[str, pd.DataFrame], dict[str, dict[str, int]]
-]:
+def load_price_files(
+    paths: Iterable[Path], symbols: Iterable[str] | None = None
+) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:
     """Bars per ticker from ``<TICKER>_5m.csv`` files, validated by the sources' reader.
 
     Returns the good bars per ticker and, per ticker, the rejected rows by reason.

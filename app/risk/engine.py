@@ -394,8 +394,7 @@ class RiskEngine:
         if halt_until is not None:
             return now >= halt_until or self._flatten_pending
         return (
-            equity_breaches_drawdown(equity, day_open_equity, self._limits)
-            or self._flatten_pending
+            equity_breaches_drawdown(equity, day_open_equity, self._limits) or self._flatten_pending
         )
 
     def _start_drawdown_halt(

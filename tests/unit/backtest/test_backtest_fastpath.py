@@ -93,8 +93,9 @@ def _random_account(rng: np.random.Generator, eng: RiskEngine) -> PortfolioSnaps
         positions = {"BTCUSDT": pos}
     orders: tuple[Order, ...] = ()
     if rng.random() < 0.3:
-        orders = (Order("ETHUSDT-1-L", "ETHUSDT", Side.BUY, 1.0, NOON, stop_loss=9.0,
-                        take_profit=11.0),)
+        orders = (
+            Order("ETHUSDT-1-L", "ETHUSDT", Side.BUY, 1.0, NOON, stop_loss=9.0, take_profit=11.0),
+        )
     day_open = 100_000.0
     equity = day_open * (1.0 - rng.uniform(0.0, 2.0) * eng.settings.max_daily_drawdown)
     return PortfolioSnapshot(equity, day_open, positions, orders)
