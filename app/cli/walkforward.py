@@ -68,6 +68,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip scoring simulator headlines (news features stay neutral)",
     )
+    p.add_argument(
+        "--no-news-impact",
+        action="store_true",
+        help="leave out the fold-fitted news-impact columns (docs/FEATURES.md)",
+    )
     p.add_argument("--device", default=None, help="auto|cpu|cuda (default: settings)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -129,7 +134,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raise InputError("--asset-class is required with --store")
         data = load_store(args.store, args.symbols, asset_class)
     else:
-        data = load_data(args.data, args.symbols, asset_class, news=not args.no_news)
+        data = load_data(
+            args.data,
+            args.symbols,
+            asset_class,
+            news=not args.no_news,
+            news_impact=not args.no_news_impact,
+        )
     config = build_config(args, data.asset_class)
     spec = default_spec(data.asset_class)
     windows = build_windows(data, spec, settings.labels, config.spec.lookback)

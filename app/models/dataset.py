@@ -54,6 +54,7 @@ class LabeledSeries:
     y: np.ndarray  # (n,) int64 class, NO_LABEL where r is NaN
     segment: np.ndarray  # (n,) int64 segment id
     feature_names: tuple[str, ...] = ()
+    headlines: Any = None  # app.features.news_impact.HeadlineEvents for fold-fitted columns
 
 
 def label_series(
@@ -64,6 +65,7 @@ def label_series(
     features: np.ndarray,
     label_settings: Any,
     feature_names: Sequence[str] = (),
+    headlines: Any = None,
 ) -> LabeledSeries:
     """Attach labels (app/labels.py) and segments to one ticker's feature matrix."""
     ts_ns = np.asarray(ts_ns, dtype=np.int64)
@@ -90,6 +92,7 @@ def label_series(
         y=y,
         segment=segment,
         feature_names=tuple(feature_names),
+        headlines=headlines,
     )
 
 
@@ -179,6 +182,11 @@ class WindowSet:
         ok &= segment[start_c] == segment
         ok &= (bad_count[end + 1] - bad_count[start_c]) == 0
         self.valid_end = ok
+
+    def series_rows(self, index: int) -> slice:
+        """The rows of ``series[index]`` in the stacked matrix."""
+        start = sum(s.ts.size for s in self.series[:index])
+        return slice(start, start + self.series[index].ts.size)
 
     @property
     def n_features(self) -> int:

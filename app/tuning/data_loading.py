@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import InputError
+from app.features.news_impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
 from app.models.dataset import LabeledSeries, WindowSet, label_series
 from app.tuning.walkforward import Oracle
 from app.types import AssetClass
@@ -37,6 +38,9 @@ class LoadedData:
     oracle: Oracle | None = None
     source: str = ""
     rejected: dict[str, int] = field(default_factory=dict)
+    # (len(news), d) text embeddings row-aligned with ``news``: enables the fold-fitted
+    # news-impact columns (app/features/news_impact.py); None when the text is not at hand
+    news_embeddings: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -107,7 +111,7 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
         return None
     from app.config import Asset, load_settings
     from app.features.news_scoring import score_news
-    from app.features.sentiment import SentimentModel
+    from app.features.sentiment_cache import cached_sentiment_model
 
     assets_meta = manifest.get("assets", {})
     assets = [
@@ -121,14 +125,31 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
     ]
     settings = load_settings()
     # the registry's trained head (FPB, docs/SENTIMENT.md) when there is one, else zero-shot
-    model = SentimentModel.load(settings.sentiment, registry_dir=settings.registry_dir)
+    model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
     scored = score_news(items, assets, model)
     scored.attrs["sentiment_head"] = model.head_name
     return scored
 
 
+def _news_embeddings(result: Any, news: pd.DataFrame | None) -> np.ndarray | None:
+    """Embeddings of the scored rows' text (cached encodings: the scoring already ran them)."""
+    if news is None or not len(news):
+        return None
+    from app.config import load_settings
+    from app.features.sentiment_cache import cached_sentiment_model
+
+    settings = load_settings()
+    model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
+    text_by_id = {n.id: n.text for n in result.news}
+    return model.embed([text_by_id[i] for i in news["news_id"]])
+
+
 def load_simulation_folder(
-    path: Path, symbols: Sequence[str] | None, asset_class: AssetClass | None, news: bool = True
+    path: Path,
+    symbols: Sequence[str] | None,
+    asset_class: AssetClass | None,
+    news: bool = True,
+    news_impact: bool = True,
 ) -> LoadedData:
     from app.sources.sim_files import load_simulation
 
@@ -163,10 +184,12 @@ def load_simulation_folder(
         ],
         columns=["symbol", "ts", "kind", "published_at", "value"],
     )
+    scored = _scored_news(result, chosen, manifest) if news else None
     return LoadedData(
         asset_class=asset_class,
         bars={s: result.bars[s].reset_index(drop=True) for s in chosen},
-        news=_scored_news(result, chosen, manifest) if news else None,
+        news=scored,
+        news_embeddings=_news_embeddings(result, scored) if news_impact else None,
         macro=_utc(macro, "ts", "published_at") if len(macro) else None,
         flow=_utc(flow, "ts", "published_at") if len(flow) else None,
         oracle=Oracle(
@@ -182,11 +205,12 @@ def load_data(
     symbols: Sequence[str] | None,
     asset_class: AssetClass | None,
     news: bool = True,
+    news_impact: bool = True,
 ) -> LoadedData:
     """Dispatch ``--data``: a simulator folder, or OHLCV files/folders."""
     ps = [Path(p) for p in paths]
     if len(ps) == 1 and ps[0].is_dir() and (ps[0] / SIM_MANIFEST).is_file():
-        return load_simulation_folder(ps[0], symbols, asset_class, news)
+        return load_simulation_folder(ps[0], symbols, asset_class, news, news_impact)
     if asset_class is None:
         raise InputError("--asset-class is required for OHLCV files (crypto|stocks|forex)")
     return load_csv_files(ps, symbols, asset_class)
@@ -272,6 +296,11 @@ def feature_series(data: LoadedData, spec: Any, label_settings: Any) -> list[Lab
                 f"ts {bars['ts'].iloc[row]}); {int(bad.sum())} in all columns"
             )
         ts = bars["ts"].astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]").astype(np.int64)
+        headlines = _headlines(data, symbol, ts, bars["close"].to_numpy())
+        if headlines is not None:
+            # filled per fold by a model fitted on that fold's training window (run_fold)
+            x = np.hstack([x, np.zeros((len(x), len(IMPACT_COLUMNS)))])
+            names += list(IMPACT_COLUMNS)
         series.append(
             label_series(
                 symbol,
@@ -281,9 +310,26 @@ def feature_series(data: LoadedData, spec: Any, label_settings: Any) -> list[Lab
                 x.astype(np.float32),
                 label_settings,
                 names,
+                headlines=headlines,
             )
         )
     return series
+
+
+def _headlines(
+    data: LoadedData, symbol: str, ts: np.ndarray, close: np.ndarray
+) -> HeadlineEvents | None:
+    """The symbol's scored headlines with their embeddings and forward-return targets."""
+    if data.news_embeddings is None or data.news is None:
+        return None
+    rows = (data.news["symbol"] == symbol).to_numpy()
+    published = (
+        data.news.loc[rows, "published_at"]
+        .astype("datetime64[ns, UTC]")
+        .to_numpy("datetime64[ns]")
+        .astype(np.int64)
+    )
+    return headline_events(ts, close, published, data.news_embeddings[rows])
 
 
 def build_windows(data: LoadedData, spec: Any, label_settings: Any, lookback: int) -> WindowSet:

@@ -20,6 +20,7 @@ import torch
 
 from app.config import CostSettings, RiskSettings
 from app.errors import InputError
+from app.features.news_impact import IMPACT_COLUMNS, NewsImpactModel, impact_columns
 from app.labels import dacc
 from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
@@ -205,6 +206,25 @@ def _predictor_probs(
     raise InputError(f"baseline={name!r}: expected one of {BASELINES}")
 
 
+def fill_news_impact(windows: WindowSet, train: tuple[int, int]) -> dict[str, Any] | None:
+    """Fit the news-impact model (app/features/news_impact.py) on headlines whose outcome is
+    inside the fold's training window and write its columns for every row; None when the
+    windows carry no headlines. Returns the fitted model's dict (None: too few headlines)."""
+    if all(s.headlines is None for s in windows.series):
+        return None
+    events = [s.headlines for s in windows.series if s.headlines is not None]
+    model = NewsImpactModel.fit(events, *train)
+    names = list(windows.series[0].feature_names)
+    cols = [names.index(c) for c in IMPACT_COLUMNS]
+    if not windows.X.flags.writeable:  # e.g. a zero-copy array from Ray's object store
+        windows.X = windows.X.copy()
+    for i, s in enumerate(windows.series):
+        if s.headlines is not None:
+            rows = windows.series_rows(i)
+            windows.X[rows, cols] = impact_columns(s.ts, s.headlines, model)
+    return {"fitted": False} if model is None else {"fitted": True, **model.to_dict()}
+
+
 def run_fold(
     windows: WindowSet,
     fold: Fold,
@@ -230,6 +250,9 @@ def run_fold(
                 f"fold {fold.index}: only {ends.size} labeled {part} windows (lookback="
                 f"{windows.lookback}); use fewer folds or more bars"
             )
+    impact = fill_news_impact(windows, ft.train)
+    if impact is not None:  # the bundle carries what rebuilds its impact columns
+        feature_spec = {**(feature_spec or {}), "news_impact": impact}
     result = fit_model(
         windows,
         train,
@@ -267,6 +290,8 @@ def run_fold(
     metrics["model"]["ece_uncalibrated"] = expected_calibration_error(softmax(logits), y)
     training = result.summary()
     training.pop("history")
+    if impact is not None:
+        training["news_impact"] = {k: impact.get(k) for k in ("fitted", "n_train", "alpha")}
     backtest, backtest_returns = {}, {}
     if bars is not None:
         for name in config.event_backtest:

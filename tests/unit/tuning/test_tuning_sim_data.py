@@ -95,3 +95,36 @@ def test_store_source_reads_bars_and_side_inputs(tmp_path):
     assert data.news is None and data.source == f"store:{url}"
     with pytest.raises(InputError, match="symbol='ZZZ': no bars in store"):
         load_store(url, ["ZZZ"], AssetClass.CRYPTO)
+
+
+def test_news_impact_columns_are_fitted_on_the_training_window_only(sim_dir):
+    from app.features.news_impact import IMPACT_COLUMNS
+    from app.tuning.splits import fold_times
+    from app.tuning.walkforward import fill_news_impact, folds_for
+
+    data = load_data([sim_dir], None, None, news=True)
+    assert data.news_embeddings is not None and len(data.news_embeddings) == len(data.news)
+    w = build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=12)
+    names = list(w.series[0].feature_names)
+    cols = [names.index(c) for c in IMPACT_COLUMNS]
+    assert cols == list(range(len(names) - len(cols), len(names)))  # appended, zero until a fold
+    assert not w.X[:, cols].any()
+    cfg = WalkForwardConfig(asset_class=AssetClass.CRYPTO, n_folds=2, device="cpu")
+    folds, grid = folds_for(w, cfg)
+    before = w.X.copy()
+    ft = fold_times(folds[-1], grid)
+    impact = fill_news_impact(w, ft.train)
+    expected = sum(
+        int(
+            np.sum(
+                np.isfinite(s.headlines.target)
+                & (s.headlines.outcome_ts >= ft.train[0])
+                & (s.headlines.outcome_ts < ft.train[1])
+            )
+        )
+        for s in w.series
+    )
+    assert impact is not None and impact["fitted"] and impact["n_train"] == expected
+    others = [i for i in range(len(names)) if i not in cols]
+    np.testing.assert_array_equal(w.X[:, others], before[:, others])  # nothing else moves
+    assert w.X[:, cols].any()
