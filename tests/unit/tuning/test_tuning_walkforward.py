@@ -83,6 +83,42 @@ def test_random_walk_is_not_predictable_leakage_alarm(tmp_path):
     assert len(report["folds"]) == 3 and "| model |" in (tmp_path / "report.md").read_text()
 
 
+def test_random_walk_with_headlines_is_not_predictable_leakage_alarm():
+    """The same alarm with headlines and the fold-fitted news-impact columns. Every headline
+    has its own one-hot embedding, so a fit that saw test-period outcomes would memorise them
+    and score far above 50% on the test bars (checked by hand: fitting on all outcomes fails
+    this test); fitted on the training window only, a test headline is unknown text."""
+    bars = bars_frame(6000, symbol="RW", seed=12)
+    rng = np.random.default_rng(12)
+    close = 100 * np.exp(np.cumsum(rng.standard_t(4, 6000) * 1e-3))
+    bars["close"] = close
+    bars["open"] = np.concatenate([[100.0], close[:-1]])
+    bars["high"] = np.maximum(bars["open"], close) * 1.0005
+    bars["low"] = np.minimum(bars["open"], close) * 0.9995
+    n_news = 2000
+    published = bars["ts"].iloc[rng.integers(0, 6000, n_news)].to_numpy() + pd.Timedelta("2min")
+    news = pd.DataFrame(
+        {
+            "published_at": pd.to_datetime(np.sort(published), utc=True),
+            "symbol": "RW",
+            "news_id": [f"n{i}" for i in range(n_news)],
+            "score": rng.uniform(-1, 1, n_news),
+        }
+    )
+    embeddings = np.eye(n_news, dtype=np.float32)
+    data = LoadedData(
+        AssetClass.CRYPTO, {"RW": bars}, news=news, news_embeddings=embeddings, source="rw"
+    )
+    windows = build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=10)
+    assert windows.series[0].feature_names[-2:] == ("news_impact_15", "news_impact_60")
+    result = run_walkforward(windows, tiny_config())
+    assert all(o.training["news_impact"]["fitted"] for o in result.folds)
+    for name in ("model", "logreg", "lightgbm"):
+        m = result.pooled[name]
+        se = np.sqrt(0.25 / m["n_directional"])
+        assert abs(m["dacc"] - 0.5) < 3 * se, (name, m["dacc"], se)
+
+
 def test_planted_momentum_is_found_by_model_and_baselines():
     rng = np.random.default_rng(3)
     n = 6000
