@@ -117,6 +117,14 @@ def _direction_accuracy(logits: np.ndarray, r: np.ndarray) -> float:
     return dacc(logits[:, 0], logits[:, 1], r)  # softmax is monotone: compare logits
 
 
+def _from_rank_zero(v_dacc: float, v_loss: float, device: torch.device) -> tuple[float, float]:
+    import torch.distributed as dist
+
+    scores = torch.tensor([v_dacc, v_loss], dtype=torch.float64, device=device)
+    dist.broadcast(scores, src=0)
+    return float(scores[0]), float(scores[1])
+
+
 def train_classifier(
     model: nn.Module,
     windows: WindowSet,
@@ -126,8 +134,13 @@ def train_classifier(
     config: TrainConfig,
     device: torch.device,
     on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[nn.Module, list[dict[str, float]], int, float]:
-    """Train in place; return (best model, history, best epoch, training windows/s)."""
+    """Train in place; return (best model, history, best epoch, training windows/s).
+
+    ``shard = (rank, world)`` is for data-parallel workers (app/tuning/final_fit.py): every
+    worker draws the same epoch sample and trains on its ``rank::world`` share of it, DDP
+    averages the gradients, and the stop decision uses rank 0's validation scores."""
     if train_ends.size == 0 or val_ends.size == 0:
         raise ValueError(
             f"train_classifier: {train_ends.size} training and {val_ends.size} "
@@ -152,6 +165,9 @@ def train_classifier(
         ends = train_ends
         if 0 < config.max_windows_per_epoch < ends.size:
             ends = np.sort(rng.choice(ends, config.max_windows_per_epoch, replace=False))
+        rank, world = shard
+        if world > 1:  # equal shards: every worker runs the same number of DDP steps
+            ends = ends[: ends.size - ends.size % world][rank::world]
         model.train()
         t0, total, count = time.perf_counter(), 0.0, 0
         for x, y, tk in iterate_batches(windows, X, ends, config.batch_size, shuffle=True, rng=rng):
@@ -172,6 +188,8 @@ def train_classifier(
         logits = logits + bias  # judge the model as it will predict (prior-corrected)
         v_dacc = _direction_accuracy(logits, val_r)
         v_loss = nll(softmax(logits), val_y)
+        if shard[1] > 1:  # one decision for all workers, or they wait on each other forever
+            v_dacc, v_loss = _from_rank_zero(v_dacc, v_loss, device)
         row = {
             "epoch": float(epoch),
             "train_loss": total / max(count, 1),
@@ -193,6 +211,42 @@ def train_classifier(
     return model, history, best_epoch, seen / busy if busy > 0 else 0.0
 
 
+@dataclass
+class TrainedModel:
+    """A trained network with what fitted it, before calibration (``finish_training``)."""
+
+    model: nn.Module
+    model_config: Any
+    scaler: FeatureScaler
+    history: list[dict[str, float]]
+    best_epoch: int
+    windows_per_second: float
+
+
+def prepare_training(
+    windows: WindowSet, train_ends: np.ndarray, spec: ModelSpec
+) -> tuple[FeatureScaler, np.ndarray, Any]:
+    """(scaler fitted on the training rows only, scaled matrix, model config) for ``spec``."""
+    if spec.lookback != windows.lookback:
+        raise ValueError(
+            f"spec.lookback={spec.lookback} differs from windows.lookback={windows.lookback}"
+        )
+    scaler = FeatureScaler.fit(windows.X[windows.covered_rows(train_ends)])
+    n_tickers = len(windows.series) if spec.ticker_embedding and len(windows.series) > 1 else 0
+    model_config = model_config_for(
+        spec.kind,
+        n_features=windows.n_features,
+        lookback=spec.lookback,
+        d_model=spec.d_model,
+        n_layers=spec.n_layers,
+        n_heads=spec.n_heads,
+        dropout=spec.dropout,
+        n_tickers=n_tickers,
+        pooling=spec.pooling,
+    )
+    return scaler, scaler.transform(windows.X), model_config
+
+
 def fit_model(
     windows: WindowSet,
     train_ends: np.ndarray,
@@ -206,41 +260,55 @@ def fit_model(
     on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
 ) -> TrainResult:
     """Fit scaler (training rows only), model and temperature (validation); return a bundle."""
-    if spec.lookback != windows.lookback:
-        raise ValueError(
-            f"spec.lookback={spec.lookback} differs from windows.lookback={windows.lookback}"
-        )
     dev = resolve_device(device) if isinstance(device, str) else device
     t0 = time.perf_counter()
-    scaler = FeatureScaler.fit(windows.X[windows.covered_rows(train_ends)])
-    X = scaler.transform(windows.X)
+    scaler, X, model_config = prepare_training(windows, train_ends, spec)
     seed_everything(config.seed)
-    n_tickers = len(windows.series) if spec.ticker_embedding and len(windows.series) > 1 else 0
-    model_config = model_config_for(
-        spec.kind,
-        n_features=windows.n_features,
-        lookback=spec.lookback,
-        d_model=spec.d_model,
-        n_layers=spec.n_layers,
-        n_heads=spec.n_heads,
-        dropout=spec.dropout,
-        n_tickers=n_tickers,
-        pooling=spec.pooling,
-    )
     model = build_model(spec.kind, model_config)
     model, history, best_epoch, wps = train_classifier(
         model, windows, X, train_ends, val_ends, config, dev, on_epoch
     )
+    return finish_training(
+        TrainedModel(model, model_config, scaler, history, best_epoch, wps),
+        windows,
+        train_ends,
+        val_ends,
+        spec,
+        config,
+        dev,
+        label_settings=label_settings,
+        feature_spec=feature_spec,
+        started=t0,
+    )
+
+
+def finish_training(
+    trained: TrainedModel,
+    windows: WindowSet,
+    train_ends: np.ndarray,
+    val_ends: np.ndarray,
+    spec: ModelSpec,
+    config: TrainConfig,
+    device: torch.device,
+    *,
+    label_settings: dict[str, Any] | None = None,
+    feature_spec: dict[str, Any] | None = None,
+    started: float | None = None,
+) -> TrainResult:
+    """Prior correction and temperature on the validation block, then the bundle."""
+    t0 = time.perf_counter() if started is None else started
+    model, scaler = trained.model, trained.scaler
+    X = scaler.transform(windows.X)
     weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
     bias = prior_correction(weights)
-    val_logits = predict_logits(model, windows, X, val_ends, dev, config.eval_batch_size) + bias
+    val_logits = predict_logits(model, windows, X, val_ends, device, config.eval_batch_size) + bias
     val_y = windows.y[val_ends]
     temperature = fit_temperature(val_logits, val_y)
     before, after = softmax(val_logits), softmax(val_logits, temperature)
     model.to("cpu")
     bundle = ModelBundle(
         kind=spec.kind,
-        model_config=model_config,
+        model_config=trained.model_config,
         model=model,
         scaler=scaler,
         temperature=temperature,
@@ -254,14 +322,14 @@ def fit_model(
     )
     return TrainResult(
         bundle=bundle,
-        best_epoch=best_epoch,
-        epochs_run=len(history),
+        best_epoch=trained.best_epoch,
+        epochs_run=len(trained.history),
         val_dacc=_direction_accuracy(val_logits, windows.r[val_ends]),
         val_nll_before=nll(before, val_y),
         val_nll_after=nll(after, val_y),
         val_ece_before=expected_calibration_error(before, val_y),
         val_ece_after=expected_calibration_error(after, val_y),
         train_seconds=time.perf_counter() - t0,
-        windows_per_second=wps,
-        history=history,
+        windows_per_second=trained.windows_per_second,
+        history=trained.history,
     )

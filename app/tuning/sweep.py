@@ -68,6 +68,9 @@ class SweepConfig(BaseModel):
     seed: int = 0
     out: str = "runs/sweep"
     register_best: bool = False
+    # > 0: refit the best configuration on the last fold with Ray Train's TorchTrainer and this
+    # many data-parallel workers (a GPU each when the cluster has them); it is what gets registered
+    final_fit_workers: int = Field(0, ge=0)
     registry: str | None = None
     verbose: int = Field(1, ge=0, le=3)
 
@@ -297,10 +300,11 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         ),
     )
     grid = tuner.fit()
-    rows, returns, checkpoints = [], {}, {}
+    rows, returns, checkpoints, configs = [], {}, {}, {}
     for res in grid:
         conf = dict(res.config or {})
         key = config_key(conf)
+        configs[key] = {k: v for k, v in conf.items() if k != "fold"}
         art = _artifact_path(artifacts, conf)
         finished = (art / "final.json").is_file()
         metrics = json.loads((art / "final.json").read_text()) if finished else {}
@@ -347,19 +351,93 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
         }
     )
     best_key = report["best_config_key"]
-    if cfg.register_best and best_key in checkpoints:
+    final_bundle = None
+    if cfg.final_fit_workers and best_key in configs:
+        final_bundle, report["final_fit"] = final_fit(
+            cfg,
+            configs[best_key],
+            series,
+            data,
+            max(fold_ids),
+            out / "final_fit",
+            label_settings=settings.labels.model_dump(),
+            feature_spec=spec.to_dict(),
+        )
+    if cfg.register_best and (final_bundle is not None or best_key in checkpoints):
         from app.models.registry import load_version
 
-        bundle = load_version(checkpoints[best_key].parent, checkpoints[best_key].name)
+        if final_bundle is not None:
+            bundle, test_metrics = final_bundle, report["final_fit"]["test"]
+        else:
+            bundle = load_version(checkpoints[best_key].parent, checkpoints[best_key].name)
+            test_metrics = bundle.metrics.get("test", {})
         report["version"] = save_version(
             cfg.registry or settings.registry_dir,
             bundle,
-            metrics={"sweep": report["best"], "test": bundle.metrics.get("test", {})},
+            metrics={"sweep": report["best"], "test": test_metrics},
             data_range={"source": data.source, "config": best_key},
         )
     (out / "best_config.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     _print_table(results, report)
     return report
+
+
+def final_fit(
+    cfg: SweepConfig,
+    config: dict[str, Any],
+    series: list[LabeledSeries],
+    data: Any,
+    fold_id: int,
+    storage: Path,
+    *,
+    label_settings: dict[str, Any],
+    feature_spec: dict[str, Any],
+) -> tuple[Any, dict[str, Any]]:
+    """Refit ``config`` on fold ``fold_id``'s training block with TorchTrainer, calibrate on its
+    validation block and score its test block; returns (bundle, summary)."""
+    from app.models.calibration import softmax
+    from app.models.train import predict_logits
+    from app.tuning.final_fit import fit_with_torch_trainer
+    from app.tuning.metrics import classification_metrics
+    from app.tuning.splits import fold_times
+    from app.tuning.walkforward import fill_news_impact
+
+    spec, train = settings_for_trial(config, *_base(cfg))
+    windows = WindowSet(series, spec.lookback)
+    wf = _walkforward_config(cfg, data.asset_class, spec, train)
+    folds, grid = folds_for(windows, wf)
+    ft = fold_times(folds[fold_id], grid)
+    impact = fill_news_impact(windows, ft.train)
+    if impact is not None:
+        feature_spec = {**feature_spec, "news_impact": impact}
+    test = windows.labeled_ends(*ft.test)
+    result = fit_with_torch_trainer(
+        windows,
+        windows.labeled_ends(*ft.train),
+        windows.labeled_ends(*ft.val),
+        spec,
+        train,
+        num_workers=cfg.final_fit_workers,
+        torch_threads=cfg.torch_threads,
+        storage_path=storage,
+        label_settings=label_settings,
+        feature_spec=feature_spec,
+    )
+    bundle = result.bundle
+    x = bundle.scaler.transform(windows.X)
+    logits = predict_logits(bundle.model, windows, x, test, torch.device("cpu"))
+    probs = softmax(logits + np.asarray(bundle.logit_bias), bundle.temperature)
+    metrics = classification_metrics(probs, windows.y[test], windows.r[test], wf.gate)
+    summary = {
+        "workers": cfg.final_fit_workers,
+        "fold": fold_id,
+        "config": config,
+        "val_dacc": result.val_dacc,
+        "epochs_run": result.epochs_run,
+        "seconds": round(result.train_seconds, 1),
+        "test": {k: metrics[k] for k in ("dacc", "log_loss", "ece") if k in metrics},
+    }
+    return bundle, summary
 
 
 def _cluster_running() -> bool:

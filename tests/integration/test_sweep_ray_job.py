@@ -94,7 +94,7 @@ def stop_group(proc: subprocess.Popen, marker: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
     sim = tmp_path / "sim"
     write_simulation(
@@ -114,6 +114,7 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
                 "max_concurrent": 2,
                 "out": str(out),
                 "register_best": True,
+                "final_fit_workers": 2,
                 "registry": str(tmp_path / "registry"),
                 "verbose": 1,
                 "search": {"lookback": [12], "d_model": [8, 16], "n_layers": [1]},
@@ -178,7 +179,7 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=360,
         )
         log = job.stdout + job.stderr
         assert job.returncode == 0, log[-3000:]
@@ -199,3 +200,9 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
     rows = (out / "results.csv").read_text().strip().splitlines()
     assert len(rows) == 3  # header + one row per trial, finished or stopped
     assert (tmp_path / "registry" / report["version"] / "weights.pt").is_file()
+    # the best configuration refitted by TorchTrainer with 2 DDP workers is what got registered
+    final = report["final_fit"]
+    assert final["workers"] == 2 and final["fold"] == 1 and final["epochs_run"] >= 1
+    assert 0.3 < final["test"]["dacc"] < 0.7
+    saved = json.loads((tmp_path / "registry" / report["version"] / "metrics.json").read_text())
+    assert saved["test"] == final["test"]
