@@ -59,16 +59,22 @@ def tiny_config(epochs=1, **kw):
     )
 
 
-def test_random_walk_is_not_predictable_leakage_alarm(tmp_path):
-    """The production feature path on a fat-tailed random walk: any score off 50% by more than
-    3 standard errors means something sees the future (features, labels, folds or scaling)."""
-    bars = bars_frame(6000, symbol="RW", seed=11)
-    rng = np.random.default_rng(11)
-    close = 100 * np.exp(np.cumsum(rng.standard_t(4, 6000) * 1e-3))
+def random_walk_bars(n: int, seed: int) -> pd.DataFrame:
+    """Bars of a fat-tailed (Student-t, 4 df) random walk: nothing in them is predictable."""
+    bars = bars_frame(n, symbol="RW", seed=seed)
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.standard_t(4, n) * 1e-3))
     bars["close"] = close
     bars["open"] = np.concatenate([[100.0], close[:-1]])
     bars["high"] = np.maximum(bars["open"], close) * 1.0005
     bars["low"] = np.minimum(bars["open"], close) * 0.9995
+    return bars
+
+
+def test_random_walk_is_not_predictable_leakage_alarm(tmp_path):
+    """The production feature path on a fat-tailed random walk: any score off 50% by more than
+    3 standard errors means something sees the future (features, labels, folds or scaling)."""
+    bars = random_walk_bars(6000, seed=11)
     data = LoadedData(AssetClass.CRYPTO, {"RW": bars}, source="random walk")
     windows = build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=10)
     result = run_walkforward(windows, tiny_config())
@@ -88,13 +94,8 @@ def test_random_walk_with_headlines_is_not_predictable_leakage_alarm():
     has its own one-hot embedding, so a fit that saw test-period outcomes would memorise them
     and score far above 50% on the test bars (checked by hand: fitting on all outcomes fails
     this test); fitted on the training window only, a test headline is unknown text."""
-    bars = bars_frame(6000, symbol="RW", seed=12)
+    bars = random_walk_bars(6000, seed=12)
     rng = np.random.default_rng(12)
-    close = 100 * np.exp(np.cumsum(rng.standard_t(4, 6000) * 1e-3))
-    bars["close"] = close
-    bars["open"] = np.concatenate([[100.0], close[:-1]])
-    bars["high"] = np.maximum(bars["open"], close) * 1.0005
-    bars["low"] = np.minimum(bars["open"], close) * 0.9995
     n_news = 2000
     published = bars["ts"].iloc[rng.integers(0, 6000, n_news)].to_numpy() + pd.Timedelta("2min")
     news = pd.DataFrame(
