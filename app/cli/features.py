@@ -177,7 +177,7 @@ def scored_news(
     news = scores.rename(columns={"ts": "published_at"})[
         ["published_at", "symbol", "news_id", "score"]
     ].reset_index(drop=True)
-    text_of = _news_texts(store, symbol, start, end)
+    text_of = news_texts(store, symbol, start, end)
     texts = news["news_id"].map(text_of)
     missing = int(texts.isna().sum())
     if missing:
@@ -203,7 +203,7 @@ def scored_news(
     return news
 
 
-def _news_texts(
+def news_texts(
     store: TimeSeriesStore, symbol: str | None, start: datetime | None, end: datetime | None
 ) -> dict[str, str]:
     """news id -> the text ``score_news`` encodes (``NewsItem.text``: title and body)."""

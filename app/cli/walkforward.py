@@ -132,7 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.store:
         if asset_class is None:
             raise InputError("--asset-class is required with --store")
-        data = load_store(args.store, args.symbols, asset_class)
+        data = load_store(
+            args.store, args.symbols, asset_class, news_impact=not args.no_news_impact
+        )
     else:
         data = load_data(
             args.data,

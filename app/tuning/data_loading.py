@@ -109,9 +109,8 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
     items = [n for n in result.news if set(n.symbols) & set(symbols)]
     if not items:
         return None
-    from app.config import Asset, load_settings
+    from app.config import Asset
     from app.features.news_scoring import score_news
-    from app.features.sentiment_cache import cached_sentiment_model
 
     assets_meta = manifest.get("assets", {})
     assets = [
@@ -123,25 +122,28 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
         )
         for s in symbols
     ]
-    settings = load_settings()
     # the registry's trained head (FPB, docs/SENTIMENT.md) when there is one, else zero-shot
-    model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
+    model = _configured_model()
     scored = score_news(items, assets, model)
     scored.attrs["sentiment_head"] = model.head_name
     return scored
+
+
+def _configured_model() -> SentimentModel:
+    """The configured sentiment model with the registry's current head, loaded once."""
+    from app.config import load_settings
+    from app.features.sentiment_cache import cached_sentiment_model
+
+    settings = load_settings()
+    return cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
 
 
 def _news_embeddings(result: Any, news: pd.DataFrame | None) -> np.ndarray | None:
     """Embeddings of the scored rows' text (cached encodings: the scoring already ran them)."""
     if news is None or not len(news):
         return None
-    from app.config import load_settings
-    from app.features.sentiment_cache import cached_sentiment_model
-
-    settings = load_settings()
-    model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
     text_by_id = {n.id: n.text for n in result.news}
-    return model.embed([text_by_id[i] for i in news["news_id"]])
+    return _configured_model().embed([text_by_id[i] for i in news["news_id"]])
 
 
 def load_simulation_folder(
@@ -221,15 +223,17 @@ def load_store(
     symbols: Sequence[str],
     asset_class: AssetClass,
     topic_model: SentimentModel | None = None,
+    news_impact: bool = True,
 ) -> LoadedData:
-    """Bars, scored news, macro and flow from the store.
+    """Bars, scored news (with text embeddings for the news-impact columns unless
+    ``news_impact=False``), macro and flow from the store.
 
     The scored news is the frame ``score_news`` gives on the ``--data`` path: stored scores,
     topic intensities from the stored headline text with the sentiment model (``topic_model``,
     default the configured one, loaded only when there are sentiment rows); see
     app.cli.features.scored_news.
     """
-    from app.cli.features import scored_news
+    from app.cli.features import news_texts, scored_news
     from app.features.spec import default_spec
     from app.store import open_store
 
@@ -253,6 +257,11 @@ def load_store(
             news = pd.concat(found, ignore_index=True)
             news = news.sort_values(["published_at", "news_id", "symbol"], kind="stable")
             news = news.reset_index(drop=True)
+        embeddings = None
+        if news_impact and news is not None and len(news):
+            text_of = news_texts(store, None, None, None)  # scored_news kept only rows with text
+            model = topic_model or _configured_model()
+            embeddings = model.embed([text_of[i] for i in news["news_id"]])
         macro = store.read("macro")
         flow = store.read("flow")
         flow = flow[flow["symbol"].isin(symbols)] if len(flow) else flow
@@ -261,6 +270,7 @@ def load_store(
     return LoadedData(
         asset_class,
         bars,
+        news_embeddings=embeddings,
         news=news if news is not None and len(news) else None,
         macro=macro if len(macro) else None,
         flow=flow if len(flow) else None,
