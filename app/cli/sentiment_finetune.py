@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from app.cli.sentiment_train import add_training_split_args
 from app.config import load_settings
 from app.errors import InputError
 from app.features.sentiment_data import LabelledTexts, read_labelled_csv, select_split
@@ -30,14 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         help="labelled CSVs: sentence,label (3 classes) or title/sentence + a score in [-1, 1]",
     )
-    p.add_argument("--registry", type=Path, help="model registry folder (default: settings)")
-    p.add_argument(
-        "--split",
-        choices=("all", "train"),
-        default="all",
-        help="'train' leaves out the held-out part that sentiment-eval --split test measures",
-    )
-    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
+    add_training_split_args(p)
     p.add_argument("--base", default="", help="local model folder or cached id (default: MiniLM)")
     defaults = FinetuneConfig()
     p.add_argument("--epochs", type=int, default=defaults.epochs)

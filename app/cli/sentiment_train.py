@@ -25,6 +25,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Frozen embeddings + logistic regression (docs/SENTIMENT.md).",
     )
     p.add_argument("--data", required=True, type=Path, help="CSV with columns sentence,label")
+    add_training_split_args(p)
+    p.add_argument(
+        "--c", type=float, help="inverse regularisation (default: chosen on a validation part)"
+    )
+    p.add_argument("--device", help="torch device (default: settings, 'auto' = CUDA when present)")
+    p.add_argument("--config", type=Path, help="settings TOML")
+    p.set_defaults(func=run)
+
+
+def add_training_split_args(p: argparse.ArgumentParser) -> None:
+    """--registry, --split and --test-fraction, shared with ``sentiment-finetune``."""
     p.add_argument("--registry", type=Path, help="model registry folder (default: settings)")
     p.add_argument(
         "--split",
@@ -33,12 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="'train' leaves out the deterministic held-out part (see sentiment-eval --split test)",
     )
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out share (default 0.2)")
-    p.add_argument(
-        "--c", type=float, help="inverse regularisation (default: chosen on a validation part)"
-    )
-    p.add_argument("--device", help="torch device (default: settings, 'auto' = CUDA when present)")
-    p.add_argument("--config", type=Path, help="settings TOML")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> dict:
