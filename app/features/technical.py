@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import talib
 
+from app.features.kernels import window_max, window_mean_var, window_min, window_sums
 from app.features.spec import FeatureSpec
 
 
@@ -75,23 +76,18 @@ def sma(x: np.ndarray, period: int) -> np.ndarray:
     return out
 
 
-def _rolling_extreme(x: np.ndarray, window: int, pick) -> np.ndarray:  # type: ignore[no-untyped-def]
+def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
     out = _nan(len(x))
     if len(x) >= window:
-        m = len(x) - window + 1
-        acc = x[:m].copy()
-        for j in range(1, window):
-            pick(acc, x[j : j + m], out=acc)
-        out[window - 1 :] = acc
+        out[window - 1 :] = window_max(np.ascontiguousarray(x, dtype=np.float64), window)
     return out
 
 
-def rolling_max(x: np.ndarray, window: int) -> np.ndarray:
-    return _rolling_extreme(x, window, np.maximum)
-
-
 def rolling_min(x: np.ndarray, window: int) -> np.ndarray:
-    return _rolling_extreme(x, window, np.minimum)
+    out = _nan(len(x))
+    if len(x) >= window:
+        out[window - 1 :] = window_min(np.ascontiguousarray(x, dtype=np.float64), window)
+    return out
 
 
 def stoch(
@@ -124,47 +120,21 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> np
 def window_sum(x: np.ndarray, window: int) -> np.ndarray:
     """Sums of every full window of ``x`` (length n-window+1), added oldest first.
 
-    numpy's own reductions sum pairwise; adding in Python's ``sum`` order keeps the batch
-    engine on the incremental engine's exact arithmetic (parity to the last bit, not just to
-    1e-9), and ``window`` passes over contiguous slices are fast.
+    numpy's own reductions sum pairwise; adding in this order keeps the batch engine on the
+    incremental engine's exact arithmetic (parity to the last bit, not just to 1e-9).
     """
-    m = len(x) - window + 1
-    acc = x[:m].copy()
-    for j in range(1, window):
-        acc += x[j : j + m]
-    return acc
-
-
-_BLOCK = 1 << 15  # outputs per block: a block's passes stay in the CPU cache
-
-
-def _mean_var_block(body: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    m = window_sum(body, window) / window
-    size = len(m)
-    dev = body[:size] - m
-    acc = dev * dev
-    square = np.empty_like(dev)
-    for j in range(1, window):
-        np.subtract(body[j : j + size], m, out=dev)
-        acc += np.multiply(dev, dev, out=square)
-    return m, acc / window
+    return window_sums(np.ascontiguousarray(x, dtype=np.float64), window)
 
 
 def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:].
-
-    Computed block by block so the ``2 * window`` vector passes run on cached data.
-    """
+    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:]."""
     n = len(x)
     mean, std = _nan(n), _nan(n)
     if n - start < window:
         return mean, std
-    first = start + window - 1
-    for lo in range(first, n, _BLOCK):
-        hi = min(n, lo + _BLOCK)
-        m, var = _mean_var_block(x[lo - window + 1 : hi], window)
-        mean[lo:hi] = m
-        std[lo:hi] = np.sqrt(var)
+    m, var = window_mean_var(np.ascontiguousarray(x[start:], dtype=np.float64), window)
+    mean[start + window - 1 :] = m
+    std[start + window - 1 :] = np.sqrt(var)
     return mean, std
 
 
