@@ -66,15 +66,6 @@ def window_max(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
 def window_min(x: np.ndarray, window: int) -> np.ndarray:
-    """Min of every full window; a NaN anywhere in the window gives NaN (as np.minimum)."""
-    m = x.shape[0] - window + 1
-    out = x[:m].copy()
-    for j in range(1, window):
-        xj = x[j : j + m]
-        for i in range(m):
-            b = xj[i]
-            if b < out[i] or b != b:
-                out[i] = b
-    return out
+    """Min of every full window: ``-max(-x)`` (negation is exact, NaN stays NaN)."""
+    return -window_max(-x, window)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from app.features.rolling import BAR_NS, decayed_cumulative
+from app.features.technical import rolling_mean_std
 
 MINUTE_NS = 60 * 1_000_000_000
 IMPACT_HALF_LIVES_MIN: tuple[int, ...] = (15, 60)
@@ -39,6 +40,7 @@ class HeadlineEvents:
     embeddings: np.ndarray  # (h, d) float32
     bar: np.ndarray  # (h,) first row whose close (ts + 5 min) >= published; n if none
     target: np.ndarray  # (h,) forward log return / (trailing sigma * sqrt(horizon)); NaN unknown
+    # (no target for a headline in the first vol_window bars: the sigma needs a full window)
     outcome_ts: np.ndarray  # (h,) ts of the row where the target is realised; int64 max if none
 
 
@@ -57,7 +59,7 @@ def headline_events(
     log_close = np.log(np.asarray(close, dtype=np.float64))
     step = np.diff(log_close, prepend=np.nan)
     # trailing sigma of one-bar returns up to and including each row (past only)
-    sigma = _trailing_std(step, vol_window)
+    sigma = rolling_mean_std(step, vol_window, start=1)[1]
     target = np.full(bar.size, np.nan)
     outcome_ts = np.full(bar.size, np.iinfo(np.int64).max, dtype=np.int64)
     ok = bar + horizon_bars < n
@@ -76,12 +78,6 @@ def headline_events(
         target=target,
         outcome_ts=outcome_ts,
     )
-
-
-def _trailing_std(x: np.ndarray, window: int) -> np.ndarray:
-    import pandas as pd
-
-    return pd.Series(x).rolling(window, min_periods=max(10, window // 4)).std().to_numpy()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import torch
 from app.errors import InputError
 from app.features.sentiment import default_model_path, resolve_device
 from app.features.sentiment_data import LabelledTexts
-from app.features.sentiment_heads import CLASSES
+from app.features.sentiment_heads import CLASSES, new_version_name
 
 MODELS_DIR = "sentiment_models"  # under the registry: one folder per fine-tuned version
 
@@ -222,11 +221,5 @@ def finetune_classifier(
 def new_version_dir(registry_dir: Path | str, data_sha256: str) -> Path:
     """``<registry>/sentiment_models/<UTC stamp>-<data hash>`` (never an existing folder)."""
     root = Path(registry_dir) / MODELS_DIR
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    version = f"{stamp}-{data_sha256[:8] or 'nodata'}"
-    suffix = 1
-    while (root / version).exists():
-        suffix += 1
-        version = f"{stamp}-{data_sha256[:8]}-{suffix}"
     root.mkdir(parents=True, exist_ok=True)
-    return root / version
+    return root / new_version_name(root, data_sha256)

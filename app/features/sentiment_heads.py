@@ -158,6 +158,17 @@ def fit_logistic_head(
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def new_version_name(root: Path, data_sha256: str) -> str:
+    """``<UTC stamp>-<data hash[:8]>``, with ``-2``, ``-3``... when ``root`` already has it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    tag = data_sha256[:8] or "nodata"
+    version, suffix = f"{stamp}-{tag}", 1
+    while (root / version).exists():
+        suffix += 1
+        version = f"{stamp}-{tag}-{suffix}"
+    return version
+
+
 class HeadRegistry:
     """Trained heads under ``<root>/sentiment/<version>/{head.npz, meta.json}`` + ``current``."""
 
@@ -183,13 +194,7 @@ class HeadRegistry:
         self, head: LogisticHead, meta: Mapping[str, Any], *, make_current: bool = True
     ) -> str:
         """Write a new version (never overwrites one) and point ``current`` at it."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        tag = str(meta.get("data_sha256", ""))[:8] or "nodata"
-        version = f"{stamp}-{tag}"
-        suffix = 1
-        while (self.root / version).exists():
-            suffix += 1
-            version = f"{stamp}-{tag}-{suffix}"
+        version = new_version_name(self.root, str(meta.get("data_sha256", "")))
         folder = self.root / version
         folder.mkdir(parents=True)
         np.savez(folder / "head.npz", coef=head.coef, intercept=head.intercept)

@@ -134,7 +134,7 @@ def fit_with_torch_trainer(
         int(info["best_epoch"]),
         float(info["windows_per_s"]) * num_workers,  # each worker saw 1/num_workers of them
     )
-    out = finish_training(
+    return finish_training(
         trained,
         windows,
         train_ends,
@@ -146,4 +146,3 @@ def fit_with_torch_trainer(
         feature_spec=feature_spec,
         started=t0,
     )
-    return out

@@ -353,7 +353,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     best_key = report["best_config_key"]
     final_bundle = None
     if cfg.final_fit_workers and best_key in configs:
-        final_bundle, report["final_fit"] = final_fit(
+        final_bundle, report["final_fit"] = refit_best(
             cfg,
             configs[best_key],
             series,
@@ -382,7 +382,7 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     return report
 
 
-def final_fit(
+def refit_best(
     cfg: SweepConfig,
     config: dict[str, Any],
     series: list[LabeledSeries],
@@ -396,11 +396,10 @@ def final_fit(
     """Refit ``config`` on fold ``fold_id``'s training block with TorchTrainer, calibrate on its
     validation block and score its test block; returns (bundle, summary)."""
     from app.models.calibration import softmax
-    from app.models.train import predict_logits
     from app.tuning.final_fit import fit_with_torch_trainer
     from app.tuning.metrics import classification_metrics
     from app.tuning.splits import fold_times
-    from app.tuning.walkforward import fill_news_impact
+    from app.tuning.walkforward import bundle_logits, fill_news_impact
 
     spec, train = settings_for_trial(config, *_base(cfg))
     windows = WindowSet(series, spec.lookback)
@@ -424,9 +423,7 @@ def final_fit(
         feature_spec=feature_spec,
     )
     bundle = result.bundle
-    x = bundle.scaler.transform(windows.X)
-    logits = predict_logits(bundle.model, windows, x, test, torch.device("cpu"))
-    probs = softmax(logits + np.asarray(bundle.logit_bias), bundle.temperature)
+    probs = softmax(bundle_logits(bundle, windows, test), bundle.temperature)
     metrics = classification_metrics(probs, windows.y[test], windows.r[test], wf.gate)
     summary = {
         "workers": cfg.final_fit_workers,

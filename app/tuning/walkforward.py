@@ -206,6 +206,16 @@ def _predictor_probs(
     raise InputError(f"baseline={name!r}: expected one of {BASELINES}")
 
 
+def bundle_logits(
+    bundle: Any, windows: WindowSet, ends: np.ndarray, x_scaled: np.ndarray | None = None
+) -> np.ndarray:
+    """Prior-corrected logits of ``bundle`` for the windows ending at ``ends`` (softmax with
+    ``bundle.temperature`` gives its calibrated probabilities)."""
+    x = bundle.scaler.transform(windows.X) if x_scaled is None else x_scaled
+    logits = predict_logits(bundle.model, windows, x, ends, torch.device("cpu"))
+    return logits + np.asarray(bundle.logit_bias)
+
+
 def fill_news_impact(windows: WindowSet, train: tuple[int, int]) -> dict[str, Any] | None:
     """Fit the news-impact model (app/features/news_impact.py) on headlines whose outcome is
     inside the fold's training window and write its columns for every row; None when the
@@ -266,9 +276,7 @@ def run_fold(
     )
     bundle = result.bundle
     x_scaled = bundle.scaler.transform(windows.X)
-    device = torch.device("cpu")
-    logits = predict_logits(bundle.model, windows, x_scaled, test, device)
-    logits = logits + np.asarray(bundle.logit_bias)
+    logits = bundle_logits(bundle, windows, test, x_scaled)
     probs = {"model": softmax(logits, bundle.temperature)}
     for name in config.baselines:
         probs[name] = _predictor_probs(name, windows, x_scaled, train, val, test, config.seed)

@@ -10,8 +10,9 @@ import torch
 
 from app.labels import dacc
 from app.models.calibration import softmax
-from app.models.train import ModelSpec, TrainConfig, fit_model, predict_logits
+from app.models.train import ModelSpec, TrainConfig, fit_model
 from app.tuning.final_fit import fit_with_torch_trainer
+from app.tuning.walkforward import bundle_logits
 from tests.unit.tuning.test_tuning_walkforward import windows_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
@@ -63,9 +64,7 @@ def test_two_ddp_workers_learn_the_planted_effect(local_ray, momentum, tmp_path)
         windows, train, val, SPEC, CONFIG, num_workers=2, storage_path=tmp_path
     )
     bundle = result.bundle
-    x = bundle.scaler.transform(windows.X)
-    logits = predict_logits(bundle.model, windows, x, test, torch.device("cpu"))
-    probs = softmax(logits + np.asarray(bundle.logit_bias), bundle.temperature)
+    probs = softmax(bundle_logits(bundle, windows, test), bundle.temperature)
     assert dacc(probs[:, 0], probs[:, 1], windows.r[test]) > 0.6  # AR(1) at 0.5 is easy
     assert result.epochs_run >= 1 and len(result.history) == result.epochs_run
     assert result.val_nll_after <= result.val_nll_before + 1e-9  # temperature fits NLL

@@ -43,7 +43,7 @@ def test_targets_are_the_normalised_move_after_the_first_close_that_knows_the_he
     j = bars[0]
     move = np.log(close[j + HORIZON_BARS]) - np.log(close[j])
     steps = np.diff(np.log(close), prepend=np.nan)
-    sigma = np.nanstd(steps[max(0, j - 287) : j + 1], ddof=1)
+    sigma = np.std(steps[j - 287 : j + 1])  # population std of the 288 returns up to bar j
     assert ev.target[0] == pytest.approx(move / (sigma * np.sqrt(HORIZON_BARS)), rel=1e-9)
     assert ev.outcome_ts[0] == ts[j + HORIZON_BARS]
 
