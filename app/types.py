@@ -56,6 +56,34 @@ class OrderType(StrEnum):
     STOP = "STOP"
 
 
+class OrderStatus(StrEnum):
+    """Where an order is in its life. Terminal: FILLED, CANCELED, REJECTED, EXPIRED.
+
+    UNKNOWN means we sent it and do not know whether the venue has it (a timeout, a dropped
+    connection): it is resolved by asking the venue for its client id, never by resending.
+    The legal transitions live in ``app.broker.order_state``.
+    """
+
+    PENDING_SUBMIT = "PENDING_SUBMIT"
+    SUBMITTED = "SUBMITTED"
+    UNKNOWN = "UNKNOWN"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    FILLED = "FILLED"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in _TERMINAL_ORDER_STATUSES
+
+
+_TERMINAL_ORDER_STATUSES = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
 class RiskState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
@@ -353,6 +381,7 @@ class Fill:
     fee: float
     ts: datetime
     reason: str = "entry"  # entry | exit | stop_loss | take_profit | flatten | ...
+    fill_id: str = ""  # the venue's trade id (unique per venue); "" for backtest fills
 
     def __post_init__(self) -> None:
         require_utc("Fill", "ts", self.ts)
