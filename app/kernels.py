@@ -1,4 +1,10 @@
-"""Compiled (numba) window loops for the batch engine, in the incremental engine's arithmetic.
+"""Array kernels shared by features and text: compiled (numba) window loops, the exact rolling
+mean and std built on them, and the decayed cumulative sum.
+
+NumPy and numba only, so every layer may import it (the news-impact model in ``app.text`` uses
+the rolling std and the decayed sum, as the feature engine does).
+
+The window loops are in the incremental engine's arithmetic.
 
 Each output is computed exactly as ``IncrementalFeatures`` computes it bar by bar: window sums
 added oldest first, a two-pass variance around that mean, extremes that propagate NaN like
@@ -69,3 +75,44 @@ def window_max(x: np.ndarray, window: int) -> np.ndarray:
 def window_min(x: np.ndarray, window: int) -> np.ndarray:
     """Min of every full window: ``-max(-x)`` (negation is exact, NaN stays NaN)."""
     return -window_max(-x, window)
+
+
+def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:]."""
+    n = len(x)
+    mean, std = np.full(n, np.nan), np.full(n, np.nan)
+    if n - start < window:
+        return mean, std
+    m, var = window_mean_var(np.ascontiguousarray(x[start:], dtype=np.float64), window)
+    mean[start + window - 1 :] = m
+    std[start + window - 1 :] = np.sqrt(var)
+    return mean, std
+
+
+_MAX_EXPONENT = 256.0  # 2**256 ~ 1e77: far from float64 overflow
+
+
+def decayed_cumulative(close_ns: np.ndarray, inflow: np.ndarray, half_life_ns: float) -> np.ndarray:
+    """``D[k] = D[k-1] * 2**(-(t[k]-t[k-1])/h) + inflow[k]`` for every bar, vectorized.
+
+    Closed form ``D[k] = 2**-L[k] * sum_{j<=k} inflow[j] * 2**L[j]`` (L = time in half-lives),
+    evaluated in chunks whose exponent span stays below 2**256 so nothing overflows; the
+    running value is carried across chunks. ``inflow[k]`` must already be decayed to t[k].
+    """
+    n = len(close_ns)
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    levels = (close_ns - close_ns[0]).astype(np.float64) / half_life_ns
+    carry, carry_level, start = 0.0, levels[0], 0
+    while start < n:
+        base = levels[start]
+        end = int(np.searchsorted(levels, base + _MAX_EXPONENT, side="right"))
+        end = max(end, start + 1)
+        exponent = levels[start:end] - base
+        seed = carry * np.exp2(-(base - carry_level))
+        out[start:end] = (seed + np.cumsum(inflow[start:end] * np.exp2(exponent))) * np.exp2(
+            -exponent
+        )
+        carry, carry_level, start = out[end - 1], levels[end - 1], end
+    return out

@@ -16,6 +16,7 @@ from enum import StrEnum
 
 BAR_INTERVAL = timedelta(minutes=5)
 NS_PER_SECOND = 1_000_000_000
+BAR_NS = int(BAR_INTERVAL.total_seconds()) * NS_PER_SECOND  # one 5-minute bar in nanoseconds
 
 
 class InvalidField(ValueError):  # noqa: N818 - reads better at the call site

@@ -22,10 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import SentimentSettings  # noqa: E402
-from app.features.news_scoring import score_news  # noqa: E402
-from app.features.sentiment import SentimentModel  # noqa: E402
-from app.features.topics import SENTIMENT_PROTOTYPES  # noqa: E402
 from app.sources.news_csv import read_news_csv  # noqa: E402
+from app.text.prototypes import SENTIMENT_PROTOTYPES  # noqa: E402
+from app.text.sentiment import SentimentModel  # noqa: E402
+from app.text.tagging import score_news  # noqa: E402
 
 SHARED = Path(
     os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -32,7 +32,7 @@ from app.store import TimeSeriesStore, open_store
 from app.types import AssetClass, NewsItem
 
 if TYPE_CHECKING:
-    from app.features.sentiment import SentimentModel
+    from app.text.sentiment import SentimentModel
 
 SPEC_METADATA_KEY = b"feature_spec"
 log = logging.getLogger(__name__)
@@ -188,7 +188,7 @@ def scored_news(
     if len(news):
         if topic_model is None:
             settings = settings or load_settings()
-            from app.features.sentiment_cache import cached_sentiment_model
+            from app.models.text_loader import cached_sentiment_model
 
             topic_model = cached_sentiment_model(settings.sentiment, settings.registry_dir)
         names, intensity = topic_model.topic_names, topic_model.topic_intensity(texts)

@@ -48,8 +48,8 @@ from app.sources.side_batch import SideBatch, flow_frame, macro_frame, news_fram
 from app.types import AssetClass, FlowPoint, MacroPoint, NewsItem
 
 if TYPE_CHECKING:
-    from app.features.sentiment import SentimentModel
     from app.store import TimeSeriesStore
+    from app.text.sentiment import SentimentModel
 
 log = logging.getLogger(__name__)
 
@@ -386,9 +386,9 @@ def _collect_sim(args: argparse.Namespace, kind: str, collected: Collected) -> N
 def _write(
     args: argparse.Namespace, kind: str, store_url: str, settings: Settings, got: Collected
 ) -> dict[str, Any]:
-    from app.features.news_scoring import SymbolTagger
-    from app.features.sentiment_cache import cached_sentiment_model
+    from app.models.text_loader import cached_sentiment_model
     from app.store import open_store
+    from app.text.tagging import SymbolTagger
 
     frames: dict[str, pd.DataFrame] = {}
     if got.news:
@@ -454,7 +454,7 @@ def _sentiment_frame(
     items: Sequence[NewsItem], assets: Sequence[Asset], model: SentimentModel
 ) -> pd.DataFrame:
     """The ``sentiment`` table rows: one per (item, tagged universe symbol), ts = published_at."""
-    from app.features.news_scoring import score_news
+    from app.text.tagging import score_news
 
     label = model_label(model)
     scored = score_news(items, assets, model)

@@ -112,10 +112,9 @@ def _sentiment_head(args: argparse.Namespace, log: Callable[[str], None]) -> str
     walkforward pick it up. Without the data the zero-shot head is used.
     """
     from app.config import load_settings
-    from app.features.sentiment_heads import HeadRegistry
+    from app.models.registry import promoted_version
 
-    registry = HeadRegistry(load_settings().registry_dir)
-    current = registry.current_version()
+    current = promoted_version(load_settings().registry_dir, "sentiment")
     if current:
         return current
     fpb = args.shared_dir / FPB

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from app.config import load_settings
 from app.errors import InputError
-from app.features.sentiment import SentimentModel
-from app.features.sentiment_data import classification_metrics, read_labelled_csv, select_split
+from app.models.text_datasets import classification_metrics, read_labelled_csv, select_split
+from app.models.text_loader import load_sentiment_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> dict:
     if len(data) == 0:
         raise InputError(f"{args.data}: no usable rows (rejected: {dict(data.rejected)})")
     started = time.perf_counter()
-    model = SentimentModel.load(
+    model = load_sentiment_model(
         settings.sentiment,
         registry_dir=args.registry or settings.registry_dir,
         head=args.head,

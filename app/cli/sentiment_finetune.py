@@ -14,8 +14,8 @@ from pathlib import Path
 from app.cli.sentiment_train import add_training_split_args
 from app.config import load_settings
 from app.errors import InputError
-from app.features.sentiment_data import LabelledTexts, read_labelled_csv, select_split
-from app.features.sentiment_finetune import FinetuneConfig, finetune_classifier, new_version_dir
+from app.models.text_datasets import LabelledTexts, read_labelled_csv, select_split
+from app.models.text_finetune import FinetuneConfig, finetune_classifier, new_version_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

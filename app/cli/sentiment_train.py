@@ -13,9 +13,10 @@ from pathlib import Path
 
 from app.config import load_settings
 from app.errors import InputError
-from app.features.sentiment import SentimentModel
-from app.features.sentiment_data import classification_metrics, read_labelled_csv, select_split
-from app.features.sentiment_heads import HeadRegistry, fit_logistic_head
+from app.models.registry import save_head
+from app.models.text_datasets import classification_metrics, read_labelled_csv, select_split
+from app.text.heads import fit_logistic_head
+from app.text.sentiment import SentimentModel
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> dict:
         "C": head.meta["C"],
         "train_metrics": train_metrics,
     }
-    version = HeadRegistry(registry_dir).save(head, meta)
+    version = save_head(registry_dir, head, meta)
     return {
         "version": version,
         "registry": str(Path(registry_dir) / "sentiment" / version),

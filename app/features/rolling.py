@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-BAR_NS = 5 * 60 * 1_000_000_000  # one 5-minute bar in nanoseconds
-_MAX_EXPONENT = 256.0  # 2**256 ~ 1e77: far from float64 overflow
+from app.types import BAR_NS
 
 
 def zscore_last(values: Sequence[float]) -> float:
@@ -54,32 +53,6 @@ def event_deviations(values: np.ndarray, window: int) -> np.ndarray:
     as_list = values.tolist()
     for j in range(len(as_list)):
         out[j] = deviation_last(as_list[max(0, j - window + 1) : j + 1])
-    return out
-
-
-def decayed_cumulative(close_ns: np.ndarray, inflow: np.ndarray, half_life_ns: float) -> np.ndarray:
-    """``D[k] = D[k-1] * 2**(-(t[k]-t[k-1])/h) + inflow[k]`` for every bar, vectorized.
-
-    Closed form ``D[k] = 2**-L[k] * sum_{j<=k} inflow[j] * 2**L[j]`` (L = time in half-lives),
-    evaluated in chunks whose exponent span stays below 2**256 so nothing overflows; the
-    running value is carried across chunks. ``inflow[k]`` must already be decayed to t[k].
-    """
-    n = len(close_ns)
-    out = np.zeros(n)
-    if n == 0:
-        return out
-    levels = (close_ns - close_ns[0]).astype(np.float64) / half_life_ns
-    carry, carry_level, start = 0.0, levels[0], 0
-    while start < n:
-        base = levels[start]
-        end = int(np.searchsorted(levels, base + _MAX_EXPONENT, side="right"))
-        end = max(end, start + 1)
-        exponent = levels[start:end] - base
-        seed = carry * np.exp2(-(base - carry_level))
-        out[start:end] = (seed + np.cumsum(inflow[start:end] * np.exp2(exponent))) * np.exp2(
-            -exponent
-        )
-        carry, carry_level, start = out[end - 1], levels[end - 1], end
     return out
 
 

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from app.errors import InputError
-from app.features.rolling import BAR_NS, decayed_cumulative, event_deviations, event_zscores
+from app.features.rolling import BAR_NS, event_deviations, event_zscores
 from app.features.spec import ZSCORE_FLOW_FEATURES, FeatureSpec
+from app.kernels import decayed_cumulative
 from app.types import FlowPoint, InvalidField, MacroPoint, require_utc, to_ns
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -33,7 +34,7 @@ MINUTE_NS = 60 * 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class ScoredNews:
-    """One row of the scored-news frame (app.features.news_scoring): item x tagged symbol."""
+    """One row of the scored-news frame (app.text.tagging): item x tagged symbol."""
 
     published_at: datetime
     symbol: str

@@ -97,7 +97,7 @@ class FeatureSpec:
     ema_periods: tuple[int, ...] = (9, 20, 50, 200)
     rvol_window: int = 12
     z_window: int = 24
-    # news (scored by app.features.news_scoring)
+    # news (scored by app.text.tagging)
     topics: tuple[str, ...] = DEFAULT_TOPICS
     news_half_life_minutes: float = 120.0
     news_prior_weight: float = 0.5

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import talib
 
-from app.features.kernels import window_max, window_mean_var, window_min, window_sums
 from app.features.spec import FeatureSpec
+from app.kernels import rolling_mean_std, window_max, window_min, window_sums
 
 
 def _nan(n: int) -> np.ndarray:
@@ -124,18 +124,6 @@ def window_sum(x: np.ndarray, window: int) -> np.ndarray:
     incremental engine's exact arithmetic (parity to the last bit, not just to 1e-9).
     """
     return window_sums(np.ascontiguousarray(x, dtype=np.float64), window)
-
-
-def rolling_mean_std(x: np.ndarray, window: int, start: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Exact two-pass mean and population std of ``x[i-window+1 .. i]`` for windows in x[start:]."""
-    n = len(x)
-    mean, std = _nan(n), _nan(n)
-    if n - start < window:
-        return mean, std
-    m, var = window_mean_var(np.ascontiguousarray(x[start:], dtype=np.float64), window)
-    mean[start + window - 1 :] = m
-    std[start + window - 1 :] = np.sqrt(var)
-    return mean, std
 
 
 def bollinger(close: np.ndarray, period: int, k: float) -> tuple[np.ndarray, ...]:

@@ -54,7 +54,7 @@ class LabeledSeries:
     y: np.ndarray  # (n,) int64 class, NO_LABEL where r is NaN
     segment: np.ndarray  # (n,) int64 segment id
     feature_names: tuple[str, ...] = ()
-    headlines: Any = None  # app.features.news_impact.HeadlineEvents for fold-fitted columns
+    headlines: Any = None  # app.text.impact.HeadlineEvents for fold-fitted columns
 
 
 def label_series(

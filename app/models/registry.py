@@ -1,11 +1,17 @@
-"""Model registry: one directory per version, a pointer file for the promoted one.
+"""Model registry: one folder per version, one ``PROMOTED`` pointer per kind of model.
 
-Layout of ``<registry>/<version>/``:
-``weights.pt`` (state dict), ``model.json`` (kind + config), ``feature_spec.json``,
-``scaler.json``, ``labels.json`` (label settings), ``calibration.json`` (temperature),
-``metrics.json``, ``data.json`` (symbols, feature names, lookback, data range).
-``<registry>/PROMOTED`` holds the promoted version's name; the signal service serves it.
-Writes go to a temporary directory renamed into place, so a half-written version never shows.
+What the registry holds is told apart by ``kind``, each in its own folder of the registry dir:
+- ``price``: forecasting models, in the registry folder itself: ``weights.pt`` (state dict),
+  ``model.json`` (architecture, i.e. ``ModelBundle.kind``, + config), ``feature_spec.json``,
+  ``scaler.json``, ``labels.json`` (label settings), ``calibration.json`` (temperature),
+  ``metrics.json``, ``data.json`` (symbols, feature names, lookback, data range);
+- ``sentiment``: trained sentiment heads, ``sentiment/<version>/{head.npz, meta.json}``;
+- ``text_encoder``: fine-tuned encoders, ``sentiment_models/<version>/`` (a Hugging Face
+  folder; used through ``sentiment.model``, never promoted).
+
+The promoted version is the one in use: the signal service serves the promoted price model,
+news is scored with the promoted sentiment head. Writes go to a temporary folder renamed into
+place and the pointer is swapped atomically, so a reader never sees half of either.
 """
 
 from __future__ import annotations
@@ -13,22 +19,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from app.errors import InputError
 from app.models.bundle import ModelBundle
 from app.models.dataset import FeatureScaler
 from app.models.factory import build_model
+from app.text.heads import CLASSES, LogisticHead
 
+Kind = Literal["price", "sentiment", "text_encoder"]
 PROMOTED_FILE = "PROMOTED"
-_FILES = (
+_PRICE_FILES = (
     "weights.pt",
     "model.json",
     "scaler.json",
@@ -38,16 +49,103 @@ _FILES = (
     "data.json",
     "feature_spec.json",
 )
+# kind -> (folder under the registry dir, files every complete version has)
+_LAYOUT: dict[str, tuple[str, tuple[str, ...]]] = {
+    "price": ("", _PRICE_FILES),
+    "sentiment": ("sentiment", ("head.npz", "meta.json")),
+    "text_encoder": ("sentiment_models", ("config.json",)),
+}
+_LEGACY_POINTER = {"sentiment": "current"}  # read when PROMOTED is absent (older registries)
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-@dataclass(frozen=True)
-class VersionInfo:
-    version: str
-    kind: str
-    created_at: str
-    symbols: tuple[str, ...]
-    metrics: dict[str, Any]
-    promoted: bool
+# --------------------------------------------------------------------------- any kind
+
+
+def kind_root(registry_dir: str | Path, kind: Kind = "price") -> Path:
+    """The folder that holds the versions of ``kind``."""
+    if kind not in _LAYOUT:
+        raise InputError(f"registry kind={kind!r}: expected one of {sorted(_LAYOUT)}")
+    return Path(registry_dir) / _LAYOUT[kind][0]
+
+
+def utc_stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+
+
+def new_version_name(registry_dir: str | Path, data_sha256: str, kind: Kind) -> str:
+    """``<UTC stamp>-<data hash[:8]>``, with ``-2``, ``-3``... when ``kind`` already has it."""
+    root = kind_root(registry_dir, kind)
+    stamp, tag = utc_stamp(), data_sha256[:8] or "nodata"
+    version, suffix = f"{stamp}-{tag}", 1
+    while (root / version).exists():
+        suffix += 1
+        version = f"{stamp}-{tag}-{suffix}"
+    return version
+
+
+def version_dir(registry_dir: str | Path, version: str, kind: Kind = "price") -> Path:
+    """The folder of a complete ``version`` of ``kind``; InputError naming what is wrong."""
+    root = kind_root(registry_dir, kind)
+    path = root / version
+    if not _VERSION_RE.match(version or "") or not path.is_dir():
+        raise InputError(f"registry version={version!r} not found in {root}")
+    missing = [f for f in _LAYOUT[kind][1] if not (path / f).is_file()]
+    if missing:
+        raise InputError(f"registry version={version!r} is incomplete: missing {missing}")
+    return path
+
+
+def versions(registry_dir: str | Path, kind: Kind = "price") -> list[str]:
+    """Names of the complete versions of ``kind``, sorted."""
+    root = kind_root(registry_dir, kind)
+    if not root.is_dir():
+        return []
+    required = _LAYOUT[kind][1]
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and _VERSION_RE.match(p.name) and all((p / f).is_file() for f in required)
+    )
+
+
+def promoted_version(registry_dir: str | Path, kind: Kind = "price") -> str | None:
+    """The version of ``kind`` in use, or None."""
+    root = kind_root(registry_dir, kind)
+    for name in (PROMOTED_FILE, _LEGACY_POINTER.get(kind)):
+        if name and (root / name).is_file():
+            return (root / name).read_text(encoding="utf-8").strip() or None
+    return None
+
+
+def promote(registry_dir: str | Path, version: str, kind: Kind = "price") -> str:
+    """Make ``version`` the one in use (atomic pointer swap); return the previous one or ''."""
+    version_dir(registry_dir, version, kind)
+    previous = promoted_version(registry_dir, kind) or ""
+    pointer = kind_root(registry_dir, kind) / PROMOTED_FILE
+    tmp = pointer.with_suffix(".tmp")
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, pointer)  # a reader sees the old or the new pointer
+    return previous
+
+
+def write_version(
+    registry_dir: str | Path, version: str, kind: Kind, write: Callable[[Path], None]
+) -> Path:
+    """Run ``write(folder)`` on a temporary folder and rename it to ``version``."""
+    root = kind_root(registry_dir, kind)
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / version
+    if final.exists():
+        raise InputError(f"registry version={version!r} already exists at {final}")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
+    try:
+        write(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -56,6 +154,61 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- sentiment heads
+
+
+def save_head(
+    registry_dir: str | Path,
+    head: LogisticHead,
+    meta: Mapping[str, Any],
+    *,
+    make_promoted: bool = True,
+) -> str:
+    """Store a trained head as a new version (never overwrites one) and promote it."""
+    version = new_version_name(registry_dir, str(meta.get("data_sha256", "")), "sentiment")
+    full_meta = {"version": version, "classes": list(CLASSES), "dim": head.dim, **meta}
+
+    def write(folder: Path) -> None:
+        np.savez(folder / "head.npz", coef=head.coef, intercept=head.intercept)
+        (folder / "meta.json").write_text(json.dumps(full_meta, indent=2, default=str), "utf-8")
+
+    write_version(registry_dir, version, "sentiment", write)
+    if make_promoted:
+        promote(registry_dir, version, "sentiment")
+    return version
+
+
+def load_head(registry_dir: str | Path, version: str | None = None) -> LogisticHead:
+    """Load head ``version`` (default: the promoted one)."""
+    version = version or promoted_version(registry_dir, "sentiment")
+    if version is None:
+        raise InputError(
+            f"registry={kind_root(registry_dir, 'sentiment')}: no trained sentiment head "
+            "(run sentiment-train)"
+        )
+    folder = version_dir(registry_dir, version, "sentiment")
+    arrays = np.load(folder / "head.npz")
+    meta = _read_json(folder / "meta.json")
+    if list(meta.get("classes", [])) != list(CLASSES):
+        raise InputError(f"{folder}/meta.json classes={meta.get('classes')!r}: want {CLASSES}")
+    return LogisticHead(
+        coef=arrays["coef"], intercept=arrays["intercept"], version=version, meta=meta
+    )
+
+
+# --------------------------------------------------------------------------- price models
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str
+    kind: str  # the architecture (ModelBundle.kind): transformer | lstm
+    created_at: str
+    symbols: tuple[str, ...]
+    metrics: dict[str, Any]
+    promoted: bool
 
 
 def save_version(
@@ -67,40 +220,34 @@ def save_version(
     version: str | None = None,
 ) -> str:
     """Store ``bundle`` as a new version; return its name (``<kind>-<UTC stamp>-<hash>``)."""
-    root = Path(registry_dir)
-    root.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in bundle.model.state_dict().items()}
     if version is None:
         digest = hashlib.sha256()
         for k in sorted(state):
             digest.update(k.encode())
             digest.update(state[k].numpy().tobytes())
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        version = f"{bundle.kind}-{stamp}-{digest.hexdigest()[:8]}"
-    final = root / version
-    if final.exists():
-        raise InputError(f"registry version={version!r} already exists at {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=root))
-    try:
-        torch.save(state, tmp / "weights.pt")
+        version = f"{bundle.kind}-{utc_stamp()}-{digest.hexdigest()[:8]}"
+
+    def write(folder: Path) -> None:
+        torch.save(state, folder / "weights.pt")
         _write_json(
-            tmp / "model.json",
+            folder / "model.json",
             {
                 "kind": bundle.kind,
                 "config": bundle.model_config,
                 "created_at": datetime.now(UTC).isoformat(),
             },
         )
-        _write_json(tmp / "scaler.json", bundle.scaler.to_dict())
-        _write_json(tmp / "labels.json", bundle.label_settings)
+        _write_json(folder / "scaler.json", bundle.scaler.to_dict())
+        _write_json(folder / "labels.json", bundle.label_settings)
         _write_json(
-            tmp / "calibration.json",
+            folder / "calibration.json",
             {"temperature": bundle.temperature, "logit_bias": list(bundle.logit_bias)},
         )
-        _write_json(tmp / "metrics.json", metrics or bundle.metrics)
-        _write_json(tmp / "feature_spec.json", bundle.feature_spec)
+        _write_json(folder / "metrics.json", metrics or bundle.metrics)
+        _write_json(folder / "feature_spec.json", bundle.feature_spec)
         _write_json(
-            tmp / "data.json",
+            folder / "data.json",
             {
                 "symbols": list(bundle.symbols),
                 "feature_names": list(bundle.feature_names),
@@ -108,26 +255,14 @@ def save_version(
                 **(data_range or {}),
             },
         )
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_version(registry_dir, version, "price", write)
     return version
-
-
-def _version_dir(registry_dir: str | Path, version: str) -> Path:
-    path = Path(registry_dir) / version
-    if not version or "/" in version or version.startswith(".") or not path.is_dir():
-        raise InputError(f"registry version={version!r} not found in {registry_dir}")
-    missing = [f for f in _FILES if not (path / f).is_file()]
-    if missing:
-        raise InputError(f"registry version={version!r} is incomplete: missing {missing}")
-    return path
 
 
 def load_version(registry_dir: str | Path, version: str) -> ModelBundle:
     """Rebuild the exact model of ``version``; its predictions match the saved one bit for bit."""
-    path = _version_dir(registry_dir, version)
+    path = version_dir(registry_dir, version)
     meta = _read_json(path / "model.json")
     data = _read_json(path / "data.json")
     model = build_model(meta["kind"], meta["config"])
@@ -150,22 +285,6 @@ def load_version(registry_dir: str | Path, version: str) -> ModelBundle:
     )
 
 
-def promoted_version(registry_dir: str | Path) -> str | None:
-    pointer = Path(registry_dir) / PROMOTED_FILE
-    return pointer.read_text().strip() or None if pointer.is_file() else None
-
-
-def promote(registry_dir: str | Path, version: str) -> str:
-    """Make ``version`` the served one (atomic pointer swap); return the previous one or ''."""
-    _version_dir(registry_dir, version)
-    previous = promoted_version(registry_dir) or ""
-    pointer = Path(registry_dir) / PROMOTED_FILE
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(version + "\n")
-    os.replace(tmp, pointer)
-    return previous
-
-
 def load_promoted(registry_dir: str | Path) -> tuple[str, ModelBundle]:
     version = promoted_version(registry_dir)
     if version is None:
@@ -174,25 +293,21 @@ def load_promoted(registry_dir: str | Path) -> tuple[str, ModelBundle]:
 
 
 def list_versions(registry_dir: str | Path) -> list[VersionInfo]:
-    """Complete versions, oldest first."""
-    root = Path(registry_dir)
-    if not root.is_dir():
-        return []
-    current = promoted_version(root)
+    """Complete price-model versions, oldest first."""
+    current = promoted_version(registry_dir)
     out = []
-    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        if not all((path / f).is_file() for f in _FILES):
-            continue
+    for name in versions(registry_dir, "price"):
+        path = Path(registry_dir) / name
         meta = _read_json(path / "model.json")
         data = _read_json(path / "data.json")
         out.append(
             VersionInfo(
-                version=path.name,
+                version=name,
                 kind=meta["kind"],
                 created_at=meta.get("created_at", ""),
                 symbols=tuple(data["symbols"]),
                 metrics=_read_json(path / "metrics.json"),
-                promoted=path.name == current,
+                promoted=name == current,
             )
         )
     return sorted(out, key=lambda v: (v.created_at, v.version))

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from app.errors import InputError
-from app.features.sentiment_heads import CLASSES
+from app.text.heads import CLASSES
 
 TEXT_COLUMNS = ("sentence", "title", "text")
 CLASS_COLUMNS = ("label",)

@@ -23,11 +23,10 @@ import numpy as np
 import torch
 
 from app.errors import InputError
-from app.features.sentiment import default_model_path, resolve_device
-from app.features.sentiment_data import LabelledTexts
-from app.features.sentiment_heads import CLASSES, new_version_name
-
-MODELS_DIR = "sentiment_models"  # under the registry: one folder per fine-tuned version
+from app.models.registry import kind_root, new_version_name
+from app.models.text_datasets import LabelledTexts
+from app.text.encoder import default_model_path, offline_hub, resolve_device
+from app.text.heads import CLASSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +113,7 @@ def finetune_classifier(
     Returns the metadata also written to ``out_dir/finetune.json``: per-epoch train loss and
     validation accuracy, the epoch kept, the row counts and the settings.
     """
+    offline_hub()
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     cfg = config or FinetuneConfig()
@@ -220,6 +220,6 @@ def finetune_classifier(
 
 def new_version_dir(registry_dir: Path | str, data_sha256: str) -> Path:
     """``<registry>/sentiment_models/<UTC stamp>-<data hash>`` (never an existing folder)."""
-    root = Path(registry_dir) / MODELS_DIR
+    root = kind_root(registry_dir, "text_encoder")
     root.mkdir(parents=True, exist_ok=True)
-    return root / new_version_name(root, data_sha256)
+    return root / new_version_name(registry_dir, data_sha256, "text_encoder")

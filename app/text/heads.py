@@ -1,21 +1,17 @@
-"""Sentiment heads on sentence embeddings, and their place in the model registry.
+"""Sentiment heads on sentence embeddings: zero-shot prototypes and a fitted logistic regression.
 
 A head turns L2-normalised embeddings ``(n, d)`` into class probabilities ``(n, 3)`` in the
 order of :data:`CLASSES`. Two kinds exist: a zero-shot head (cosine similarity to centroids of
 written prototype phrases, no labelled data needed) and a multinomial logistic regression
-fitted on frozen embeddings. Trained heads live in ``<registry>/sentiment/<version>/`` with a
-``current`` pointer, so a serving process picks up a newly trained head without code changes.
+fitted on frozen embeddings. Trained heads are stored by the model registry
+(``app.models.registry``, kind ``sentiment``), whose promoted head a serving process picks up
+without code changes.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -151,83 +147,3 @@ def fit_logistic_head(
     return LogisticHead(
         coef=clf.coef_[order].copy(), intercept=clf.intercept_[order].copy(), meta={"C": c}
     )
-
-
-# --------------------------------------------------------------------------- registry
-
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def new_version_name(root: Path, data_sha256: str) -> str:
-    """``<UTC stamp>-<data hash[:8]>``, with ``-2``, ``-3``... when ``root`` already has it."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-    tag = data_sha256[:8] or "nodata"
-    version, suffix = f"{stamp}-{tag}", 1
-    while (root / version).exists():
-        suffix += 1
-        version = f"{stamp}-{tag}-{suffix}"
-    return version
-
-
-class HeadRegistry:
-    """Trained heads under ``<root>/sentiment/<version>/{head.npz, meta.json}`` + ``current``."""
-
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root) / "sentiment"
-
-    @property
-    def pointer(self) -> Path:
-        return self.root / "current"
-
-    def current_version(self) -> str | None:
-        if not self.pointer.is_file():
-            return None
-        version = self.pointer.read_text(encoding="utf-8").strip()
-        return version or None
-
-    def versions(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(p.name for p in self.root.iterdir() if (p / "head.npz").is_file())
-
-    def save(
-        self, head: LogisticHead, meta: Mapping[str, Any], *, make_current: bool = True
-    ) -> str:
-        """Write a new version (never overwrites one) and point ``current`` at it."""
-        version = new_version_name(self.root, str(meta.get("data_sha256", "")))
-        folder = self.root / version
-        folder.mkdir(parents=True)
-        np.savez(folder / "head.npz", coef=head.coef, intercept=head.intercept)
-        full_meta = {"version": version, "classes": list(CLASSES), "dim": head.dim, **meta}
-        (folder / "meta.json").write_text(json.dumps(full_meta, indent=2, default=str), "utf-8")
-        if make_current:
-            self.set_current(version)
-        return version
-
-    def set_current(self, version: str) -> None:
-        if not (self.root / version / "head.npz").is_file():
-            raise InputError(f"version={version!r}: no head in {self.root}")
-        tmp = self.pointer.with_suffix(".tmp")
-        tmp.write_text(version + "\n", encoding="utf-8")
-        os.replace(tmp, self.pointer)  # atomic: a reader sees the old or the new pointer
-
-    def load(self, version: str | None = None) -> LogisticHead:
-        """Load ``version`` (default: the current one)."""
-        version = version or self.current_version()
-        if version is None:
-            raise InputError(
-                f"registry={self.root}: no trained sentiment head (run sentiment-train)"
-            )
-        if not _VERSION_RE.match(version):
-            raise InputError(f"version={version!r}: not a valid version name")
-        folder = self.root / version
-        try:
-            arrays = np.load(folder / "head.npz")
-            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise InputError(f"version={version!r}: incomplete head folder {folder}") from exc
-        if list(meta.get("classes", [])) != list(CLASSES):
-            raise InputError(f"{folder}/meta.json classes={meta.get('classes')!r}: want {CLASSES}")
-        return LogisticHead(
-            coef=arrays["coef"], intercept=arrays["intercept"], version=version, meta=meta
-        )

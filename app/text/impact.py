@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from app.features.rolling import BAR_NS, decayed_cumulative
-from app.features.technical import rolling_mean_std
+from app.kernels import decayed_cumulative, rolling_mean_std
+from app.types import BAR_NS
 
 MINUTE_NS = 60 * 1_000_000_000
 IMPACT_HALF_LIVES_MIN: tuple[int, ...] = (15, 60)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from app.config import Asset
-from app.features.sentiment import SentimentModel
+from app.text.sentiment import SentimentModel
 from app.types import AssetClass, NewsItem
 
 _EDGE_L = r"(?<![A-Za-z0-9])"

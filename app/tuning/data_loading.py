@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 
 from app.errors import InputError
-from app.features.news_impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
 from app.models.dataset import LabeledSeries, WindowSet, label_series
+from app.text.impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
 from app.tuning.walkforward import Oracle
 from app.types import AssetClass
 
 if TYPE_CHECKING:
-    from app.features.sentiment import SentimentModel
+    from app.text.sentiment import SentimentModel
 
 SIM_MANIFEST = "manifest.json"
 
@@ -39,7 +39,7 @@ class LoadedData:
     source: str = ""
     rejected: dict[str, int] = field(default_factory=dict)
     # (len(news), d) text embeddings row-aligned with ``news``: enables the fold-fitted
-    # news-impact columns (app/features/news_impact.py); None when the text is not at hand
+    # news-impact columns (app/text/impact.py); None when the text is not at hand
     news_embeddings: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -110,7 +110,7 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
     if not items:
         return None
     from app.config import Asset
-    from app.features.news_scoring import score_news
+    from app.text.tagging import score_news
 
     assets_meta = manifest.get("assets", {})
     assets = [
@@ -132,7 +132,7 @@ def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> p
 def _configured_model() -> SentimentModel:
     """The configured sentiment model with the registry's current head, loaded once."""
     from app.config import load_settings
-    from app.features.sentiment_cache import cached_sentiment_model
+    from app.models.text_loader import cached_sentiment_model
 
     settings = load_settings()
     return cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))

@@ -20,12 +20,12 @@ import torch
 
 from app.config import CostSettings, RiskSettings
 from app.errors import InputError
-from app.features.news_impact import IMPACT_COLUMNS, NewsImpactModel, impact_columns
 from app.labels import dacc
 from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
 from app.models.dataset import WindowSet
 from app.models.train import ModelSpec, TrainConfig, TrainResult, fit_model, predict_logits
+from app.text.impact import IMPACT_COLUMNS, NewsImpactModel, impact_columns
 from app.tuning.event_backtest import fold_backtest, pooled_backtest
 from app.tuning.metrics import (
     BARS_PER_YEAR,
@@ -217,7 +217,7 @@ def bundle_logits(
 
 
 def fill_news_impact(windows: WindowSet, train: tuple[int, int]) -> dict[str, Any] | None:
-    """Fit the news-impact model (app/features/news_impact.py) on headlines whose outcome is
+    """Fit the news-impact model (app/text/impact.py) on headlines whose outcome is
     inside the fold's training window and write its columns for every row; None when the
     windows carry no headlines. Returns the fitted model's dict (None: too few headlines)."""
     if all(s.headlines is None for s in windows.series):

@@ -12,8 +12,8 @@ import pytest
 from app.cli.main import main
 from app.config import load_settings
 from app.features.batch import build_features
-from app.features.sentiment import SentimentModel
 from app.features.spec import FeatureSpec, default_spec
+from app.models.text_loader import load_sentiment_model
 from app.store import open_store
 from tests.builders import bars_frame
 
@@ -122,7 +122,7 @@ def test_features_command_writes_the_engine_matrix(store_url, tmp_path, capsys) 
     news = store.read("sentiment", "BTCUSDT").rename(columns={"ts": "published_at"})
     # topic intensity of the stored headline text (the news table's topic label is not read)
     settings = load_settings()
-    model = SentimentModel.load(settings.sentiment, registry_dir=settings.registry_dir)
+    model = load_sentiment_model(settings.sentiment, registry_dir=settings.registry_dir)
     stored = store.read("news").set_index("id")
     intensity = model.topic_intensity(stored.loc[news["news_id"], "title"].tolist())
     for j, name in enumerate(model.topic_names):

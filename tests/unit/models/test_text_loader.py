@@ -1,4 +1,4 @@
-"""The process-wide sentiment model: loaded once, reloaded when the current head changes."""
+"""The process-wide sentiment model: loaded once, reloaded when the promoted head changes."""
 
 from __future__ import annotations
 
@@ -6,48 +6,49 @@ import numpy as np
 import pytest
 
 from app.config import SentimentSettings
-from app.features import sentiment_cache
-from app.features.sentiment import SentimentModel
-from app.features.sentiment_cache import cached_sentiment_model
-from app.features.sentiment_heads import HeadRegistry, LogisticHead
+from app.models import text_loader
+from app.models.registry import promote, save_head
+from app.models.text_loader import cached_sentiment_model
+from app.text.heads import LogisticHead
 
 
 @pytest.fixture
 def loads(monkeypatch):
-    """SentimentModel.load replaced by a counter returning a fresh object per call."""
+    """load_sentiment_model replaced by a counter returning a fresh object per call."""
     calls: list[tuple[SentimentSettings, object]] = []
 
     def fake_load(settings, *, registry_dir=None, **_):
         calls.append((settings, registry_dir))
         return object()
 
-    monkeypatch.setattr(SentimentModel, "load", staticmethod(fake_load))
-    sentiment_cache._load.cache_clear()
+    monkeypatch.setattr(text_loader, "load_sentiment_model", fake_load)
+    text_loader._load.cache_clear()
     yield calls
-    sentiment_cache._load.cache_clear()
+    text_loader._load.cache_clear()
 
 
 def _head(seed: float) -> LogisticHead:
     return LogisticHead(coef=np.full((3, 4), seed), intercept=np.zeros(3))
 
 
-def test_same_head_is_loaded_once_and_a_new_current_head_reloads(loads, tmp_path) -> None:
+def test_same_head_is_loaded_once_and_a_new_promoted_head_reloads(loads, tmp_path) -> None:
     settings = SentimentSettings()
-    registry = HeadRegistry(tmp_path)
     zero_shot = cached_sentiment_model(settings, tmp_path)  # no head yet
     assert cached_sentiment_model(settings, str(tmp_path)) is zero_shot
     assert len(loads) == 1 and loads[0] == (settings, tmp_path)
 
-    first = registry.save(_head(1.0), {"data_sha256": "aaaa"})
+    first = save_head(tmp_path, _head(1.0), {"data_sha256": "aaaa"})
     trained = cached_sentiment_model(settings, tmp_path)
     assert trained is not zero_shot and len(loads) == 2
     assert cached_sentiment_model(settings, tmp_path) is trained and len(loads) == 2
 
-    registry.save(_head(2.0), {"data_sha256": "bbbb"})
+    save_head(tmp_path, _head(2.0), {"data_sha256": "bbbb"})
     newer = cached_sentiment_model(settings, tmp_path)
     assert newer is not trained and len(loads) == 3
 
-    registry.set_current(first)  # pointing back at an older version counts as a change too
+    promote(
+        tmp_path, first, "sentiment"
+    )  # pointing back at an older version counts as a change too
     assert cached_sentiment_model(settings, tmp_path) is not newer and len(loads) == 4
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from app.features.sentiment import SentimentModel
+from app.text.sentiment import SentimentModel
 
 TINY_VOCAB = (
     "[PAD] [UNK] [CLS] [SEP] [MASK] the a company shares stock profit loss rose fell record "

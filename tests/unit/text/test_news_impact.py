@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.features.news_impact import (
+from app.features.rolling import BAR_NS
+from app.text.impact import (
     HORIZON_BARS,
     IMPACT_COLUMNS,
     NewsImpactModel,
     headline_events,
     impact_columns,
 )
-from app.features.rolling import BAR_NS
 
 T0 = 1_700_000_000 * 1_000_000_000 // BAR_NS * BAR_NS
 MIN = 60 * 1_000_000_000

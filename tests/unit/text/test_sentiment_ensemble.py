@@ -8,8 +8,8 @@ import pytest
 
 from app.config import SentimentSettings, load_settings
 from app.errors import InputError
-from app.features.sentiment import SentimentModel
-from tests.unit.features.sentiment_helpers import write_tiny_classifier
+from app.text.sentiment import SentimentModel
+from tests.unit.text.sentiment_helpers import write_tiny_classifier
 
 TEXTS = ["apple shares rose to a record high", "bitcoin hack , sec sues", "the fed rates"]
 

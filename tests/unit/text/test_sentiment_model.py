@@ -8,23 +8,12 @@ import torch
 
 from app.config import SentimentSettings
 from app.errors import InputError
-from app.features.sentiment import (
-    EncodingCache,
-    SentimentModel,
-    TextEncoder,
-    default_model_path,
-    normalize_text,
-    text_key,
-)
-from app.features.sentiment_heads import (
-    CLASSES,
-    HeadRegistry,
-    ZeroShotHead,
-    fit_logistic_head,
-    softmax,
-)
-from app.features.topics import SENTIMENT_PROTOTYPES
-from tests.unit.features.sentiment_helpers import minilm, write_tiny_classifier
+from app.text.embedding_cache import EncodingCache
+from app.text.encoder import TextEncoder, default_model_path, normalize_text, text_key
+from app.text.heads import CLASSES, ZeroShotHead, fit_logistic_head
+from app.text.prototypes import SENTIMENT_PROTOTYPES
+from app.text.sentiment import SentimentModel
+from tests.unit.text.sentiment_helpers import minilm, write_tiny_classifier
 
 POSITIVE = [
     "Apple shares jump after quarterly profit beats forecasts",
@@ -141,40 +130,6 @@ def test_disk_cache_survives_a_new_model(model: SentimentModel, tmp_path) -> Non
     )
     other_model.score(texts[:1])
     assert model.encoder.texts_encoded == before + 1  # another namespace does not reuse
-
-
-def test_trained_head_round_trips_through_the_registry(model: SentimentModel, tmp_path) -> None:
-    texts = [t for label in CLASSES for t in SENTIMENT_PROTOTYPES[label]]
-    labels = [label for label in CLASSES for _ in SENTIMENT_PROTOTYPES[label]]
-    head = fit_logistic_head(model.embed(texts), labels, c=10.0)
-    registry = HeadRegistry(tmp_path)
-    assert registry.current_version() is None
-    version = registry.save(head, {"encoder": model.encoder.name, "n": len(texts)})
-    assert registry.current_version() == version
-    assert (tmp_path / "sentiment" / version / "head.npz").is_file()
-    loaded = registry.load()
-    assert loaded.version == version and loaded.meta["n"] == len(texts)
-    np.testing.assert_array_equal(loaded.coef, head.coef)
-    trained = model.with_head(loaded)
-    assert trained.head_name == f"trained:{version}"
-    emb = model.embed(POSITIVE + NEGATIVE).astype(np.float64)
-    np.testing.assert_allclose(
-        trained.probabilities(POSITIVE + NEGATIVE),
-        softmax(emb @ head.coef.T + head.intercept),
-        atol=1e-12,
-    )
-    assert np.all(trained.score(POSITIVE) > 0) and np.all(trained.score(NEGATIVE) < 0)
-    second = registry.save(head, {"encoder": model.encoder.name, "n": 1})
-    assert second != version and registry.versions() == sorted([version, second])
-    registry.set_current(version)
-    assert registry.load().version == version
-
-
-def test_registry_refuses_missing_heads(tmp_path) -> None:
-    with pytest.raises(InputError, match="no trained sentiment head"):
-        HeadRegistry(tmp_path).load()
-    with pytest.raises(InputError, match="version='nope'"):
-        HeadRegistry(tmp_path).set_current("nope")
 
 
 def test_fit_needs_every_class() -> None:

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from app.config import Asset, SentimentSettings
-from app.features.news_scoring import SymbolTagger, score_news, tag_symbols
-from app.features.sentiment import SentimentModel
+from app.text.sentiment import SentimentModel
+from app.text.tagging import SymbolTagger, score_news, tag_symbols
 from app.types import AssetClass, NewsItem
-from tests.unit.features.sentiment_helpers import write_tiny_classifier
+from tests.unit.text.sentiment_helpers import write_tiny_classifier
 
 T0 = datetime(2025, 1, 6, 14, 0, tzinfo=UTC)
 ASSETS = (

@@ -98,7 +98,7 @@ def test_store_source_reads_bars_and_side_inputs(tmp_path):
 
 
 def test_news_impact_columns_are_fitted_on_the_training_window_only(sim_dir):
-    from app.features.news_impact import IMPACT_COLUMNS
+    from app.text.impact import IMPACT_COLUMNS
     from app.tuning.splits import fold_times
     from app.tuning.walkforward import fill_news_impact, folds_for
 

@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 
 from app.features.batch import build_features
-from app.features.sentiment_heads import HeadRegistry, fit_logistic_head
 from app.features.spec import default_spec
-from app.features.topics import SENTIMENT_PROTOTYPES
+from app.models.registry import save_head
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
+from app.text.heads import fit_logistic_head
+from app.text.prototypes import SENTIMENT_PROTOTYPES
 from app.tuning.data_loading import load_data
-from tests.unit.features.sentiment_helpers import minilm
+from tests.unit.text.sentiment_helpers import minilm
 
 ROOT = Path(__file__).resolve().parents[3]
 # every module between a headline and a model input on the walk-forward path
@@ -81,7 +82,7 @@ def test_walkforward_news_uses_the_registry_head(sim_dirs, tmp_path, monkeypatch
         label for label in ("positive", "neutral", "negative") for _ in SENTIMENT_PROTOTYPES[label]
     ]
     head = fit_logistic_head(model.embed(texts), labels, c=10.0)
-    version = HeadRegistry(tmp_path).save(head, {"encoder": model.encoder.name, "n": len(texts)})
+    version = save_head(tmp_path, head, {"encoder": model.encoder.name, "n": len(texts)})
     monkeypatch.setenv("APP_REGISTRY_DIR", str(tmp_path))
     trained = load_data([sim_dirs[0]], None, None, news=True)
     assert trained.describe()["sentiment_head"].endswith(version)
