@@ -7,7 +7,7 @@ import pytest
 
 from app.errors import InputError
 from app.models.registry import load_head, promote, promoted_version, save_head, versions
-from app.text.heads import CLASSES, fit_logistic_head, softmax
+from app.text.heads import CLASSES, LogisticHead, fit_logistic_head, softmax
 from app.text.prototypes import SENTIMENT_PROTOTYPES
 from app.text.sentiment import SentimentModel
 from tests.unit.text.sentiment_helpers import minilm
@@ -60,3 +60,20 @@ def test_registry_refuses_missing_heads(tmp_path) -> None:
         load_head(tmp_path)
     with pytest.raises(InputError, match="version='nope'"):
         promote(tmp_path, "nope", "sentiment")
+
+
+def test_each_kind_has_its_own_promoted_pointer_and_old_current_pointers_are_read(
+    tmp_path,
+) -> None:
+    head = LogisticHead(coef=np.zeros((3, 4)), intercept=np.zeros(3))
+    version = save_head(tmp_path, head, {"data_sha256": "abcd1234ff"}, make_promoted=False)
+    assert version.endswith("-abcd1234") and promoted_version(tmp_path, "sentiment") is None
+    (tmp_path / "sentiment" / "current").write_text(version + "\n")  # a registry of before
+    assert promoted_version(tmp_path, "sentiment") == version
+    assert load_head(tmp_path).version == version
+    assert promoted_version(tmp_path) is None  # the price kind's pointer is another file
+    newer = save_head(tmp_path, head, {"data_sha256": "abcd1234ff"})
+    assert newer != version and (tmp_path / "sentiment" / "PROMOTED").is_file()
+    assert promoted_version(tmp_path, "sentiment") == newer  # PROMOTED wins over current
+    with pytest.raises(InputError, match="kind='weights'"):
+        promoted_version(tmp_path, "weights")
