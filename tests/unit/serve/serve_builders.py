@@ -19,10 +19,16 @@ from app.risk.engine import RiskEngine
 from app.serve.memory import MemoryLiveView
 from app.types import (
     BAR_INTERVAL,
+    AssetClass,
     DecisionAction,
+    Fill,
+    Order,
+    OrderStatus,
+    Position,
     Probabilities,
     RiskDecision,
     RiskState,
+    Side,
     Signal,
     SignalAction,
 )
@@ -103,3 +109,32 @@ def signal_at(
 def close_of(i: int) -> timedelta:
     """Offset from T0 of the close of bar i."""
     return (i + 1) * BAR_INTERVAL
+
+
+def populate(v: MemoryLiveView, clock: ReplayClock) -> None:
+    """A little of everything the live loop records: bars 0-2, a signal each, an order, a fill."""
+    v.add_feed("replay-crypto", AssetClass.CRYPTO, ["BTCUSDT", "ETHUSDT"])
+    for i in range(3):
+        clock.advance_to(T0 + close_of(i))
+        v.feed_bar("replay-crypto", AssetClass.CRYPTO, "BTCUSDT", T0 + i * BAR_INTERVAL)
+        v.publish_signal(*signal_at(i))
+        v.mark(T0 + i * BAR_INTERVAL, 1000.0 + 5 * i, 1000.0, {}, {})
+    order = Order("BTCUSDT-1-L", "BTCUSDT", Side.BUY, 2.0, T0 + BAR_INTERVAL, stop_loss=90.0)
+    v.record_order(order, OrderStatus.FILLED, T0 + close_of(2), 2.0, 100.5)
+    v.record_fill(
+        Fill(
+            order.client_order_id,
+            "BTCUSDT",
+            Side.BUY,
+            2.0,
+            100.5,
+            0.2,
+            T0 + close_of(1),
+            fill_id="t1",
+        )
+    )
+    v.mark(
+        T0 + 2 * BAR_INTERVAL, 1010.0, 1000.0,
+        {"BTCUSDT": Position("BTCUSDT", 2.0, 100.5, T0 + close_of(1), stop_loss=90.0)},
+        {"BTCUSDT": 105.0},
+    )  # fmt: skip

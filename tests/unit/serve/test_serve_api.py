@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from app.clock import ReplayClock
 from app.serve.api import build_api
 from app.serve.memory import MemoryLiveView
-from app.types import BAR_INTERVAL, AssetClass, Fill, Order, OrderStatus, Position, Side
+from app.types import Fill, Side
 from tests.builders import T0
 from tests.unit.serve.serve_builders import (
     VERSIONS,
@@ -23,6 +23,7 @@ from tests.unit.serve.serve_builders import (
     close_of,
     fresh_keys,
     live_view,
+    populate,
     signal_at,
     tiny_registry,
 )
@@ -52,33 +53,7 @@ def api(tmp_path: Path) -> Api:
 
 
 def _fill(api: Api) -> None:
-    """A little of everything the live loop records."""
-    v = api.view
-    v.add_feed("replay-crypto", AssetClass.CRYPTO, ["BTCUSDT", "ETHUSDT"])
-    for i in range(3):
-        api.clock.advance_to(T0 + close_of(i))
-        v.feed_bar("replay-crypto", AssetClass.CRYPTO, "BTCUSDT", T0 + i * BAR_INTERVAL)
-        v.publish_signal(*signal_at(i))
-        v.mark(T0 + i * BAR_INTERVAL, 1000.0 + 5 * i, 1000.0, {}, {})
-    order = Order("BTCUSDT-1-L", "BTCUSDT", Side.BUY, 2.0, T0 + BAR_INTERVAL, stop_loss=90.0)
-    v.record_order(order, OrderStatus.FILLED, T0 + close_of(2), 2.0, 100.5)
-    v.record_fill(
-        Fill(
-            order.client_order_id,
-            "BTCUSDT",
-            Side.BUY,
-            2.0,
-            100.5,
-            0.2,
-            T0 + close_of(1),
-            fill_id="t1",
-        )
-    )
-    v.mark(
-        T0 + 2 * BAR_INTERVAL, 1010.0, 1000.0,
-        {"BTCUSDT": Position("BTCUSDT", 2.0, 100.5, T0 + close_of(1), stop_loss=90.0)},
-        {"BTCUSDT": 105.0},
-    )  # fmt: skip
+    populate(api.view, api.clock)
 
 
 def test_signal_shape_matches_the_issue(api: Api) -> None:
