@@ -6,7 +6,6 @@ GETs read memory only (signals are computed at bar close by the live loop, never
 and commands that touch files run in a worker thread inside the view.
 """
 
-
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated

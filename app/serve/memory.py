@@ -36,10 +36,10 @@ from app.serve.view import (
     OrderView,
     PerformanceView,
     PortfolioView,
-    PositionView,
     Promotion,
     RiskView,
     UnknownVersion,
+    portfolio_view,
 )
 from app.types import (
     BAR_INTERVAL,
@@ -358,29 +358,7 @@ class MemoryLiveView:
         require_utc("mark", "ts", ts)
         if not math.isfinite(equity) or not day_open_equity > 0:
             raise ValueError(f"mark: equity={equity!r}, day_open_equity={day_open_equity!r}")
-        views = []
-        for symbol in sorted(positions):
-            p = positions[symbol]
-            price = prices.get(symbol, p.avg_price)
-            views.append(
-                PositionView(
-                    symbol, p.qty, p.avg_price, price, p.market_value(price),
-                    p.unrealized_pnl(price), p.opened_at, p.stop_loss, p.take_profit,
-                )
-            )  # fmt: skip
-        gross = sum(abs(v.market_value) for v in views)
-        net = sum(v.market_value for v in views)
-        scale = 1.0 / equity if equity > 0 else math.nan
-        view = PortfolioView(
-            ts=ts,
-            equity=float(equity),
-            day_open_equity=float(day_open_equity),
-            day_pnl=float(equity - day_open_equity),
-            day_drawdown=max(0.0, 1.0 - equity / day_open_equity),
-            gross_exposure=gross * scale,
-            net_exposure=net * scale,
-            positions=tuple(views),
-        )
+        view = portfolio_view(ts, equity, day_open_equity, positions, prices)
         with self._lock:
             if self._equity and ts < self._equity[-1].ts:
                 raise ValueError(f"mark: ts={ts.isoformat()} is before the last mark")

@@ -8,7 +8,8 @@ promotion) are coroutines because they may reach another process.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
@@ -18,7 +19,16 @@ from app.config import RiskSettings
 from app.models.registry import VersionInfo
 from app.serve.events import EventHub
 from app.serve.state import SignalBook
-from app.types import AssetClass, Fill, OrderStatus, OrderType, RiskState, Side, require_utc
+from app.types import (
+    AssetClass,
+    Fill,
+    OrderStatus,
+    OrderType,
+    Position,
+    RiskState,
+    Side,
+    require_utc,
+)
 
 FeedStatus = Literal["ok", "stale", "waiting"]
 
@@ -52,6 +62,37 @@ class PortfolioView:
     gross_exposure: float  # sum |market value| / equity
     net_exposure: float  # sum market value / equity
     positions: tuple[PositionView, ...] = ()
+
+
+def portfolio_view(
+    ts: datetime,
+    equity: float,
+    day_open_equity: float,
+    positions: Mapping[str, Position],
+    prices: Mapping[str, float],
+) -> PortfolioView:
+    """The account marked at ``prices`` (a position without a price: at its average price)."""
+    views = []
+    for symbol in sorted(positions):
+        p = positions[symbol]
+        price = prices.get(symbol, p.avg_price)
+        views.append(
+            PositionView(
+                symbol, p.qty, p.avg_price, price, p.market_value(price),
+                p.unrealized_pnl(price), p.opened_at, p.stop_loss, p.take_profit,
+            )
+        )  # fmt: skip
+    scale = 1.0 / equity if equity > 0 else math.nan  # exposure is undefined at equity <= 0
+    return PortfolioView(
+        ts=ts,
+        equity=float(equity),
+        day_open_equity=float(day_open_equity),
+        day_pnl=float(equity - day_open_equity),
+        day_drawdown=max(0.0, 1.0 - equity / day_open_equity),
+        gross_exposure=sum(abs(v.market_value) for v in views) * scale,
+        net_exposure=sum(v.market_value for v in views) * scale,
+        positions=tuple(views),
+    )
 
 
 @dataclass(frozen=True, slots=True)

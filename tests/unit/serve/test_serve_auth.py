@@ -97,3 +97,16 @@ def test_lookup_compares_every_key(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.clear()
         checker.role_of(presented)
         assert len(calls) == 4
+
+
+def test_api_settings_defaults_and_feed_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = load_settings().api
+    assert (api.host, api.port, api.signal_stale_bars) == ("127.0.0.1", 8000, 2)
+    assert api.keys == () and api.cors_origins == ()
+    monkeypatch.setenv("APP_API__FEED_STALE_S", '{"crypto": 60}')
+    monkeypatch.setenv("APP_API__CORS_ORIGINS", '["http://127.0.0.1:7860"]')
+    api = load_settings().api
+    assert api.feed_stale_s == {"crypto": 60.0, "stocks": 900.0, "forex": 900.0}
+    assert api.cors_origins == ("http://127.0.0.1:7860",)
+    with pytest.raises(ValueError, match=r"feed_stale_s\[forex\]=0.0: must be > 0"):
+        load_settings(api={"feed_stale_s": {"forex": 0}})
