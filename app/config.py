@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,6 +119,38 @@ class IBSettings(_Section):
     client_id: int = 17
 
 
+class ApiSettings(_Section):
+    """The signal API (docs/LIVE.md). Keys come from the environment as JSON lists:
+    ``APP_API__KEYS`` (operate role: reads and commands), ``APP_API__READ_KEYS`` (reads only).
+    Their strength and roles are checked by ``app.serve.auth.check_keys`` when the API starts,
+    with errors that never show a key (a validator here would echo its input)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    keys: tuple[SecretStr, ...] = ()
+    read_keys: tuple[SecretStr, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    signal_stale_bars: int = Field(2, ge=1)  # a signal older than this many bars is stale
+    # a feed silent longer than this (seconds since its last bar closed) is stale
+    feed_stale_s: dict[AssetClass, float] = Field(
+        default_factory=lambda: {c: 900.0 for c in AssetClass}
+    )
+    max_page: int = Field(1000, ge=1)  # most rows one list request returns
+    sse_queue_size: int = Field(256, ge=1)  # events buffered per subscriber (oldest dropped)
+    sse_max_subscribers: int = Field(64, ge=1)
+    sse_ping_s: float = Field(15.0, gt=0.0)
+
+    @field_validator("feed_stale_s")
+    @classmethod
+    def _positive_limits(cls, limits: dict[AssetClass, float]) -> dict[AssetClass, float]:
+        for asset_class, seconds in limits.items():
+            if not seconds > 0:
+                raise ValueError(f"feed_stale_s[{asset_class.value}]={seconds!r}: must be > 0")
+        return {**{c: 900.0 for c in AssetClass}, **limits}
+
+
 class Settings(BaseSettings):
     """Root settings. Build with :func:`load_settings`."""
 
@@ -146,6 +178,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     ccxt: CcxtSettings = CcxtSettings()
     ib: IBSettings = IBSettings()
+    api: ApiSettings = ApiSettings()
     live_trading: bool = False  # paper by default; live needs an explicit flag
 
     @field_validator("store_url")
