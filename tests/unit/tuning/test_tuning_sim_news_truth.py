@@ -15,8 +15,9 @@ from app.features.batch import build_features
 from app.features.sentiment_heads import HeadRegistry, fit_logistic_head
 from app.features.spec import default_spec
 from app.features.topics import SENTIMENT_PROTOTYPES
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.tuning.data_loading import load_data
 from tests.unit.features.sentiment_helpers import minilm
 
