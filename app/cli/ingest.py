@@ -33,9 +33,9 @@ import pandas as pd
 
 from app.config import Settings, load_settings
 from app.errors import InputError
+from app.schema.bar_files import PARQUET_SUFFIXES, CsvLayout, CsvSource, symbol_from_filename
+from app.schema.bars import REASONS, TS_UNITS, ValidationResult, validate_bars
 from app.sources import SourceUnavailable
-from app.sources.csv_source import PARQUET_SUFFIXES, CsvLayout, CsvSource, symbol_from_filename
-from app.sources.validate import REASONS, TS_UNITS, ValidationResult, validate_bars
 from app.store import TimeSeriesStore, open_store
 from app.types import AssetClass
 

@@ -19,6 +19,7 @@ import pandas as pd
 from app.errors import InputError
 from app.features.news_impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
 from app.models.dataset import LabeledSeries, WindowSet, label_series
+from app.schema.bar_files import CsvSource, symbol_from_filename
 from app.sim.files import load_simulation
 from app.sim.manifest import MANIFEST_FILE
 from app.sim.result import SimulationResult
@@ -91,8 +92,6 @@ def load_csv_files(
     paths: Sequence[Path], symbols: Sequence[str] | None, asset_class: AssetClass
 ) -> LoadedData:
     """Validated bars from OHLCV files; bad rows are rejected and counted, good rows kept."""
-    from app.sources.csv_source import CsvSource, symbol_from_filename
-
     by_symbol = {symbol_from_filename(f): f for f in _csv_files(paths)}
     chosen = _pick_symbols(list(by_symbol), symbols, "the --data files")
     bars, rejected = {}, {}
