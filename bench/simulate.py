@@ -15,8 +15,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from app.sources.sim_files import load_simulation, write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import load_simulation, write_simulation
+from app.sim.market import SimulatedMarket
 
 
 def bare_walk(counts: dict[str, int], seed: int) -> dict[str, pd.DataFrame]:

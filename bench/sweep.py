@@ -24,8 +24,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 def main() -> None:
     import ray
 
-    from app.sources.sim_files import write_simulation
-    from app.sources.simulator import SimConfig, SimulatedMarket
+    from app.sim.config import SimConfig
+    from app.sim.files import write_simulation
+    from app.sim.market import SimulatedMarket
     from app.tuning.sweep import SweepConfig, run_sweep
 
     p = argparse.ArgumentParser(description=__doc__)

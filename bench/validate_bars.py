@@ -27,8 +27,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.sources.csv_source import CsvSource, symbol_from_filename  # noqa: E402
-from app.sources.validate import validate_bars  # noqa: E402
+from app.schema.bar_files import CsvSource, symbol_from_filename  # noqa: E402
+from app.schema.bars import validate_bars  # noqa: E402
 from app.store import open_store  # noqa: E402
 from app.types import Bar  # noqa: E402
 

@@ -13,7 +13,7 @@ and counted; the good rows run. Reasons (first failing rule wins, in this order)
   ts_not_on_bar      no bar of that ticker opened at ``ts``
   duplicate          the same (ticker, ts) appeared earlier in the file (the first is kept)
 
-Prices come from ``<TICKER>_5m.csv`` files (read and validated by ``app.sources.csv_source``) or
+Prices come from ``<TICKER>_5m.csv`` files (read and validated by ``app.schema.bar_files``) or
 from the store (``app.store.open_store``).
 """
 
@@ -141,7 +141,7 @@ def load_price_files(
 
     Returns the good bars per ticker and, per ticker, the rejected rows by reason.
     """
-    from app.sources.csv_source import CsvSource
+    from app.schema.bar_files import CsvSource
 
     names = list(symbols) if symbols is not None else None
     bars: dict[str, pd.DataFrame] = {}
@@ -188,6 +188,6 @@ def load_store_bars(url: str, tickers: Iterable[str]) -> dict[str, pd.DataFrame]
 
 
 def _symbol_of(path: Path) -> str:
-    from app.sources.csv_source import symbol_from_filename
+    from app.schema.bar_files import symbol_from_filename
 
     return symbol_from_filename(path)

@@ -10,7 +10,6 @@ Prints the metrics JSON (with the signal counts) as the last stdout line.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +26,7 @@ from app.backtest.signals_io import (
 )
 from app.config import load_settings
 from app.errors import InputError
+from app.sim.manifest import MANIFEST_FILE, SimManifest
 from app.types import AssetClass
 
 
@@ -119,14 +119,10 @@ def _manifest_classes(args: argparse.Namespace) -> dict[str, str]:
     """Asset classes a simulation folder declares (``manifest.json`` field ``symbols``)."""
     if not args.prices or len(args.prices) != 1 or "=" in args.prices[0]:
         return {}
-    path = Path(args.prices[0]) / "manifest.json"
-    if not path.is_file():
+    folder = Path(args.prices[0])
+    if not (folder / MANIFEST_FILE).is_file():
         return {}
-    try:
-        symbols = json.loads(path.read_text(encoding="utf-8"))["symbols"]
-        return {str(k): str(v) for k, v in symbols.items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: field 'symbols' is unreadable ({exc})") from exc
+    return {s: c.value for s, c in SimManifest.load(folder).asset_classes.items()}
 
 
 def _asset_classes(

@@ -33,9 +33,9 @@ import pandas as pd
 
 from app.config import Settings, load_settings
 from app.errors import InputError
+from app.schema.bar_files import PARQUET_SUFFIXES, CsvLayout, CsvSource, symbol_from_filename
+from app.schema.bars import REASONS, TS_UNITS, ValidationResult, validate_bars
 from app.sources import SourceUnavailable
-from app.sources.csv_source import PARQUET_SUFFIXES, CsvLayout, CsvSource, symbol_from_filename
-from app.sources.validate import REASONS, TS_UNITS, ValidationResult, validate_bars
 from app.store import TimeSeriesStore, open_store
 from app.types import AssetClass
 
@@ -105,7 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="timestamps without an offset are UTC (otherwise they are rejected)",
     )
     csv_opts.add_argument("--delimiter", default=",", help="field separator (default ',')")
-    sim = p.add_argument_group("sim (without --path: generate with app.sources.simulator)")
+    sim = p.add_argument_group("sim (without --path: generate with app.sim.market)")
     sim.add_argument("--days", type=int, default=30, help="calendar days to simulate")
     sim.add_argument("--seed", type=int, default=7, help="random seed")
     feed = p.add_argument_group("ccxt / yfinance / ib")
@@ -205,8 +205,9 @@ def _csv_inputs(path: Path, symbols: list[str], *, resample_1m: bool) -> list[tu
 
 
 def _sim_batches(args: argparse.Namespace, settings: Settings) -> Iterator[Batch]:
-    from app.sources.sim_files import load_simulation
-    from app.sources.simulator import SimConfig, SimulatedMarket
+    from app.sim.config import SimConfig
+    from app.sim.files import load_simulation
+    from app.sim.market import SimulatedMarket
 
     if args.path is not None:
         result = load_simulation(args.path)

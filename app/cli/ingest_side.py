@@ -360,20 +360,11 @@ READERS: dict[tuple[str, str], Reader] = {
 
 def _collect_sim(args: argparse.Namespace, kind: str, collected: Collected) -> None:
     """The simulator folder's news, macro and flow (all, or the one ``--kind``)."""
-    from app.sources.sim_files import load_simulation
+    from app.sim.files import load_simulation
 
     _need(args, "--path SIM_FOLDER", args.path)
     result = load_simulation(args.path)
-    meta = result.manifest.get("assets", {}) if isinstance(result.manifest, dict) else {}
-    collected.assets = tuple(
-        Asset(
-            symbol=symbol,
-            asset_class=asset_class,
-            name=meta.get(symbol, {}).get("name", ""),
-            aliases=tuple(meta.get(symbol, {}).get("aliases", ())),
-        )
-        for symbol, asset_class in result.asset_classes.items()
-    )
+    collected.assets = tuple(result.manifest.assets.values())
     where = str(args.path)
     for name, items in (("news", result.news), ("macro", result.macro), ("flow", result.flow)):
         if kind in ("all", name):

@@ -9,14 +9,10 @@ from pathlib import Path
 
 from app.config import load_settings
 from app.errors import InputError
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import (
-    CATALOG,
-    DEFAULT_SYMBOLS,
-    SimConfig,
-    SimulatedMarket,
-    catalog_assets,
-)
+from app.sim.catalog import CATALOG, DEFAULT_SYMBOLS, catalog_assets
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.types import AssetClass
 
 
@@ -82,17 +78,16 @@ def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     result = SimulatedMarket(config).run()
     folder = write_simulation(result, args.out)
-    counts = result.manifest["counts"]
     return {
         "command": "simulate",
         "out": str(folder),
         "seed": config.seed,
         "days": config.days,
         "horizon": config.labels.horizon,
-        "bars": counts["bars"],  # type: ignore[index]
+        "bars": dict(result.manifest.counts.bars),
         "news": len(result.news),
         "macro": len(result.macro),
         "flow": len(result.flow),
-        "oracle_dacc": result.manifest["oracle_dacc"],
+        "oracle_dacc": dict(result.manifest.oracle_dacc),
         "seconds": round(time.perf_counter() - t0, 2),
     }

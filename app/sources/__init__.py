@@ -1,7 +1,7 @@
 """Adapters from the outside world (files, exchanges, brokers) to the store's frames.
 
 Each adapter converts its wire format at the edge; every price frame then goes through
-:func:`app.sources.validate.validate_bars`. See docs/SOURCES.md.
+:func:`app.schema.bars.validate_bars`. See docs/SOURCES.md.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ import pandas as pd
 
 from app.config import CcxtSettings
 from app.errors import InputError
+from app.schema.bars import BAR_COLUMNS, empty_bars
 from app.sources import SourceUnavailable
-from app.sources.validate import BAR_COLUMNS, empty_bars
 from app.types import require_utc
 
 log = logging.getLogger(__name__)

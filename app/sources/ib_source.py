@@ -21,8 +21,8 @@ from ib_async import IB, BarData, BarDataList, Contract, Forex, Stock
 
 from app.config import IBSettings
 from app.errors import InputError
+from app.schema.bars import BAR_COLUMNS, empty_bars
 from app.sources import SourceUnavailable
-from app.sources.validate import BAR_COLUMNS, empty_bars
 from app.types import BAR_INTERVAL, AssetClass, Bar, InvalidField
 
 BAR_SIZE = "5 mins"

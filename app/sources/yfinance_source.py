@@ -17,7 +17,7 @@ from types import ModuleType
 import pandas as pd
 
 from app.errors import InputError
-from app.sources.validate import BAR_COLUMNS, empty_bars
+from app.schema.bars import BAR_COLUMNS, empty_bars
 from app.types import BAR_INTERVAL, require_utc
 
 MAX_HISTORY = timedelta(days=60)

@@ -18,14 +18,16 @@ import pandas as pd
 
 from app.errors import InputError
 from app.models.dataset import LabeledSeries, WindowSet, label_series
+from app.schema.bar_files import CsvSource, symbol_from_filename
+from app.sim.files import load_simulation
+from app.sim.manifest import MANIFEST_FILE
+from app.sim.result import SimulationResult
 from app.text.impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
 from app.tuning.walkforward import Oracle
 from app.types import AssetClass
 
 if TYPE_CHECKING:
     from app.text.sentiment import SentimentModel
-
-SIM_MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -90,8 +92,6 @@ def load_csv_files(
     paths: Sequence[Path], symbols: Sequence[str] | None, asset_class: AssetClass
 ) -> LoadedData:
     """Validated bars from OHLCV files; bad rows are rejected and counted, good rows kept."""
-    from app.sources.csv_source import CsvSource, symbol_from_filename
-
     by_symbol = {symbol_from_filename(f): f for f in _csv_files(paths)}
     chosen = _pick_symbols(list(by_symbol), symbols, "the --data files")
     bars, rejected = {}, {}
@@ -103,25 +103,15 @@ def load_csv_files(
     return LoadedData(asset_class, bars, source="csv", rejected=rejected)
 
 
-def _scored_news(result: Any, symbols: list[str], manifest: dict[str, Any]) -> pd.DataFrame | None:
+def _scored_news(result: SimulationResult, symbols: list[str]) -> pd.DataFrame | None:
     """Score the simulator's headlines with the project's sentiment model (never the
     generator's own sentiment labels, which a real feed would not have)."""
     items = [n for n in result.news if set(n.symbols) & set(symbols)]
     if not items:
         return None
-    from app.config import Asset
     from app.text.tagging import score_news
 
-    assets_meta = manifest.get("assets", {})
-    assets = [
-        Asset(
-            symbol=s,
-            asset_class=result.asset_classes[s],
-            name=assets_meta.get(s, {}).get("name", ""),
-            aliases=tuple(assets_meta.get(s, {}).get("aliases", ())),
-        )
-        for s in symbols
-    ]
+    assets = [result.manifest.assets[s] for s in symbols]  # names and aliases for the tagger
     # the registry's trained head (FPB, docs/SENTIMENT.md) when there is one, else zero-shot
     model = _configured_model()
     scored = score_news(items, assets, model)
@@ -138,7 +128,7 @@ def _configured_model() -> SentimentModel:
     return cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
 
 
-def _news_embeddings(result: Any, news: pd.DataFrame | None) -> np.ndarray | None:
+def _news_embeddings(result: SimulationResult, news: pd.DataFrame | None) -> np.ndarray | None:
     """Embeddings of the scored rows' text (cached encodings: the scoring already ran them)."""
     if news is None or not len(news):
         return None
@@ -153,8 +143,6 @@ def load_simulation_folder(
     news: bool = True,
     news_impact: bool = True,
 ) -> LoadedData:
-    from app.sources.sim_files import load_simulation
-
     result = load_simulation(path)
     classes = {s: AssetClass(c) for s, c in result.asset_classes.items()}
     if asset_class is None:
@@ -164,7 +152,6 @@ def load_simulation_folder(
         asset_class = classes[first]
     available = [s for s, c in classes.items() if c is asset_class]
     chosen = _pick_symbols(available, symbols, f"the {asset_class.value} symbols of {path}")
-    manifest = dict(result.manifest)
     macro = pd.DataFrame(
         [
             {"symbol": m.name, "ts": m.ts, "published_at": m.published_at, "value": m.value}
@@ -186,7 +173,7 @@ def load_simulation_folder(
         ],
         columns=["symbol", "ts", "kind", "published_at", "value"],
     )
-    scored = _scored_news(result, chosen, manifest) if news else None
+    scored = _scored_news(result, chosen) if news else None
     return LoadedData(
         asset_class=asset_class,
         bars={s: result.bars[s].reset_index(drop=True) for s in chosen},
@@ -196,7 +183,7 @@ def load_simulation_folder(
         flow=_utc(flow, "ts", "published_at") if len(flow) else None,
         oracle=Oracle(
             frames={s: result.oracle[s] for s in chosen if s in result.oracle},
-            df=manifest.get("oracle", {}).get("df", 5.0),
+            df=result.manifest.oracle.df,
         ),
         source=f"simulation:{path}",
     )
@@ -211,7 +198,7 @@ def load_data(
 ) -> LoadedData:
     """Dispatch ``--data``: a simulator folder, or OHLCV files/folders."""
     ps = [Path(p) for p in paths]
-    if len(ps) == 1 and ps[0].is_dir() and (ps[0] / SIM_MANIFEST).is_file():
+    if len(ps) == 1 and ps[0].is_dir() and (ps[0] / MANIFEST_FILE).is_file():
         return load_simulation_folder(ps[0], symbols, asset_class, news, news_impact)
     if asset_class is None:
         raise InputError("--asset-class is required for OHLCV files (crypto|stocks|forex)")

@@ -25,6 +25,7 @@ from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
 from app.models.dataset import WindowSet
 from app.models.train import ModelSpec, TrainConfig, TrainResult, fit_model, predict_logits
+from app.sim.oracle import oracle_probabilities
 from app.text.impact import IMPACT_COLUMNS, NewsImpactModel, impact_columns
 from app.tuning.event_backtest import fold_backtest, pooled_backtest
 from app.tuning.metrics import (
@@ -117,7 +118,7 @@ class Oracle:
     degrees of freedom of its noise over the label horizon (manifest ``oracle.df``)."""
 
     frames: dict[str, pd.DataFrame]
-    df: float | None = 5.0
+    df: float | None  # SimManifest.oracle.df; None = Normal noise
 
 
 def oracle_lookup(windows: WindowSet, ends: np.ndarray, oracle: Oracle) -> np.ndarray | None:
@@ -127,8 +128,6 @@ def oracle_lookup(windows: WindowSet, ends: np.ndarray, oracle: Oracle) -> np.nd
     T-bar return; the simulator's ``oracle_probabilities`` turns them into class
     probabilities for any threshold, so the oracle is scored on exactly our labels.
     """
-    from app.sources.simulator import oracle_probabilities
-
     out = np.empty((ends.size, 3))
     for i, symbol in enumerate(windows.symbols):
         sel = np.flatnonzero(windows.ticker[ends] == i)

@@ -15,6 +15,8 @@ from app.backtest.engine import BacktestConfig, run_backtest
 from app.backtest.vectorbt_check import referee
 from app.cli.main import main
 from app.config import CostSettings, RiskSettings
+from app.sim.config import SimConfig
+from app.sim.market import SimulatedMarket
 from app.types import AssetClass
 from tests.builders import bars_frame
 
@@ -201,9 +203,8 @@ def test_cli_takes_asset_classes_from_a_simulation_manifest(tmp_path, capsys):
         frame = bars_frame(300, symbol=sym, seed=seed).drop(columns="symbol")
         frame["ts"] = frame["ts"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
         frame.to_csv(folder / f"{sym}_5m.csv", index=False)
-    (folder / "manifest.json").write_text(
-        json.dumps({"symbols": {"MSFT": "stocks", "SOLUSDT": "crypto"}})
-    )
+    # a simulator's manifest declares the classes (its own bars are replaced by the test's)
+    SimulatedMarket(SimConfig.for_symbols(["MSFT", "SOLUSDT"], days=1)).run().manifest.save(folder)
     assert (
         main(
             [

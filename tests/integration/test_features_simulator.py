@@ -14,7 +14,8 @@ import pytest
 
 from app.features.batch import build_features
 from app.features.spec import default_spec
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.market import SimulatedMarket
 from tests.unit.features.feat_builders import assert_frames_close, replay, run_incremental
 
 

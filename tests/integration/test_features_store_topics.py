@@ -14,11 +14,12 @@ import pytest
 
 from app.cli.features import scored_news
 from app.cli.main import main
-from app.config import Asset, load_settings
+from app.config import load_settings
 from app.features.spec import default_spec
 from app.models.text_loader import cached_sentiment_model
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.store import open_store
 from app.text.tagging import score_news
 from app.tuning.data_loading import load_store
@@ -42,16 +43,7 @@ def ingested(tmp_path_factory):
             assert main(argv) == 0
         settings = load_settings()
         model = cached_sentiment_model(settings.sentiment, settings.registry_dir)
-    meta = result.manifest.get("assets", {})
-    assets = [
-        Asset(
-            symbol=s,
-            asset_class=c,
-            name=meta.get(s, {}).get("name", ""),
-            aliases=tuple(meta.get(s, {}).get("aliases", ())),
-        )
-        for s, c in result.asset_classes.items()
-    ]
+    assets = list(result.manifest.assets.values())
     expected = score_news(result.news, assets, model)  # the walk-forward --data definition
     return url, tmp, model, expected, result
 

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from app.cli.main import main
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.store import open_store
 
 

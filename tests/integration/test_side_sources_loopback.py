@@ -15,8 +15,9 @@ from app.cli.main import main
 from app.config import load_settings
 from app.features.spec import default_spec
 from app.models.text_loader import cached_sentiment_model
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.store import open_store
 from app.tuning.data_loading import load_store
 from app.types import AssetClass

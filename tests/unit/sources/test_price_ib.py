@@ -12,6 +12,7 @@ from ib_async import BarData, BarDataList, Forex, Stock
 
 from app.config import IBSettings
 from app.errors import InputError
+from app.schema.bars import validate_bars
 from app.sources import SourceUnavailable
 from app.sources.ib_source import (
     ClosedBarRelay,
@@ -21,7 +22,6 @@ from app.sources.ib_source import (
     feed_for,
     ib_bars_to_frame,
 )
-from app.sources.validate import validate_bars
 from app.types import AssetClass, Bar, InvalidField
 
 T0 = datetime(2025, 6, 4, 13, 30, tzinfo=UTC)

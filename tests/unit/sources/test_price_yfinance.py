@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app.errors import InputError
-from app.sources.validate import validate_bars
+from app.schema.bars import validate_bars
 from app.sources.yfinance_source import (
     YFinanceSource,
     import_yfinance,

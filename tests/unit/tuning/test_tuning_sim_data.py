@@ -10,8 +10,9 @@ from app.config import LabelSettings
 from app.errors import InputError
 from app.features.spec import default_spec
 from app.models.train import ModelSpec, TrainConfig
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.tuning.data_loading import build_windows, load_data
 from app.tuning.walkforward import WalkForwardConfig, oracle_lookup, run_walkforward
 from app.types import AssetClass

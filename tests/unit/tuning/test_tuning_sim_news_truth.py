@@ -14,8 +14,9 @@ import pytest
 from app.features.batch import build_features
 from app.features.spec import default_spec
 from app.models.registry import save_head
-from app.sources.sim_files import write_simulation
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
 from app.text.heads import fit_logistic_head
 from app.text.prototypes import SENTIMENT_PROTOTYPES
 from app.tuning.data_loading import load_data

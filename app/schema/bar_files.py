@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import InputError
-from app.sources.validate import (
+from app.schema.bars import (
     BAR_COLUMNS,
     FIVE_MINUTES,
     LINE_ERROR,

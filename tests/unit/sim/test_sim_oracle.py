@@ -10,7 +10,10 @@ from scipy import stats
 
 from app.config import LabelSettings
 from app.labels import DOWN, FLAT, UP, make_labels
-from app.sources.simulator import SimConfig, SimulatedMarket, SimulationResult, oracle_probabilities
+from app.sim.config import SimConfig
+from app.sim.market import SimulatedMarket
+from app.sim.oracle import oracle_probabilities
+from app.sim.result import SimulationResult
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +66,7 @@ def test_bad_inputs_are_refused() -> None:
 
 def test_oracle_columns_recompute_for_the_same_threshold(big: SimulationResult) -> None:
     o = big.oracle["BTCUSDT"]
-    df = float(big.manifest["oracle"]["df"])  # type: ignore[index]
+    df = big.manifest.oracle.df
     up, down, flat = oracle_probabilities(o["mu"], o["sigma"], o["theta"], df=df)
     np.testing.assert_array_equal(up, o["p_up"].to_numpy())
     np.testing.assert_array_equal(down, o["p_down"].to_numpy())
@@ -74,13 +77,12 @@ def test_oracle_columns_recompute_for_the_same_threshold(big: SimulationResult) 
 
 def _calibration_gaps(result: SimulationResult, symbols: list[str], bins: int = 8) -> list[float]:
     """|mean predicted - realized frequency| per probability bin, for each class."""
-    horizon = int(result.manifest["horizon"])  # type: ignore[call-overload]
+    horizon = result.manifest.horizon
     gaps = []
     for cls, col in ((UP, "p_up"), (DOWN, "p_down"), (FLAT, "p_flat")):
         p, hit = [], []
         for sym in symbols:
-            lab = result.manifest["labels"]  # type: ignore[index]
-            settings = LabelSettings(**lab)  # type: ignore[arg-type]
+            settings = result.manifest.labels
             assert settings.horizon == horizon
             _, _, y = make_labels(result.bars[sym]["close"].to_numpy(), settings)
             known = y >= 0
@@ -117,13 +119,13 @@ def test_oracle_is_calibrated(big: SimulationResult) -> None:
 def test_oracle_dacc_is_modest(big: SimulationResult) -> None:
     for sym in big.bars:
         assert 0.55 <= big.oracle_dacc(sym) <= 0.68, (sym, big.oracle_dacc(sym))
-    assert big.manifest["oracle_dacc"] == {s: round(big.oracle_dacc(s), 4) for s in big.bars}
+    assert big.manifest.oracle_dacc == {s: round(big.oracle_dacc(s), 4) for s in big.bars}
 
 
 def test_longer_horizon_oracle_is_approximately_calibrated() -> None:
     cfg = SimConfig.for_symbols(["BTCUSDT"], seed=99, days=40, labels=LabelSettings(horizon=3))
     res = SimulatedMarket(cfg).run()
-    assert res.manifest["oracle"] == {  # type: ignore[comparison-overlap]
+    assert res.manifest.to_dict()["oracle"] == {
         "df": 7.0,
         "exact": False,
         "note": "p_* = oracle_probabilities(mu, sigma, theta, df=oracle.df)",

@@ -8,16 +8,15 @@ Timestamps are ISO-8601 UTC with a ``Z``; floats are written with full precision
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from app.errors import InputError
-from app.sources.simulator import SimulationResult
-from app.types import AssetClass, FlowPoint, MacroPoint, NewsItem
+from app.sim.manifest import TS_FORMAT, SimManifest
+from app.sim.result import SimulationResult
+from app.types import FlowPoint, MacroPoint, NewsItem
 
-TS_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume")
 ORACLE_COLUMNS = ("ts", "mu", "sigma", "theta", "p_up", "p_down", "p_flat")
 NEWS_COLUMNS = (
@@ -92,8 +91,7 @@ def write_simulation(result: SimulationResult, out: str | Path) -> Path:
         columns=list(FLOW_COLUMNS),
     )
     _write_csv(flow, folder / "flow.csv")
-    manifest = json.dumps(result.manifest, indent=2, sort_keys=True, default=str)
-    (folder / "manifest.json").write_text(manifest + "\n", encoding="utf-8")
+    result.manifest.save(folder)
     return folder
 
 
@@ -115,16 +113,11 @@ def _utc(series: pd.Series, path: Path, column: str) -> pd.Series:
 
 
 def load_simulation(path: str | Path) -> SimulationResult:
-    """Read a folder written by :func:`write_simulation` back into a ``SimulationResult``."""
+    """Read a folder written by :func:`write_simulation` back into a ``SimulationResult``: the
+    manifest first (:meth:`SimManifest.load`), then the bar and oracle files of its symbols."""
     folder = Path(path)
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise FileNotFoundError(f"{manifest_path}: not a simulation folder (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    try:
-        classes = {s: AssetClass(c) for s, c in manifest["symbols"].items()}
-    except (KeyError, ValueError, AttributeError) as exc:
-        raise InputError(f"{manifest_path}: field 'symbols' is invalid ({exc})") from exc
+    manifest = SimManifest.load(folder)
+    classes = manifest.asset_classes
     bars: dict[str, pd.DataFrame] = {}
     oracle: dict[str, pd.DataFrame] = {}
     for symbol in classes:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.errors import InputError
-from app.sources.validate import BAR_COLUMNS, REASONS, validate_bars
+from app.schema.bars import BAR_COLUMNS, REASONS, validate_bars
 from app.types import Bar
 
 

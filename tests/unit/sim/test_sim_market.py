@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.sources.sim_templates import TOPICS, mentions
-from app.sources.simulator import (
-    SimConfig,
-    SimulatedMarket,
-    SimulationResult,
-    drift_parts,
-)
+from app.sim.config import SimConfig
+from app.sim.drift import drift_parts
+from app.sim.headlines import mentions
+from app.sim.market import SimulatedMarket
+from app.sim.result import SimulationResult
+from app.sim.templates import TOPICS
 from app.types import AssetClass, Bar
 
 NY = "America/New_York"

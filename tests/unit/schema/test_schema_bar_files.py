@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.errors import InputError
-from app.sources.csv_source import (
+from app.schema.bar_files import (
     YFINANCE_LAYOUT,
     CsvLayout,
     CsvSource,
