@@ -43,17 +43,31 @@ class DqnConfig:
     net_arch: tuple[int, ...] = (64, 64)
     seed: int = 0
     device: str = "auto"
+    threads: int = 1  # torch CPU threads while training: one is fastest for a 64x64 net
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise InputError(f"steps={self.steps}: must be >= 1")
+        if self.threads < 1:
+            raise InputError(f"threads={self.threads}: must be >= 1")
 
 
 def train_dqn(env: ExecutionEnv, config: DqnConfig) -> Any:
-    """Train a DQN for ``config.steps`` environment steps; returns the stable-baselines3 model."""
+    """Train a DQN for ``config.steps`` environment steps; returns the stable-baselines3 model.
+    Torch's CPU thread count is ``config.threads`` during the call, restored after."""
+    import torch
     from stable_baselines3 import DQN
 
-    model = DQN(
+    previous = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    try:
+        return _learn(DQN, env, config)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _learn(dqn_class: Any, env: ExecutionEnv, config: DqnConfig) -> Any:
+    model = dqn_class(
         "MlpPolicy",
         env,
         learning_rate=config.learning_rate,
