@@ -9,6 +9,7 @@ is a parameter ("auto": CUDA when present, else CPU).
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,14 +32,15 @@ class DqnConfig:
     numbers and an episode is a day of 5-minute bars."""
 
     steps: int = 20_000
-    learning_rate: float = 5e-4
+    learning_rate: float = 1e-3
     buffer_size: int = 50_000
-    learning_starts: int = 1_000
+    learning_starts: int = 500
     batch_size: int = 64
-    gamma: float = 0.98
+    gamma: float = 0.95
+    n_steps: int = 4  # multi-step returns: an entry's fee and its later drift in one target
     train_freq: int = 4
-    target_update_interval: int = 1_000
-    exploration_fraction: float = 0.4
+    target_update_interval: int = 250
+    exploration_fraction: float = 0.3
     exploration_final_eps: float = 0.05
     net_arch: tuple[int, ...] = (64, 64)
     seed: int = 0
@@ -75,6 +77,7 @@ def _learn(dqn_class: Any, env: ExecutionEnv, config: DqnConfig) -> Any:
         learning_starts=min(config.learning_starts, max(1, config.steps // 4)),
         batch_size=config.batch_size,
         gamma=config.gamma,
+        n_steps=config.n_steps,
         train_freq=config.train_freq,
         target_update_interval=config.target_update_interval,
         exploration_fraction=config.exploration_fraction,
@@ -117,7 +120,10 @@ def load_agent(folder: Path, device: str = "auto") -> tuple[Any, dict[str, Any]]
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise InputError(f"{meta_path}: not JSON ({exc})") from exc
-    return DQN.load(model_path, device=device), meta
+    with warnings.catch_warnings():  # loading re-runs the setup that warns about n_steps
+        warnings.filterwarnings("ignore", message=r"`n_steps=\d+` is ignored")
+        model = DQN.load(model_path, device=device)
+    return model, meta
 
 
 def env_meta(config: EnvConfig) -> dict[str, Any]:

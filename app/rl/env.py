@@ -9,10 +9,11 @@ engine (``app.rl.replay``), so the agent can only choose among what the risk lay
   that side, so the confidence gate, the drawdown halt, the caps and the ATR stops apply; the
   size is a fraction of the size the engine approved. Entering against a position closes it
   (the engine never reverses in one decision). Exit is a reduce-only order.
-- observation (``Box(16,)``, float32, clipped to [-10, 10]): P(UP), P(DOWN), P(FLAT), has a
+- observation (``Box(18,)``, float32, clipped to [-10, 10]): P(UP), P(DOWN), P(FLAT), has a
   signal, ATR/price in %, 1-bar and 12-bar log returns in ATR units, position side, position
   notional / the per-position cap, unrealized P&L in % of equity, time of day (sin, cos),
-  HALTED, REDUCING, today's drawdown / the daily limit, an order pending.
+  HALTED, REDUCING, today's drawdown / the daily limit, an order pending, and P(UP) and
+  P(DOWN) minus the confidence gate (x10; -10 without a signal).
 - reward: ``reward_scale * (equity[t+1] - equity[t]) / initial_equity - risk_penalty *
   exposure[t+1]``: the mark-to-market change of the account, so after fees and slippage
   (booked on every fill), minus a penalty per bar on the gross exposure (notional / equity).
@@ -50,6 +51,8 @@ OBS_NAMES: tuple[str, ...] = (
     "reducing",
     "day_drawdown",
     "order_pending",
+    "gate_margin_up",
+    "gate_margin_down",
 )
 OBS_LIMIT = 10.0
 
@@ -111,6 +114,12 @@ class ExecutionEnv(gym.Env):
             series.bars, series.symbol, series.asset_class, self._bt
         )
         self._features = _market_features(series, np.asarray(self._template.atr))
+        # how far P(UP) / P(DOWN) is above the confidence gate, in units of 0.1 (0 = at it):
+        # an entry that way passes the gate when >= 0 (the risk engine decides the rest)
+        gate = self.config.risk.confidence_gate
+        self._margins = np.where(
+            series.has_signal[:, None], (self._features[:, :2] - gate) * 10.0, -10.0
+        )
         self._n = len(series)
         self._close = self._template.close
         self._has_signal = series.has_signal
@@ -214,12 +223,13 @@ class ExecutionEnv(gym.Env):
         obs[:7] = f[:7]
         obs[7:10] = (float(np.sign(qty)), size, unreal)
         obs[10:12] = f[7:9]
-        obs[12:] = (
+        obs[12:16] = (
             float(state is RiskState.HALTED),
             float(state is RiskState.REDUCING),
             day_dd,
             float(replay.pending),
         )
+        obs[16:] = self._margins[j]
         return np.clip(obs, -OBS_LIMIT, OBS_LIMIT).astype(np.float32)
 
     def _info(
