@@ -26,6 +26,7 @@ def main() -> None:
 
     from app.sources.sim_files import write_simulation
     from app.sources.simulator import SimConfig, SimulatedMarket
+    from app.config import load_settings
     from app.tuning.sweep import SweepConfig, run_sweep
 
     p = argparse.ArgumentParser(description=__doc__)
@@ -54,7 +55,7 @@ def main() -> None:
                 search={"lookback": [16], "d_model": widths, "n_layers": [1]},
             )
             t0 = time.perf_counter()
-            report = run_sweep(cfg)
+            report = run_sweep(cfg, load_settings())
             walls[concurrent] = time.perf_counter() - t0
             finished[concurrent] = report["trials_finished"]  # ASHA may stop a weak trial
             ray.shutdown()
