@@ -87,9 +87,9 @@ def load_sweep_data(cfg: SweepConfig, settings: Settings) -> SweepData:
     if cfg.store:
         if cfg.asset_class is None:
             raise InputError("sweep config: asset_class is required with store")
-        data = load_store(cfg.store, cfg.symbols, cfg.asset_class)
+        data = load_store(cfg.store, cfg.symbols, cfg.asset_class, settings=settings)
     elif cfg.data:
-        data = load_data(cfg.data, cfg.symbols, cfg.asset_class, news=cfg.news)
+        data = load_data(cfg.data, cfg.symbols, cfg.asset_class, news=cfg.news, settings=settings)
     else:
         raise InputError("sweep config: set data = [...] or store = '...'")
     spec = default_spec(data.asset_class)
