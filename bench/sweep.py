@@ -24,9 +24,9 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 def main() -> None:
     import ray
 
+    from app.config import load_settings
     from app.sources.sim_files import write_simulation
     from app.sources.simulator import SimConfig, SimulatedMarket
-    from app.config import load_settings
     from app.tuning.sweep import SweepConfig, run_sweep
 
     p = argparse.ArgumentParser(description=__doc__)
