@@ -16,7 +16,6 @@ from typing import Any
 
 import pandas as pd
 
-from app.backtest.signals_io import load_price_files, price_files_in
 from app.config import Settings
 from app.errors import InputError
 from app.rl.agent import (
@@ -32,6 +31,7 @@ from app.rl.agent import (
 from app.rl.env import EnvConfig, ExecutionEnv
 from app.rl.evaluate import compare
 from app.rl.series import MarketSeries, build_series, read_signals_table
+from app.sources.backtest_files import load_price_files, price_files_in
 from app.types import AssetClass
 
 TRAIN_SHARE = 0.7
