@@ -230,7 +230,11 @@ class IBBroker:
         found = await self._request(
             "executions", lambda: self.ib.reqExecutionsAsync(ExecutionFilter(time=cursor or ""))
         )
-        fills: list[Fill] = sorted((fill_from_ib(f) for f in found), key=lambda f: f.ts)
+        # a repeated reqExecutions hands back fresh Fill objects with empty commission
+        # reports; the report IB sent lands on the session's first Fill for that execId
+        session = {f.execution.execId: f for f in self.ib.fills()}
+        mapped = (fill_from_ib(session.get(f.execution.execId, f)) for f in found)
+        fills: list[Fill] = sorted(mapped, key=lambda f: f.ts)
         fills = [
             f
             for f in fills

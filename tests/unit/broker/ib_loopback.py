@@ -38,6 +38,29 @@ def error(req_id: int, code: int, message: str) -> Frame:
     return ("4", "2", str(req_id), str(code), message, "")
 
 
+def execution(
+    exec_id: str,
+    ts: str,
+    side: str,
+    shares: float,
+    price: float,
+    *,
+    symbol: str = "AAPL",
+    order_ref: str = "",
+    order_id: int = 0,
+    commission: float = 1.0,
+) -> tuple[Frame, Frame]:
+    """execDetails (reqId filled in later) and its commissionReport, as TWS sends them."""
+    sec_type, currency = ("CASH", symbol[3:]) if len(symbol) == 6 else ("STK", "USD")
+    base = symbol[:3] if sec_type == "CASH" else symbol
+    details = ("11", "{req_id}", str(order_id), "265598", base, sec_type, "", "0", "", "",
+               "SMART", currency, base, base, exec_id, ts, ACCOUNT, "ISLAND", side, str(shares),
+               str(price), str(900_000 + order_id), "18", "0", str(shares), str(price),
+               order_ref, "", "", "", "1")  # fmt: skip
+    report = ("59", "1", exec_id, str(commission), "USD", "0", "", "")
+    return details, report
+
+
 def default_place(client_id: int) -> PlaceAnswer:
     def answer(fields: list[str]) -> list[Frame]:
         order_id = int(fields[1])
@@ -54,6 +77,7 @@ class LoopbackTWS:
         self.next_order_id = next_order_id
         self.received: list[list[str]] = []
         self.connections = 0
+        self.executions: list[tuple[Frame, Frame]] = []  # see ``execution``
         self.on_place: PlaceAnswer = default_place(client_id)
         self._server: asyncio.base_events.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -119,8 +143,10 @@ class LoopbackTWS:
             return [("54", "1", ACCOUNT)]
         if msg_id == 76:  # reqAccountUpdatesMulti
             return [("74", "1", fields[2])]
-        if msg_id == 7:  # reqExecutions
-            return [("55", "1", fields[2])]
+        if msg_id == 7:  # reqExecutions: details, commission reports, end marker
+            req_id = fields[2]
+            details = [tuple(f.format(req_id=req_id) for f in d) for d, _ in self.executions]
+            return [*details, *(r for _, r in self.executions), ("55", "1", req_id)]
         if msg_id == 3:  # placeOrder
             return self.on_place(fields)
         return []  # unanswered: the caller's deadline decides

@@ -49,13 +49,16 @@ def _trade(
     log: list[TradeLogEntry] | None = None,
 ) -> Trade:
     order = order or LimitOrder("BUY", 100, 190.5, orderRef="d1-AAPL", orderId=7, permId=4242)
-    return Trade(
-        contract=contract,
-        order=order,
-        orderStatus=IBOrderStatus(orderId=order.orderId, status=status, filled=filled,
-                                  remaining=order.totalQuantity - filled, avgFillPrice=avg),
-        log=log if log is not None else [TradeLogEntry(T0, "PendingSubmit"), TradeLogEntry(T0, status)],
-    )  # fmt: skip
+    status_ = IBOrderStatus(
+        orderId=order.orderId,
+        status=status,
+        filled=filled,
+        remaining=order.totalQuantity - filled,
+        avgFillPrice=avg,
+    )
+    if log is None:
+        log = [TradeLogEntry(T0, "PendingSubmit"), TradeLogEntry(T0, status)]
+    return Trade(contract=contract, order=order, orderStatus=status_, log=log)
 
 
 @pytest.mark.parametrize(
