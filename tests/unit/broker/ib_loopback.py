@@ -78,6 +78,7 @@ class LoopbackTWS:
         self.received: list[list[str]] = []
         self.connections = 0
         self.executions: list[tuple[Frame, Frame]] = []  # see ``execution``
+        self.client_id = client_id
         self.on_place: PlaceAnswer = default_place(client_id)
         self._server: asyncio.base_events.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
@@ -149,4 +150,8 @@ class LoopbackTWS:
             return [*details, *(r for _, r in self.executions), ("55", "1", req_id)]
         if msg_id == 3:  # placeOrder
             return self.on_place(fields)
+        if msg_id == 4:  # cancelOrder: TWS confirms with an orderStatus and error 202
+            order_id = int(fields[2])
+            return [order_status(order_id, "Cancelled", self.client_id),
+                    error(order_id, 202, "Order Canceled - reason:")]  # fmt: skip
         return []  # unanswered: the caller's deadline decides

@@ -103,6 +103,20 @@ def test_a_bracket_goes_out_as_three_linked_orders_and_is_found_by_client_id() -
     ]  # fmt: skip
 
 
+def test_cancel_by_client_id_and_an_unknown_id() -> None:
+    async def work(broker: IBBroker, tws: LoopbackTWS):
+        await broker.submit(_bracket("d12-AAPL"))
+        canceled = await broker.cancel("d12-AAPL", "AAPL")
+        again = await broker.cancel("d12-AAPL", "AAPL")  # already final: nothing sent
+        return canceled, again, await broker.cancel("never-sent", "AAPL"), tws.messages(4)
+
+    canceled, again, unknown, cancels = _with_broker(work)
+    assert canceled is not None and canceled.status is OrderStatus.CANCELED
+    assert canceled.message == ""  # 202 is a cancel, not an error
+    assert again == canceled and unknown is None
+    assert len(cancels) == 1
+
+
 def test_an_order_ib_rejects_with_201_is_rejected_with_ibs_message() -> None:
     tws = LoopbackTWS()
     why = "Order rejected - reason:YOUR ORDER IS NOT ACCEPTED. INSUFFICIENT BUYING POWER"
