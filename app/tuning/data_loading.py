@@ -231,9 +231,9 @@ def load_store(
     The scored news is the frame ``score_news`` gives on the ``--data`` path: stored scores,
     topic intensities from the stored headline text with the sentiment model (``topic_model``,
     default the configured one, loaded only when there are sentiment rows); see
-    app.cli.features.scored_news.
+    app.pipeline.news.scored_news.
     """
-    from app.cli.features import news_texts, scored_news
+    from app.pipeline.news import news_texts, scored_news
     from app.features.spec import default_spec
     from app.store import open_store
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli.features import scored_news
+from app.pipeline.news import scored_news
 from app.cli.main import main
 from app.config import Asset, load_settings
 from app.features.news_scoring import score_news

@@ -1,5 +1,5 @@
 """``python -m app ingest-side`` end to end: loopback endpoints -> DuckDB store -> the readers
-the feature and training code use (app.cli.features.scored_news, app.tuning.data_loading)."""
+the feature and training code use (app.pipeline.news.scored_news, app.tuning.data_loading)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app.cli.features import scored_news
+from app.pipeline.news import scored_news
 from app.cli.main import main
 from app.config import load_settings
 from app.features.sentiment_cache import cached_sentiment_model
