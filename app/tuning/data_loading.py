@@ -24,6 +24,7 @@ from app.types import AssetClass
 
 if TYPE_CHECKING:
     from app.features.sentiment import SentimentModel
+    from app.store import TimeSeriesStore
 
 SIM_MANIFEST = "manifest.json"
 
@@ -219,7 +220,7 @@ def load_data(
 
 
 def load_store(
-    url: str,
+    url: str | TimeSeriesStore,
     symbols: Sequence[str],
     asset_class: AssetClass,
     topic_model: SentimentModel | None = None,
@@ -239,7 +240,9 @@ def load_store(
 
     if not symbols:
         raise InputError("--symbols is required with --store")
-    store = open_store(url)
+    owned = isinstance(url, str)  # a URL is opened and closed here; a store is the caller's
+    store = open_store(url) if owned else url
+    url = store.url
     try:
         bars = {}
         for s in symbols:
@@ -266,7 +269,8 @@ def load_store(
         flow = store.read("flow")
         flow = flow[flow["symbol"].isin(symbols)] if len(flow) else flow
     finally:
-        store.close()
+        if owned:
+            store.close()
     return LoadedData(
         asset_class,
         bars,
