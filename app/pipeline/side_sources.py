@@ -16,7 +16,7 @@ from typing import Any
 
 from app.config import Asset, Settings
 from app.errors import InputError
-from app.sources.http import HttpClient
+from app.sources.http import HttpClient, HttpPolicy
 from app.sources.side_batch import SideBatch
 from app.types import AssetClass, FlowPoint, MacroPoint, NewsItem
 
@@ -84,13 +84,20 @@ def check_kind(source: str, kind: str | None) -> str:
     return kind
 
 
-def collect(req: SideRequest, settings: Settings, client: HttpClient) -> Collected:
-    """Every input of the request, read and converted (SourceUnavailable when one stays down)."""
+def collect(req: SideRequest, settings: Settings, client: HttpClient | None = None) -> Collected:
+    """Every input of the request, read and converted (SourceUnavailable when one stays down).
+
+    ``client`` is needed for the network sources only (a simulator folder or a file is read
+    without one).
+    """
     kind = req.kind
     collected = Collected(assets=tuple(settings.universe))
     if req.source == "sim":
         _collect_sim(req, collected)
         return collected
+    if client is None:
+        with HttpClient(HttpPolicy()) as own:
+            return collect(req, settings, own)
     for batch in READERS[(kind, req.source)](req, settings, client):
         collected.take(kind, batch)
     return collected
