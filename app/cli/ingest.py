@@ -22,13 +22,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
-
+from app.cli.args import parse_columns, parse_pairs, parse_utc_flag
 from app.config import load_settings
-from app.errors import InputError
 from app.pipeline.bar_sources import FEED_SOURCES, OFFLINE_SOURCES, BarRequest, read_offline
 from app.pipeline.ingest import ingest_bars
 from app.sources import SourceUnavailable
@@ -144,7 +141,7 @@ def _request(args: argparse.Namespace) -> BarRequest:
         symbols=tuple(args.symbol),
         asset_class=AssetClass(args.asset_class) if args.asset_class else None,
         layout=CsvLayout(
-            columns=_parse_columns(args.columns),
+            columns=parse_columns(args.columns),
             ts_unit=args.ts_unit,
             ts_format=args.ts_format,
             assume_utc=args.assume_utc,
@@ -155,34 +152,9 @@ def _request(args: argparse.Namespace) -> BarRequest:
         days=args.days,
         seed=args.seed,
         exchange=args.exchange,
-        since=_parse_utc("--since", args.since) if args.since else None,
-        until=_parse_utc("--until", args.until) if args.until else None,
-        api_urls=_parse_pairs("--api-url", args.api_url),
+        since=parse_utc_flag("--since", args.since) if args.since else None,
+        until=parse_utc_flag("--until", args.until) if args.until else None,
+        api_urls=parse_pairs("--api-url", args.api_url),
         duration=args.duration,
         store_as=args.store_as,
     )
-
-
-def _parse_columns(text: str | None) -> dict[str, str]:
-    return _parse_pairs("--columns", text.split(",")) if text else {}
-
-
-def _parse_pairs(flag: str, parts: list[str]) -> dict[str, str]:
-    """``["a=b", "c=d"]`` -> ``{"a": "b", "c": "d"}``, or InputError naming the bad part."""
-    mapping: dict[str, str] = {}
-    for part in parts:
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise InputError(f"{flag} {part!r}: expected KEY=VALUE, e.g. Open=open")
-        mapping[key.strip()] = value.strip()
-    return mapping
-
-
-def _parse_utc(flag: str, text: str) -> datetime:
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError as exc:
-        raise InputError(f"{flag}={text!r}: not an ISO-8601 timestamp") from exc
-    if ts.tzinfo is None:
-        raise InputError(f"{flag}={text!r}: add a UTC offset, e.g. {text}Z")
-    return ts.tz_convert("UTC").to_pydatetime()
