@@ -234,8 +234,8 @@ def load_store(
     default the configured one, loaded only when there are sentiment rows); see
     app.pipeline.news.scored_news.
     """
-    from app.pipeline.news import news_texts, scored_news
     from app.features.spec import default_spec
+    from app.pipeline.news import news_texts, scored_news
     from app.store import open_store
 
     if not symbols:

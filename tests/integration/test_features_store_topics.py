@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.pipeline.news import scored_news
 from app.cli.main import main
 from app.config import Asset, load_settings
 from app.features.news_scoring import score_news
 from app.features.sentiment_cache import cached_sentiment_model
 from app.features.spec import default_spec
+from app.pipeline.news import scored_news
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
 from app.store import open_store

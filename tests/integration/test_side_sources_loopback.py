@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app.pipeline.news import scored_news
 from app.cli.main import main
 from app.config import load_settings
 from app.features.sentiment_cache import cached_sentiment_model
 from app.features.spec import default_spec
+from app.pipeline.news import scored_news
 from app.sources.sim_files import write_simulation
 from app.sources.simulator import SimConfig, SimulatedMarket
 from app.store import open_store
