@@ -92,7 +92,7 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
                 feed_table = gr.Dataframe(label="Sources", interactive=False)
                 feeds_status = gr.Markdown(elem_classes="status-line")
             with gr.Tab("Controls", id="controls"):
-                control_risk = gr.HTML()
+                control_risk = gr.HTML(elem_id="control-risk")
                 reason = gr.Textbox(label="Reason for a halt", value="operator kill switch")
                 with gr.Row():
                     halt = gr.Button("HALT (kill switch)", variant="stop", elem_id="halt")

@@ -124,6 +124,8 @@ class Replay:
             self.view.record_order(order, OrderStatus.SUBMITTED, close_ts)
             self.pending.append(order)
             self.orders_placed.append(order)
+        if decision.symbol != s:  # FLATTEN_ALL is decided for "*": shown on this ticker
+            decision = replace(decision, symbol=s)
         self.view.publish_signal(signal, decision)
 
     def _fill_pending(self, s: str, price: float, ts) -> None:

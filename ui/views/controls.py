@@ -47,15 +47,15 @@ def risk_answer_markdown(command: Command, risk: Json) -> str:
     halt = risk.get("halt_until")
     tail = f"; halted until {when(halt)}" if halt else ""
     return (
-        f"✅ `{command.action}` done. The API reports **{html.escape(str(risk.get('state')))}** "
+        f"**OK:** `{command.action}` done. The API reports **{html.escape(str(risk.get('state')))}** "
         f"(reasons: {html.escape(reasons)}{tail})."
     )
 
 
 def promotion_markdown(answer: Json) -> str:
     previous = answer.get("previous") or "nothing"
-    return f"✅ Promoted `{answer.get('current')}` (was `{previous}`): served from the next bar."
+    return f"**OK:** promoted `{answer.get('current')}` (was `{previous}`): served from the next bar."
 
 
 def error_markdown(message: str) -> str:
-    return f"⚠️ {html.escape(message, quote=False)}"
+    return f"**Error:** {html.escape(message, quote=False)}"

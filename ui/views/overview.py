@@ -97,7 +97,7 @@ def risk_html(risk: Json) -> str:
     halt = risk.get("halt_until")
     halt_line = f"<div>halted until <b>{html.escape(when(halt))}</b></div>" if halt else ""
     return (
-        f'<div class="risk-state" id="risk-state" style="border:3px solid {colour};'
+        f'<div class="risk-state" style="border:3px solid {colour};'
         f'border-radius:8px;padding:10px 16px">'
         f'<div style="font-size:2.6em;font-weight:800;color:{colour}">{html.escape(state)}</div>'
         f"{halt_line}<div>reasons:</div><ul>{items}</ul></div>"
