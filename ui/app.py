@@ -64,8 +64,9 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
                 equity = gr.Plot(label="Equity and drawdown", elem_id="equity-chart")
                 overview_status = gr.Markdown(elem_classes="status-line")
             with gr.Tab("Signals", id="signals"):
-                table = gr.Dataframe(label="Latest signals", interactive=False,
-                                     elem_id="signals-table")  # fmt: skip
+                table = gr.Dataframe(
+                    label="Latest signals", interactive=False, elem_id="signals-table"
+                )
                 ticker = gr.Dropdown(label="Ticker", choices=[], interactive=True)
                 candle = gr.Plot(label="Bars, signals and fills", elem_id="candle-chart")
                 news = gr.Dataframe(label="Last headlines", interactive=False)
@@ -143,8 +144,11 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
         confirm.click(do_confirm, [pending], [pending, confirm_box, answer]).then(
             do_overview, None, overview_out
         ).then(do_control_risk, None, control_risk).then(do_models, [version], models_out)
-        cancel.click(lambda: (None, gr.update(visible=False), "cancelled"), None,
-                     [pending, confirm_box, answer])  # fmt: skip
+        cancel.click(
+            lambda: (None, gr.update(visible=False), "cancelled"),
+            None,
+            [pending, confirm_box, answer],
+        )
 
         ticker.change(do_signals, [ticker], signals_out)
         timer = gr.Timer(refresh_s)

@@ -82,7 +82,9 @@ class Panel:
 
     # ------------------------------------------------------------------ Signals
 
-    def signals(self, ticker: str | None) -> tuple[pd.DataFrame, list[str], go.Figure, pd.DataFrame, str]:
+    def signals(
+        self, ticker: str | None
+    ) -> tuple[pd.DataFrame, list[str], go.Figure, pd.DataFrame, str]:
         """signal table, tickers for the chooser, candlestick, headlines, status."""
         rows, outcome = _guard(self.client.signals)
         if rows is None:
@@ -122,8 +124,12 @@ class Panel:
         c = self.client
         got, outcome = _guard(lambda: (c.portfolio(), c.orders(limit=200), c.fills(limit=1000)))
         if got is None:
-            return (portfolio.positions_frame({}), portfolio.open_orders_frame([]),
-                    portfolio.fills_frame([]), outcome.markdown())  # fmt: skip
+            return (
+                portfolio.positions_frame({}),
+                portfolio.open_orders_frame([]),
+                portfolio.fills_frame([]),
+                outcome.markdown(),
+            )
         port, orders, fills = got
         opened = portfolio.open_orders_frame(orders)
         status = f"{len(port.get('positions', []))} positions · {len(opened)} open orders"
@@ -135,8 +141,7 @@ class Panel:
         """versions table, DACC figure, serving line, version choices, status."""
         rows, outcome = _guard(self.client.models)
         if rows is None:
-            return (models.models_frame([]), models.dacc_figure([]), "", [],
-                    outcome.markdown())  # fmt: skip
+            return (models.models_frame([]), models.dacc_figure([]), "", [], outcome.markdown())
         versions = [m["version"] for m in reversed(rows)]
         return (
             models.models_frame(rows),

@@ -25,7 +25,9 @@ Json = dict[str, Any]
 class ApiError(Exception):
     """A request that did not give an answer the panel can use."""
 
-    kind: str  # down | timeout | unauthorized | forbidden | not_found | invalid | server | bad_answer
+    kind: (
+        str  # down | timeout | unauthorized | forbidden | not_found | invalid | server | bad_answer
+    )
     message: str
     status: int | None = None
 
@@ -149,7 +151,9 @@ class ApiClient:
             return r.json()
         except ValueError:
             raise ApiError(
-                "bad_answer", f"{where}: the API answered {r.status_code} without JSON", r.status_code
+                "bad_answer",
+                f"{where}: the API answered {r.status_code} without JSON",
+                r.status_code,
             ) from None
 
 

@@ -33,8 +33,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from ui.app import PanelConfigError, launch  # gradio loads only for this command
 
     ui = load_settings(args.config).ui
-    updates = {k: v for k, v in (("api_url", args.api), ("host", args.host),
-                                 ("port", args.port)) if v is not None}  # fmt: skip
+    updates = {
+        k: v
+        for k, v in (("api_url", args.api), ("host", args.host), ("port", args.port))
+        if v is not None
+    }
     if updates:
         ui = type(ui).model_validate({**ui.model_dump(), **updates})
     if not ui.api_url.startswith(("http://", "https://")):
@@ -43,8 +46,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         served = launch(ui, block=False)
     except PanelConfigError as exc:
         raise InputError(str(exc)) from None
-    print(f"control panel: {served.url} (API {ui.api_url}; login: "
-          f"{'on' if ui.password is not None else 'off'}); Ctrl-C stops it", flush=True)  # fmt: skip
+    print(
+        f"control panel: {served.url} (API {ui.api_url}; login: "
+        f"{'on' if ui.password is not None else 'off'}); Ctrl-C stops it",
+        flush=True,
+    )
     try:
         served.demo.block_thread()
     finally:

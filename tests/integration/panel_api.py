@@ -56,8 +56,14 @@ def simulate(days: int = 1) -> SimulationResult:
 class Replay:
     """Bars -> feed, tape, signal (oracle), risk decision, next-open fills, marks."""
 
-    def __init__(self, view: MemoryLiveView, tape: MarketTape, clock: ReplayClock,
-                 sim: SimulationResult, version: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        view: MemoryLiveView,
+        tape: MarketTape,
+        clock: ReplayClock,
+        sim: SimulationResult,
+        version: str,
+    ) -> None:
         self.view, self.tape, self.clock, self.version = view, tape, clock, version
         self.bars = {s: sim.bars[s].reset_index(drop=True) for s in SYMBOLS}
         self.oracle = {s: sim.oracle[s].reset_index(drop=True) for s in SYMBOLS}
@@ -99,8 +105,17 @@ class Replay:
             row = self.bars[s].iloc[i]
             self._fill_pending(s, float(row["open"]), ts)
             self.view.feed_bar("replay-crypto", AssetClass.CRYPTO, s, ts)
-            self.tape.record_bar(Bar(s, ts, float(row["open"]), float(row["high"]),
-                                     float(row["low"]), float(row["close"]), float(row["volume"])))  # fmt: skip
+            self.tape.record_bar(
+                Bar(
+                    s,
+                    ts,
+                    float(row["open"]),
+                    float(row["high"]),
+                    float(row["low"]),
+                    float(row["close"]),
+                    float(row["volume"]),
+                )
+            )
         self._headlines(close_ts)
         for s in SYMBOLS:
             self._decide(s, i, ts, close_ts, prices)
@@ -113,11 +128,18 @@ class Replay:
         k = int(np.argmax([probs.up, probs.down, probs.flat]))
         action = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)[k]
         signal = Signal(s, ts, action, [probs.up, probs.down, probs.flat][k], probs, self.version)
-        portfolio = PortfolioSnapshot(self._equity(i), self.day_open, dict(self.positions),
-                                      tuple(self.pending), prices)  # fmt: skip
+        portfolio = PortfolioSnapshot(
+            self._equity(i), self.day_open, dict(self.positions), tuple(self.pending), prices
+        )
         atr = float(self.atr[s][i])
-        market = MarketSnapshot(s, close_ts, prices[s], atr if math.isfinite(atr) else math.nan,
-                                AssetClass.CRYPTO, prices[s])  # fmt: skip
+        market = MarketSnapshot(
+            s,
+            close_ts,
+            prices[s],
+            atr if math.isfinite(atr) else math.nan,
+            AssetClass.CRYPTO,
+            prices[s],
+        )
         with self.view._lock:  # the engine is shared with the API's commands
             decision = self.view.engine.decide(signal, portfolio, market)
         for order in decision.orders:
@@ -140,21 +162,41 @@ class Replay:
             held = self.positions.get(s)
             qty = (held.qty if held else 0.0) + signed
             if held is None:
-                self.positions[s] = Position(s, signed, price, ts, order.stop_loss,
-                                             order.take_profit)  # fmt: skip
+                self.positions[s] = Position(
+                    s, signed, price, ts, order.stop_loss, order.take_profit
+                )
                 self.entry[s] = (ts, price, fee)
             elif abs(qty) < 1e-12:
                 entry_ts, entry_price, entry_fee = self.entry.pop(s)
                 pnl = (price - entry_price) * held.qty - entry_fee - fee
-                self.view.record_trade(ClosedTrade(s, order.side, abs(held.qty), entry_ts, ts,
-                                                   entry_price, price, pnl, entry_fee + fee,
-                                                   "signal"))  # fmt: skip
+                self.view.record_trade(
+                    ClosedTrade(
+                        s,
+                        order.side,
+                        abs(held.qty),
+                        entry_ts,
+                        ts,
+                        entry_price,
+                        price,
+                        pnl,
+                        entry_fee + fee,
+                        "signal",
+                    )
+                )
                 del self.positions[s]
             else:
                 self.positions[s] = replace(held, qty=qty)
-            fill = Fill(order.client_order_id, s, order.side, order.qty, price, fee, ts,
-                        "exit" if order.reduce_only else "entry",
-                        fill_id=f"f-{order.client_order_id}")  # fmt: skip
+            fill = Fill(
+                order.client_order_id,
+                s,
+                order.side,
+                order.qty,
+                price,
+                fee,
+                ts,
+                "exit" if order.reduce_only else "entry",
+                fill_id=f"f-{order.client_order_id}",
+            )
             self.view.record_order(order, OrderStatus.FILLED, ts, order.qty, price)
             self.view.record_fill(fill)
         self.pending = keep
@@ -168,8 +210,9 @@ class Replay:
 
     def _equity(self, i: int, at_open: bool = False) -> float:
         col = "open" if at_open else "close"
-        return self.cash + sum(p.qty * float(self.bars[s][col].iloc[i])
-                               for s, p in self.positions.items())  # fmt: skip
+        return self.cash + sum(
+            p.qty * float(self.bars[s][col].iloc[i]) for s, p in self.positions.items()
+        )
 
 
 class PanelApi:

@@ -105,6 +105,7 @@ def test_login_signals_equity_and_the_kill_switch(api: PanelApi, panel_url: str)
     api.replay.run(20)  # the loop goes on: exits only, no new entry
     new = api.replay.orders_placed[placed_before:]
     assert all(o.reduce_only for o in new), [o.client_order_id for o in new]
-    assert httpx.get(f"{api.url}/v1/risk", headers={"X-API-Key": api.read_key}).json()[
-        "state"
-    ] == "HALTED"
+    assert (
+        httpx.get(f"{api.url}/v1/risk", headers={"X-API-Key": api.read_key}).json()["state"]
+        == "HALTED"
+    )

@@ -46,15 +46,18 @@ def risk_answer_markdown(command: Command, risk: Json) -> str:
     reasons = ", ".join(risk.get("reasons", [])) or "none"
     halt = risk.get("halt_until")
     tail = f"; halted until {when(halt)}" if halt else ""
+    state = html.escape(str(risk.get("state")))
     return (
-        f"**OK:** `{command.action}` done. The API reports **{html.escape(str(risk.get('state')))}** "
+        f"**OK:** `{command.action}` done. The API reports **{state}** "
         f"(reasons: {html.escape(reasons)}{tail})."
     )
 
 
 def promotion_markdown(answer: Json) -> str:
     previous = answer.get("previous") or "nothing"
-    return f"**OK:** promoted `{answer.get('current')}` (was `{previous}`): served from the next bar."
+    return (
+        f"**OK:** promoted `{answer.get('current')}` (was `{previous}`): served from the next bar."
+    )
 
 
 def error_markdown(message: str) -> str:

@@ -71,9 +71,19 @@ def models_frame(models: Sequence[Json]) -> pd.DataFrame:
         row["oracle"] = pct(f["oracle"])
         rows.append(row)
     rows.reverse()
-    columns = ["promoted", "version", "kind", "created_at", "symbols", "dacc", "selective_dacc",
-               "sharpe", "max_drawdown", *(c.replace("baseline:", "") for c in baseline_cols),
-               "oracle"]  # fmt: skip
+    columns = [
+        "promoted",
+        "version",
+        "kind",
+        "created_at",
+        "symbols",
+        "dacc",
+        "selective_dacc",
+        "sharpe",
+        "max_drawdown",
+        *(c.replace("baseline:", "") for c in baseline_cols),
+        "oracle",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -106,7 +116,10 @@ def dacc_figure(models: Sequence[Json]) -> go.Figure:
         fig.add_trace(go.Bar(x=names, y=ys, name=label))
     fig.add_hline(y=50, line_dash="dot", annotation_text="50%")
     fig.update_layout(
-        barmode="group", height=360, yaxis_title="DACC %", title="Walk-forward DACC",
+        barmode="group",
+        height=360,
+        yaxis_title="DACC %",
+        title="Walk-forward DACC",
         margin={"l": 50, "r": 20, "t": 40, "b": 30},
-    )  # fmt: skip
+    )
     return fig

@@ -26,8 +26,9 @@ RISK_COLOURS = {
 def equity_frame(points: Sequence[Json]) -> pd.DataFrame:
     """``/v1/equity`` points as ts, equity and drawdown (equity / running peak - 1, <= 0)."""
     if not points:
-        return pd.DataFrame({"ts": pd.Series([], dtype="datetime64[ns, UTC]"),
-                             "equity": [], "drawdown": []})  # fmt: skip
+        return pd.DataFrame(
+            {"ts": pd.Series([], dtype="datetime64[ns, UTC]"), "equity": [], "drawdown": []}
+        )
     ts = pd.to_datetime([p["ts"] for p in points], utc=True)
     equity = np.asarray([float(p["equity"]) for p in points], dtype=np.float64)
     peak = np.maximum.accumulate(equity)
@@ -39,26 +40,36 @@ def equity_figure(points: Sequence[Json]) -> go.Figure:
     """Equity on top, drawdown below, sharing the time axis."""
     frame = equity_frame(points)
     fig = make_subplots(
-        rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.06,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.68, 0.32],
+        vertical_spacing=0.06,
         subplot_titles=("Equity", "Drawdown"),
-    )  # fmt: skip
+    )
     fig.add_trace(
         go.Scatter(x=frame["ts"], y=frame["equity"], name="equity", line={"color": "#1f77b4"}),
-        row=1, col=1,
-    )  # fmt: skip
+        row=1,
+        col=1,
+    )
     fig.add_trace(
         go.Scatter(
-            x=frame["ts"], y=frame["drawdown"] * 100, name="drawdown %", fill="tozeroy",
+            x=frame["ts"],
+            y=frame["drawdown"] * 100,
+            name="drawdown %",
+            fill="tozeroy",
             line={"color": "#c62828"},
         ),
-        row=2, col=1,
-    )  # fmt: skip
+        row=2,
+        col=1,
+    )
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(title_text="%", row=2, col=1)
     fig.update_layout(height=440, margin={"l": 50, "r": 20, "t": 40, "b": 30}, showlegend=False)
     if frame.empty:
-        fig.add_annotation(text="no equity marked yet", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")  # fmt: skip
+        fig.add_annotation(
+            text="no equity marked yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        )
     return fig
 
 

@@ -13,13 +13,30 @@ from ui.views.fmt import when
 Json = dict[str, Any]
 
 POSITION_COLUMNS = [
-    "symbol", "qty", "avg_price", "last_price", "market_value", "unrealized_pnl",
-    "stop_loss", "take_profit", "opened_at",
-]  # fmt: skip
+    "symbol",
+    "qty",
+    "avg_price",
+    "last_price",
+    "market_value",
+    "unrealized_pnl",
+    "stop_loss",
+    "take_profit",
+    "opened_at",
+]
 ORDER_COLUMNS = [
-    "client_order_id", "symbol", "side", "qty", "type", "status", "filled_qty",
-    "limit_price", "stop_loss", "take_profit", "reduce_only", "updated_at",
-]  # fmt: skip
+    "client_order_id",
+    "symbol",
+    "side",
+    "qty",
+    "type",
+    "status",
+    "filled_qty",
+    "limit_price",
+    "stop_loss",
+    "take_profit",
+    "reduce_only",
+    "updated_at",
+]
 FILL_COLUMNS = ["ts", "symbol", "side", "qty", "price", "fee", "reason", "client_order_id"]
 OPEN_STATUSES = frozenset(s.value for s in OrderStatus if not s.terminal)
 

@@ -14,9 +14,20 @@ from ui.views.fmt import age, num, when
 Json = dict[str, Any]
 
 SIGNAL_COLUMNS = [
-    "ticker", "signal", "confidence", "p_up", "p_down", "p_flat", "model_version",
-    "as_of", "age", "stale", "risk_state", "risk_action", "risk_reasons",
-]  # fmt: skip
+    "ticker",
+    "signal",
+    "confidence",
+    "p_up",
+    "p_down",
+    "p_flat",
+    "model_version",
+    "as_of",
+    "age",
+    "stale",
+    "risk_state",
+    "risk_action",
+    "risk_reasons",
+]
 _MARKERS = {
     SignalAction.BUY.value: ("triangle-up", "#1a7f37"),
     SignalAction.SELL.value: ("triangle-down", "#c62828"),
@@ -64,11 +75,17 @@ def candle_figure(
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         fig.add_trace(
             go.Candlestick(
-                x=frame["ts"], open=frame["open"], high=frame["high"], low=frame["low"],
-                close=frame["close"], name=ticker,
+                x=frame["ts"],
+                open=frame["open"],
+                high=frame["high"],
+                low=frame["low"],
+                close=frame["close"],
+                name=ticker,
             )
-        )  # fmt: skip
-        highs = {t: (h, lo) for t, h, lo in zip(frame["ts"], frame["high"], frame["low"], strict=True)}
+        )
+        highs = {
+            t: (h, lo) for t, h, lo in zip(frame["ts"], frame["high"], frame["low"], strict=True)
+        }
     mine = [s for s in signals if s.get("ticker") == ticker]
     for action, (symbol, colour) in _MARKERS.items():
         pts = [s for s in mine if s.get("signal") == action]
@@ -78,13 +95,18 @@ def candle_figure(
         ys = [_signal_y(highs.get(x), action) for x in xs]
         fig.add_trace(
             go.Scatter(
-                x=xs, y=ys, mode="markers", name=f"signal {action}",
+                x=xs,
+                y=ys,
+                mode="markers",
+                name=f"signal {action}",
                 marker={"symbol": symbol, "size": 11, "color": colour},
-                text=[f"{action} {float(s['confidence']):.2f} ({s.get('model_version', '')})"
-                      for s in pts],
+                text=[
+                    f"{action} {float(s['confidence']):.2f} ({s.get('model_version', '')})"
+                    for s in pts
+                ],
                 hoverinfo="text+x",
             )
-        )  # fmt: skip
+        )
     for side, colour in ((Side.BUY.value, "#0b5394"), (Side.SELL.value, "#e69138")):
         pts = [f for f in fills if f.get("symbol") == ticker and f.get("side") == side]
         if not pts:
@@ -93,20 +115,31 @@ def candle_figure(
             go.Scatter(
                 x=[pd.Timestamp(f["ts"]).tz_convert("UTC") for f in pts],
                 y=[float(f["price"]) for f in pts],
-                mode="markers", name=f"fill {side}",
+                mode="markers",
+                name=f"fill {side}",
                 marker={"symbol": "x", "size": 10, "color": colour},
-                text=[f"{side} {num(f['qty'], 4)} @ {num(f['price'], 4)} ({f.get('reason', '')})"
-                      for f in pts],
+                text=[
+                    f"{side} {num(f['qty'], 4)} @ {num(f['price'], 4)} ({f.get('reason', '')})"
+                    for f in pts
+                ],
                 hoverinfo="text+x",
             )
-        )  # fmt: skip
+        )
     fig.update_layout(
-        title=f"{ticker}: bars, signals, fills", height=460, xaxis_rangeslider_visible=False,
+        title=f"{ticker}: bars, signals, fills",
+        height=460,
+        xaxis_rangeslider_visible=False,
         margin={"l": 50, "r": 20, "t": 40, "b": 30},
-    )  # fmt: skip
+    )
     if frame.empty:
-        fig.add_annotation(text=f"no bars for {ticker} from the API", showarrow=False,
-                           x=0.5, y=0.5, xref="paper", yref="paper")  # fmt: skip
+        fig.add_annotation(
+            text=f"no bars for {ticker} from the API",
+            showarrow=False,
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+        )
     return fig
 
 
