@@ -30,7 +30,9 @@ from app.serve.market import MarketTape, ScoredHeadline, market_router
 from app.serve.memory import MemoryLiveView
 from app.serve.run_info import RunInfo, run_router
 from app.serve.view import ClosedTrade
-from app.sources.simulator import SimConfig, SimulatedMarket, SimulationResult
+from app.sim.config import SimConfig
+from app.sim.market import SimulatedMarket
+from app.sim.result import SimulationResult
 from app.types import (
     BAR_INTERVAL,
     AssetClass,
