@@ -16,7 +16,7 @@ from app.backtest.metrics import (
     drawdown_curve,
     max_drawdown_duration,
 )
-from app.backtest.portfolio import Portfolio
+from app.broker.portfolio import Portfolio
 from app.backtest.rule_signals import EmaCrossRule, rule_signals
 from app.backtest.signals_io import read_signals
 from app.errors import InputError
