@@ -84,9 +84,12 @@ def fill_intrabar_exit(
     ts_ns: int,
     bar: tuple[float, float, float],
     atr_prev: float,
+    bracket_parent: str | None = None,
 ) -> str | None:
     """Close the whole position of ``symbol`` when this bar (open, high, low) reaches its stop
-    (a market order: slippage) or take-profit (a limit: none); returns the exit reason or None."""
+    (a market order: slippage) or take-profit (a limit: none); returns the exit reason or None.
+    The exit fill is named ``<bracket_parent>-sl`` / ``-tp`` (the Broker protocol's bracket
+    legs) when the entry's id is given, else :func:`exit_order_id`."""
     slot = pf.slots.get(symbol)
     if slot is None or slot.qty == 0.0:
         return None
@@ -112,6 +115,10 @@ def fill_intrabar_exit(
         fee=fm.fee(qty, price),
         fee_rate=fm.fee_rate,
         reason=reason,
-        client_order_id=exit_order_id(symbol, ts_ns, reason),
+        client_order_id=(
+            f"{bracket_parent}-{EXIT_TAGS[reason].lower()}"
+            if bracket_parent
+            else exit_order_id(symbol, ts_ns, reason)
+        ),
     )
     return reason

@@ -118,6 +118,7 @@ class RiskEngine:
         "_halt_until",
         "_flatten_pending",
         "_state",
+        "_symbol_reducing",
     )
 
     def __init__(self, settings: RiskSettings) -> None:
@@ -129,6 +130,7 @@ class RiskEngine:
         self._halt_until: datetime | None = None  # daily-drawdown halt lifts at this instant
         self._flatten_pending = False  # a manual halt flattens at the next input
         self._state = _ACTIVE
+        self._symbol_reducing: dict[str, str] = {}  # symbol -> why entries there are refused
 
     # ------------------------------------------------------------------ state
 
@@ -170,6 +172,21 @@ class RiskEngine:
         """REDUCING: exits only (closing signals, stops and take-profits still work)."""
         self._reducing = bool(on)
         self._refresh_state()
+
+    def set_symbol_reducing(self, symbol: str, reason: str) -> None:
+        """Exits only on ``symbol`` (e.g. an order there whose outcome is unknown), with the
+        reason every refused entry carries; other symbols trade as the state allows."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"symbol reducing reason={reason!r}: give a non-empty reason")
+        self._symbol_reducing[symbol] = reason
+
+    def clear_symbol_reducing(self, symbol: str) -> None:
+        self._symbol_reducing.pop(symbol, None)
+
+    @property
+    def symbols_reducing(self) -> dict[str, str]:
+        """Symbols in exits-only mode and why (a copy)."""
+        return dict(self._symbol_reducing)
 
     def resume(self) -> None:
         """Clear the kill switch and REDUCING. A daily-drawdown halt is a rule, not an
@@ -264,6 +281,8 @@ class RiskEngine:
 
         if self._state is not _ACTIVE:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), self._blocked_reasons())
+        if self._symbol_reducing and symbol in self._symbol_reducing:
+            return self._hold(ts, symbol, f"reducing:symbol:{self._symbol_reducing[symbol]}")
         return self._enter(
             direction, confidence, portfolio, symbol, ts, last_price, atr, reference_price, ts_ns
         )
@@ -481,6 +500,8 @@ class RiskEngine:
         problems: list[str] = []
         if self._state is not _ACTIVE:
             problems.extend(self._blocked_reasons())
+        if order.symbol in self._symbol_reducing:
+            problems.append(f"reducing:symbol:{self._symbol_reducing[order.symbol]}")
         recent = self._guard.recent_count(to_ns(market.ts))
         if recent >= limits.max_orders_per_minute:
             problems.append(f"rate_limited:{recent}>={limits.max_orders_per_minute}/min")

@@ -31,10 +31,25 @@ _SYMBOL_COLUMNS = {
     "model_version",
     "risk_state",
     "topic",
+    "status",
+    "role",
 }
-_TEXT_COLUMNS = {"id", "title", "body", "symbols", "url", "news_id", "client_order_id"}
+_TEXT_COLUMNS = {
+    "id",
+    "title",
+    "body",
+    "symbols",
+    "url",
+    "news_id",
+    "client_order_id",
+    "venue_order_id",
+    "parent",
+    "message",
+    "fill_id",
+    "cursor",
+}
 _TIME_COLUMNS = {"ts", "published_at"}
-_BOOL_COLUMNS = {"reduce_only"}
+_BOOL_COLUMNS = {"reduce_only", "external"}
 
 
 def column_type(column: str) -> LogicalType:
