@@ -66,8 +66,6 @@ def _compare(bars, signals, classes, config: BacktestConfig, tmp_path) -> pd.Dat
         return await replay(engine, risk, bars, signals, classes, calendar)
 
     decided = asyncio.run(go())
-    for k, (a, b) in enumerate(zip(decided, recorder.approved)):
-        assert a == b, (k, a, b, decided[k - 1], recorder.approved[k - 1])
     assert decided == recorder.approved  # the same decisions, orders and reasons included
     want = result.fills
     got = store.read("fills").sort_values("seq", kind="stable").reset_index(drop=True)
@@ -78,7 +76,7 @@ def _compare(bars, signals, classes, config: BacktestConfig, tmp_path) -> pd.Dat
     for col in ("qty", "price", "fee"):
         assert got[col].tolist() == want[col].tolist(), col  # exact, not approximate
     assert got["reason"].tolist() == want["reason"].tolist()
-    assert engine.pf.cash == result.fills.shape[0] * 0 + broker.pf.cash
+    assert engine.pf.cash == broker.pf.cash  # the engine's books equal the venue's
     store.close()
     return want
 
