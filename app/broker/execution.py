@@ -176,6 +176,10 @@ class ExecutionEngine:
         if known is not None:  # a decision delivered twice: the id is the idempotency key
             return known
         problem: str | None = None
+        if order.reduce_only and role not in LEGS and not self.broker.capabilities.native_brackets:
+            for leg in [r for r in self.orders.values() if r.open and r.role in LEGS]:
+                if leg.symbol == order.symbol:  # emulated exits hold the balance: free it first
+                    await self.cancel(leg, f"superseded_by:{order.client_order_id}")
         held = self.pf.qty(order.symbol)
         if order.reduce_only:
             if held == 0.0 or (held > 0) == (order.side is Side.BUY):
