@@ -122,7 +122,7 @@ class CcxtBroker:
             return await getattr(self.exchange, method)(*args, **kwargs)
         except ccxt.OrderNotFound:
             return None
-        except ccxt.NetworkError as exc:  # RequestTimeout, RateLimitExceeded, NotAvailable, ...
+        except ccxt.OperationFailed as exc:  # NetworkError family and -1001 "try again"
             retry_after = self.exchange.rateLimit / 1000.0 if isinstance(
                 exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection) else None
             raise VenueUnavailable(f"{self.name} {method}: {type(exc).__name__}: {exc}",
