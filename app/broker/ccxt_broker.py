@@ -22,7 +22,12 @@ from urllib.parse import urlsplit
 import ccxt
 import ccxt.async_support as ccxt_async
 
-from app.broker.errors import BrokerConnectError, MissingCredentials, OrderRejected, VenueUnavailable
+from app.broker.errors import (
+    BrokerConnectError,
+    MissingCredentials,
+    OrderRejected,
+    VenueUnavailable,
+)
 from app.broker.protocol import FillsPage, MarketRules, VenueCapabilities, VenueOrder
 from app.config import CcxtSettings
 from app.types import Fill, Order, OrderStatus, OrderType, Position, Side
@@ -123,12 +128,22 @@ class CcxtBroker:
         except ccxt.OrderNotFound:
             return None
         except ccxt.OperationFailed as exc:  # NetworkError family and -1001 "try again"
-            retry_after = self.exchange.rateLimit / 1000.0 if isinstance(
-                exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection) else None
-            raise VenueUnavailable(f"{self.name} {method}: {type(exc).__name__}: {exc}",
-                                   retry_after_s=retry_after) from exc
-        except (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.BadRequest, ccxt.BadSymbol,
-                ccxt.PermissionDenied, ccxt.AuthenticationError) as exc:
+            retry_after = (
+                self.exchange.rateLimit / 1000.0
+                if isinstance(exc, ccxt.RateLimitExceeded | ccxt.DDoSProtection)
+                else None
+            )
+            raise VenueUnavailable(
+                f"{self.name} {method}: {type(exc).__name__}: {exc}", retry_after_s=retry_after
+            ) from exc
+        except (
+            ccxt.InvalidOrder,
+            ccxt.InsufficientFunds,
+            ccxt.BadRequest,
+            ccxt.BadSymbol,
+            ccxt.PermissionDenied,
+            ccxt.AuthenticationError,
+        ) as exc:
             raise OrderRejected(f"{self.name} {method}: {exc}") from exc
 
     def _market(self, symbol: str) -> str:
@@ -150,7 +165,8 @@ class CcxtBroker:
         if status is OrderStatus.ACCEPTED and filled > 0:
             status = OrderStatus.PARTIALLY_FILLED
         otype = {"limit": OrderType.LIMIT, "stop_loss": OrderType.STOP}.get(
-            str(o.get("type") or "").lower(), OrderType.MARKET)
+            str(o.get("type") or "").lower(), OrderType.MARKET
+        )
         if otype is OrderType.MARKET and o.get("triggerPrice"):
             otype = OrderType.STOP
         return VenueOrder(
@@ -189,18 +205,21 @@ class CcxtBroker:
         amount = float(self.exchange.amount_to_precision(sym, order.qty))
         if price is not None:
             price = float(self.exchange.price_to_precision(sym, price))
-        o = await self._call("create_order", sym, _TYPE[order.type], order.side.value.lower(),
-                             amount, price, params)
+        o = await self._call(
+            "create_order", sym, _TYPE[order.type], order.side.value.lower(), amount, price, params
+        )
         return self._venue_order(o)
 
     async def cancel(self, client_order_id: str, symbol: str) -> VenueOrder | None:
-        o = await self._call("cancel_order", None, self._market(symbol),
-                             {"origClientOrderId": client_order_id})
+        o = await self._call(
+            "cancel_order", None, self._market(symbol), {"origClientOrderId": client_order_id}
+        )
         return None if o is None else self._venue_order(o)
 
     async def fetch_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
-        o = await self._call("fetch_order", None, self._market(symbol),
-                             {"origClientOrderId": client_order_id})
+        o = await self._call(
+            "fetch_order", None, self._market(symbol), {"origClientOrderId": client_order_id}
+        )
         return None if o is None else self._venue_order(o)
 
     async def open_orders(self, symbols: Sequence[str] | None = None) -> list[VenueOrder]:

@@ -489,3 +489,41 @@ class ExecutionEngine:
             pending,
             dict(self.pf.marks),
         )
+
+
+# --------------------------------------------------------------------------- read-only status
+
+
+async def venue_status(
+    venue: str, settings, env, *, testnet: bool = False, venue_url: str = ""
+) -> dict:
+    """Connect read-only and report connectivity, balances, open orders and positions.
+
+    BrokerConnectError / MissingCredentials propagate for the CLI to turn into one line."""
+    from app.broker.factory import make_broker
+
+    broker = make_broker(venue, settings, env, testnet=testnet, venue_url=venue_url)
+    try:
+        await broker.connect()
+        balances = await broker.balances()
+        orders = await broker.open_orders(None)
+        positions = await broker.positions()
+    finally:
+        await broker.close()
+    return {
+        "venue": venue,
+        "connected": True,
+        "balances": balances,
+        "open_orders": [
+            {
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "qty": o.qty,
+                "status": o.status.value,
+                "type": o.type.value,
+            }
+            for o in orders
+        ],
+        "positions": {s: {"qty": p.qty, "avg_price": p.avg_price} for s, p in positions.items()},
+    }

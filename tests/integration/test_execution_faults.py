@@ -28,11 +28,18 @@ async def _no_sleep(_: float) -> None:
 
 
 def _engine(url: str, path) -> ExecutionEngine:
-    broker = CcxtBroker(CcxtSettings(timeout_ms=3000), SYMBOLS, api_key="k", secret="s",
-                        venue_url=url)
+    broker = CcxtBroker(
+        CcxtSettings(timeout_ms=3000), SYMBOLS, api_key="k", secret="s", venue_url=url
+    )
     settings = ExecutionSettings(backoff_s=0.0, max_backoff_s=0.0, max_retries=3)
-    return ExecutionEngine(broker, RiskEngine(RiskSettings()), DuckDBStore(path), settings,
-                           symbols=SYMBOLS, sleep=_no_sleep)
+    return ExecutionEngine(
+        broker,
+        RiskEngine(RiskSettings()),
+        DuckDBStore(path),
+        settings,
+        symbols=SYMBOLS,
+        sleep=_no_sleep,
+    )
 
 
 def _decision(i: int, engine: ExecutionEngine, state: BinanceState, rng) -> RiskDecision | None:
@@ -42,21 +49,32 @@ def _decision(i: int, engine: ExecutionEngine, state: BinanceState, rng) -> Risk
     price = state.prices[sym]
     roll = rng.random()
     if roll < 0.06:
-        orders = tuple(Order(f"{s}-{i}-F", s, Side.SELL, engine.pf.qty(s), ts, reduce_only=True)
-                       for s in SYMBOLS if engine.pf.qty(s) > 0)
+        orders = tuple(
+            Order(f"{s}-{i}-F", s, Side.SELL, engine.pf.qty(s), ts, reduce_only=True)
+            for s in SYMBOLS
+            if engine.pf.qty(s) > 0
+        )
         return RiskDecision(ts, "*", DecisionAction.FLATTEN_ALL, RiskState.ACTIVE, orders)
     if held > 0 and roll < 0.45:
         order = Order(f"{sym}-{i}-C", sym, Side.SELL, held, ts, reduce_only=True)
         return RiskDecision(ts, sym, DecisionAction.CLOSE, RiskState.ACTIVE, (order,))
     if roll < 0.5:  # spot cannot short: refused before sending
-        order = Order(f"{sym}-{i}-S", sym, Side.SELL, 1.0, ts, stop_loss=price * 1.02,
-                      take_profit=price * 0.97)
+        order = Order(
+            f"{sym}-{i}-S",
+            sym,
+            Side.SELL,
+            1.0,
+            ts,
+            stop_loss=price * 1.02,
+            take_profit=price * 0.97,
+        )
         return RiskDecision(ts, sym, DecisionAction.OPEN_SHORT, RiskState.ACTIVE, (order,))
     if held != 0:
         return None
     qty = round(float(rng.uniform(500, 2000)) / price, 6)
-    order = Order(f"{sym}-{i}-L", sym, Side.BUY, qty, ts, stop_loss=price * 0.985,
-                  take_profit=price * 1.015)
+    order = Order(
+        f"{sym}-{i}-L", sym, Side.BUY, qty, ts, stop_loss=price * 0.985, take_profit=price * 1.015
+    )
     return RiskDecision(ts, sym, DecisionAction.OPEN_LONG, RiskState.ACTIVE, (order,))
 
 
@@ -78,8 +96,11 @@ def test_fault_run_200_decisions_one_order_per_id_positions_and_fills_agree(tmp_
             if i == 130:  # stop; the venue moves on (legs fill, a cancel outside); restart
                 await engine.stop()
                 engine.journal.store.close()
-                open_legs = [r.client_order_id for r in engine.orders.values()
-                             if r.open and r.role in ("sl", "tp")]
+                open_legs = [
+                    r.client_order_id
+                    for r in engine.orders.values()
+                    if r.open and r.role in ("sl", "tp")
+                ]
                 for _ in range(3):
                     _move(state, rng)
                 if open_legs:
@@ -133,10 +154,12 @@ def test_restart_reconciliation_adopts_fills_cancels_and_positions(tmp_path) -> 
         ts = T0
         for sym, qty in (("BTCUSDT", 0.02), ("ETHUSDT", 0.5)):
             p = state.prices[sym]
-            order = Order(f"{sym}-1-L", sym, Side.BUY, qty, ts, stop_loss=p * 0.98,
-                          take_profit=p * 1.02)
-            await engine.execute(RiskDecision(ts, sym, DecisionAction.OPEN_LONG,
-                                              RiskState.ACTIVE, (order,)))
+            order = Order(
+                f"{sym}-1-L", sym, Side.BUY, qty, ts, stop_loss=p * 0.98, take_profit=p * 1.02
+            )
+            await engine.execute(
+                RiskDecision(ts, sym, DecisionAction.OPEN_LONG, RiskState.ACTIVE, (order,))
+            )
         await engine.sync_fills()
         await engine.stop()
         engine.journal.store.close()

@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 FEE_RATE = 0.001
+NO_BALANCE = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 
 
 def _symbol_info(symbol: str, base: str, quote: str) -> dict:
@@ -41,10 +42,18 @@ def _symbol_info(symbol: str, base: str, quote: str) -> dict:
         "isMarginTradingAllowed": False,
         "permissions": ["SPOT"],
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01", "maxPrice": "1000000.00",
-             "tickSize": "0.01"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00010", "maxQty": "9000.00",
-             "stepSize": "0.00010"},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01",
+                "maxPrice": "1000000.00",
+                "tickSize": "0.01",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00010",
+                "maxQty": "9000.00",
+                "stepSize": "0.00010",
+            },
             {"filterType": "NOTIONAL", "minNotional": "5.00", "applyMinToMarket": True},
         ],
     }
@@ -114,7 +123,9 @@ class BinanceState:
         executed = float(order["executedQty"]) + qty
         order["executedQty"] = f"{executed:.8f}"
         order["cummulativeQuoteQty"] = f"{float(order['cummulativeQuoteQty']) + qty * price:.8f}"
-        order["status"] = "FILLED" if executed >= float(order["origQty"]) - 1e-12 else "PARTIALLY_FILLED"
+        order["status"] = (
+            "FILLED" if executed >= float(order["origQty"]) - 1e-12 else "PARTIALLY_FILLED"
+        )
         self.now_ms += 1
         order["updateTime"] = self.now_ms
         self.trades.append(
@@ -149,9 +160,15 @@ class BinanceState:
         side, otype = q["side"], q["type"]
         if otype == "MARKET":
             if side == "BUY" and self.balances.get(quote, 0.0) < qty * price * (1 + FEE_RATE):
-                return 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+                return 400, {
+                    "code": -2010,
+                    "msg": "Account has insufficient balance for requested action.",
+                }
             if side == "SELL" and self.balances.get(base, 0.0) < qty - 1e-12:
-                return 400, {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+                return 400, {
+                    "code": -2010,
+                    "msg": "Account has insufficient balance for requested action.",
+                }
         oid = next(self._ids)
         self.now_ms += 1
         order = {
@@ -193,8 +210,12 @@ class BinanceState:
 
     def account(self) -> dict:
         return {
-            "makerCommission": 10, "takerCommission": 10, "canTrade": True,
-            "accountType": "SPOT", "updateTime": self.now_ms, "permissions": ["SPOT"],
+            "makerCommission": 10,
+            "takerCommission": 10,
+            "canTrade": True,
+            "accountType": "SPOT",
+            "updateTime": self.now_ms,
+            "permissions": ["SPOT"],
             "balances": [
                 {"asset": a, "free": f"{v:.8f}", "locked": "0.00000000"}
                 for a, v in sorted(self.balances.items())
@@ -254,14 +275,19 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                     if fault == "503":
                         return self._send(503, {"code": -1001, "msg": "Internal error; try again."})
                     if fault == "429":
-                        return self._send(429, {"code": -1003, "msg": "Too many requests."},
-                                          {"Retry-After": "0"})
+                        return self._send(
+                            429, {"code": -1003, "msg": "Too many requests."}, {"Retry-After": "0"}
+                        )
                     status, body = state.new_order(q, fault)
                     if fault in ("lost", "disconnect_fill") and status == 200:
                         return self._drop()
                     return self._send(status, body)
-                if method == "GET" and state.get_faults and path.startswith("/api/v3/") \
-                        and path not in ("/api/v3/exchangeInfo", "/api/v3/time"):
+                if (
+                    method == "GET"
+                    and state.get_faults
+                    and path.startswith("/api/v3/")
+                    and path not in ("/api/v3/exchangeInfo", "/api/v3/time")
+                ):
                     fault = state.get_faults.pop(0)
                     if fault == "429":
                         return self._send(429, {"code": -1003, "msg": "Too many requests."})
@@ -272,15 +298,25 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, {"serverTime": state.now_ms})
                 if path == "/api/v3/exchangeInfo":
                     infos = [_symbol_info(s, b, qu) for s, (b, qu) in state.markets.items()]
-                    return self._send(200, {"timezone": "UTC", "serverTime": state.now_ms,
-                                            "rateLimits": [], "symbols": infos})
+                    return self._send(
+                        200,
+                        {
+                            "timezone": "UTC",
+                            "serverTime": state.now_ms,
+                            "rateLimits": [],
+                            "symbols": infos,
+                        },
+                    )
                 if path == "/api/v3/account":
                     return self._send(200, state.account())
                 if path == "/api/v3/order":
                     order = state.find(q)
                     if order is None:
-                        code, msg = (-2011, "Unknown order sent.") if method == "DELETE" else (
-                            -2013, "Order does not exist.")
+                        code, msg = (
+                            (-2011, "Unknown order sent.")
+                            if method == "DELETE"
+                            else (-2013, "Order does not exist.")
+                        )
                         return self._send(400, {"code": code, "msg": msg})
                     if method == "DELETE":
                         if order["status"] not in ("NEW", "PARTIALLY_FILLED"):
@@ -289,18 +325,30 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, order)
                 if path == "/api/v3/openOrders":
                     sym = q.get("symbol")
-                    rows = [o for o in state.orders.values()
-                            if o["status"] in ("NEW", "PARTIALLY_FILLED")
-                            and (sym is None or o["symbol"] == sym)]
+                    rows = [
+                        o
+                        for o in state.orders.values()
+                        if o["status"] in ("NEW", "PARTIALLY_FILLED")
+                        and (sym is None or o["symbol"] == sym)
+                    ]
                     return self._send(200, rows)
                 if path == "/api/v3/myTrades":
                     return self._send(200, state.my_trades(q))
                 if path == "/api/v3/ticker/24hr":
                     sym = q.get("symbol", "")
                     p = f"{state.prices.get(sym, 0.0):.8f}"
-                    return self._send(200, {"symbol": sym, "lastPrice": p, "bidPrice": p,
-                                            "askPrice": p, "openTime": state.now_ms - 86_400_000,
-                                            "closeTime": state.now_ms, "volume": "0"})
+                    return self._send(
+                        200,
+                        {
+                            "symbol": sym,
+                            "lastPrice": p,
+                            "bidPrice": p,
+                            "askPrice": p,
+                            "openTime": state.now_ms - 86_400_000,
+                            "closeTime": state.now_ms,
+                            "volume": "0",
+                        },
+                    )
             return self._send(404, {"code": -1, "msg": f"no route {method} {path}"})
 
         def do_GET(self) -> None:  # noqa: N802

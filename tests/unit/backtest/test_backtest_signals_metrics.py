@@ -16,9 +16,9 @@ from app.backtest.metrics import (
     drawdown_curve,
     max_drawdown_duration,
 )
-from app.broker.portfolio import Portfolio
 from app.backtest.rule_signals import EmaCrossRule, rule_signals
 from app.backtest.signals_io import read_signals
+from app.broker.portfolio import Portfolio
 from app.errors import InputError
 from app.types import AssetClass
 from tests.builders import bars_frame
