@@ -44,8 +44,30 @@ TABLES: dict[str, tuple[str, ...]] = {
         "stop_loss",
         "take_profit",
         "reduce_only",
+        # the execution engine's view of the order (app/broker/order_state.py), upserted
+        "status",
+        "filled_qty",
+        "avg_fill_price",
+        "venue_order_id",
+        "role",
+        "parent",
+        "attempts",
+        "message",
+        "external",
     ),
-    "fills": ("symbol", "ts", "client_order_id", "side", "qty", "price", "fee", "reason"),
+    "fills": (
+        "symbol",
+        "ts",
+        "client_order_id",
+        "side",
+        "qty",
+        "price",
+        "fee",
+        "reason",
+        "fill_id",  # the venue's trade id: one row per fill, ever
+        "seq",  # the engine's booking order (several fills can share a ts)
+        "cursor",  # the venue's fills cursor after the page that brought this fill
+    ),
     "equity": ("symbol", "ts", "equity", "drawdown", "risk_state"),  # symbol = account
     # One row per symbol: its asset class, written by ingest (ts is always SYMBOLS_TS).
     "symbols": ("symbol", "ts", "asset_class"),
@@ -60,7 +82,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "flow": ("symbol", "ts", "kind"),
     "signals": ("symbol", "ts"),
     "orders": ("client_order_id", "ts"),
-    "fills": ("client_order_id", "ts"),
+    "fills": ("fill_id", "ts"),
     "equity": ("symbol", "ts"),
     "symbols": ("symbol", "ts"),
 }
