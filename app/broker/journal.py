@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from app.broker.order_state import OrderRecord
-from app.store.base import TABLES, TimeSeriesStore
+from app.schema.tables import TABLES
+from app.store.base import TimeSeriesStore
 from app.types import Fill, Order, OrderStatus, OrderType, Side, from_ns
 
 

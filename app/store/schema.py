@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.errors import InputError
-from app.store.base import KEYS, TABLES
+from app.schema.tables import KEYS, TABLES
 
 LogicalType = Literal["str", "sym", "ts", "f64", "bool"]
 
