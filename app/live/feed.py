@@ -105,6 +105,7 @@ class FeedWorker:
         scorer: HeadlineScorer | None = None,
         checkpoints: CheckpointDir | None = None,
         checkpoint_every: int = 288,
+        store_every: int = 1,
         keep_rows: bool = False,
     ) -> None:
         self.asset_class = AssetClass(asset_class)
@@ -115,14 +116,18 @@ class FeedWorker:
             )
         if not symbols or len(set(symbols)) != len(symbols):
             raise InputError(f"symbols={list(symbols)!r}: need distinct symbols")
-        if checkpoint_every < 1:
-            raise InputError(f"checkpoint_every={checkpoint_every!r}: must be >= 1")
+        if checkpoint_every < 1 or store_every < 1:
+            raise InputError(
+                f"checkpoint_every={checkpoint_every!r}, store_every={store_every!r}: must be >= 1"
+            )
         self.symbols = tuple(symbols)
         self.window = window
         self.store = store
         self.scorer = scorer
         self.checkpoints = checkpoints
         self.checkpoint_every = checkpoint_every
+        self.store_every = store_every
+        self._unstored: list[Bar] = []
         self.keep_rows = keep_rows
         self.rows: dict[str, list[tuple[int, np.ndarray]]] = {s: [] for s in self.symbols}
         self._atr_col = window.feature_names.index(f"atr_{window.spec.atr_period}")
@@ -157,16 +162,28 @@ class FeedWorker:
             per[reason] = per.get(reason, 0) + 1
             return []
         self.flush_side()
-        frame = pd.DataFrame([[bar.symbol, bar.ts, bar.open, bar.high, bar.low, bar.close,
-                               bar.volume]], columns=list(BAR_COLUMNS))  # fmt: skip
-        frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
-        inserted = self.store.write_bars(frame)
-        self._counts["stored" if inserted else "already_stored"] += 1
+        self._unstored.append(bar)
+        if len(self._unstored) >= self.store_every:
+            self.flush_store()
         closes = self._advance(bar, replayed=False)
         self._since_checkpoint += 1
         if self.checkpoints is not None and self._since_checkpoint >= self.checkpoint_every:
             self.checkpoint()
         return closes
+
+    def flush_store(self) -> None:
+        """Write the bars not yet in the store (one idempotent batch)."""
+        if not self._unstored:
+            return
+        bars, self._unstored = self._unstored, []
+        frame = pd.DataFrame(
+            [[b.symbol, b.ts, b.open, b.high, b.low, b.close, b.volume] for b in bars],
+            columns=list(BAR_COLUMNS),
+        )
+        frame["ts"] = frame["ts"].astype("datetime64[ns, UTC]")
+        inserted = int(self.store.write_bars(frame))
+        self._counts["stored"] += inserted
+        self._counts["already_stored"] += len(bars) - inserted
 
     def _check(self, bar: Bar) -> str | None:
         if bar.symbol not in self._tickers:
@@ -272,6 +289,7 @@ class FeedWorker:
 
     def checkpoint(self) -> None:
         """Write the checkpoint now (buffered side items are taken first)."""
+        self.flush_store()  # the store is never behind a checkpoint
         if self.checkpoints is None:
             return
         self.flush_side()
@@ -280,7 +298,7 @@ class FeedWorker:
         self._since_checkpoint = 0
 
     def close(self) -> None:
-        """Shutdown: take the buffered side items and checkpoint."""
+        """Shutdown: take the buffered side items, write pending bars, checkpoint."""
         self.flush_side()
         self.checkpoint()
 

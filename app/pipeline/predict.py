@@ -126,16 +126,23 @@ def predict_inputs(
         news=news,
         news_embeddings=emb,
         macro=pd.DataFrame(
-            {"symbol": [m.name for m in macro], "ts": _utc([m.ts for m in macro]),
-             "published_at": _utc([m.published_at for m in macro]),
-             "value": [m.value for m in macro]}  # fmt: skip
+            {
+                "symbol": [m.name for m in macro],
+                "ts": _utc([m.ts for m in macro]),
+                "published_at": _utc([m.published_at for m in macro]),
+                "value": [m.value for m in macro],
+            }  # fmt: skip
         )
         if macro
         else None,
         flow=pd.DataFrame(
-            {"symbol": [f.symbol for f in flow], "ts": _utc([f.ts for f in flow]),
-             "kind": [f.kind for f in flow], "published_at": _utc([f.published_at for f in flow]),
-             "value": [f.value for f in flow]}  # fmt: skip
+            {
+                "symbol": [f.symbol for f in flow],
+                "ts": _utc([f.ts for f in flow]),
+                "kind": [f.kind for f in flow],
+                "published_at": _utc([f.published_at for f in flow]),
+                "value": [f.value for f in flow],
+            }  # fmt: skip
         )
         if flow
         else None,

@@ -26,7 +26,7 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "AAPL")
 LOOKBACK = 6
 
 
-def sim_folder(root: Path, days: int = 3, seed: int = 3) -> Path:
+def sim_folder(root: Path, days: int = 2, seed: int = 3) -> Path:
     """A seeded simulator folder (crypto BTCUSDT, ETHUSDT and stocks AAPL)."""
     result = SimulatedMarket(SimConfig.for_symbols(list(SYMBOLS), days=days, seed=seed)).run()
     return write_simulation(result, root / "sim")
@@ -83,6 +83,7 @@ def crypto_worker(
     *,
     store_name: str = "store.db",
     checkpoint_every: int = 50,
+    store_every: int = 16,
 ) -> FeedWorker:
     store = open_store(f"duckdb:///{tmp / store_name}")
     scorer = None
@@ -96,6 +97,7 @@ def crypto_worker(
         scorer=scorer,
         checkpoints=CheckpointDir(tmp / f"ckpt-{store_name}", "crypto"),
         checkpoint_every=checkpoint_every,
+        store_every=store_every,
         keep_rows=True,
     )
 
