@@ -18,7 +18,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -271,11 +270,9 @@ class FeedWorker:
         return BarClose(
             asset_class=self.asset_class,
             ts=from_ns(ts_ns),
-            windows=MappingProxyType(
-                {s: entries[s][1] for s in order if entries[s][1] is not None}
-            ),
-            bars=MappingProxyType({s: entries[s][0] for s in order}),
-            atr=MappingProxyType({s: entries[s][2] for s in order if math.isfinite(entries[s][2])}),
+            windows={s: entries[s][1] for s in order if entries[s][1] is not None},
+            bars={s: entries[s][0] for s in order},
+            atr={s: entries[s][2] for s in order if math.isfinite(entries[s][2])},
             feature_names=self.window.feature_names,
             replayed=replayed,
         )
