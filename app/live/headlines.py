@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.config import Asset
 from app.features.side_inputs import ScoredNews
 from app.text.impact import NewsImpactModel
-from app.text.sentiment import SentimentModel
-from app.text.tagging import score_news
 from app.types import NewsItem
+
+if TYPE_CHECKING:  # torch and transformers load only where headlines are scored
+    from app.text.sentiment import SentimentModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class HeadlineScorer:
         """Rows sorted as ``score_news`` sorts them (published_at, news_id, symbol)."""
         if not items:
             return []
+        from app.text.tagging import score_news
+
         frame = score_news(items, self.assets, self.model)
         self.batches += 1
         if frame.empty:

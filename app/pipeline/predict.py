@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,10 @@ from app.live.window_spec import WindowSpec
 from app.models.bundle import ModelBundle
 from app.models.signals import signals_from_probs
 from app.text.impact import headline_events, impact_columns
-from app.text.sentiment import SentimentModel
 from app.types import AssetClass, FlowPoint, MacroPoint, NewsItem, to_ns
+
+if TYPE_CHECKING:
+    from app.text.sentiment import SentimentModel
 
 SIGNALS_CSV_COLUMNS: tuple[str, ...] = (
     "ts", "ticker", "signal", "confidence", "p_up", "p_down", "p_flat", "model_version",
