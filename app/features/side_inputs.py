@@ -3,10 +3,12 @@
 The rule (DESIGN.md, Time): an item counts for bar ``t`` only if ``published_at <= t + 5min``
 (the bar's close). Every side column has a neutral value and an ``<modality>_age`` column, so an
 asset lacking a modality never hands the model a NaN. This module holds the batch alignment and
-the item types the incremental engine receives; ``side_state.py`` is the incremental twin.
+the item types the incremental engine receives; ``side_state.py`` is the incremental twin and
+``side_items.py`` turns side frames into those items, bar by bar.
 
 Bad rows (missing time, non-finite or out-of-range value) are dropped and counted by reason;
-the counts travel on the result frame as ``frame.attrs["rejected_side_rows"]``.
+the counts travel on the result frame as ``frame.attrs["rejected_side_rows"]``. The replay
+helpers (frames to items) count the rows they refuse the same way, in a caller's Counter.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -25,7 +26,7 @@ from app.errors import InputError
 from app.features.rolling import BAR_NS, event_deviations, event_zscores
 from app.features.spec import ZSCORE_FLOW_FEATURES, FeatureSpec
 from app.kernels import decayed_cumulative
-from app.types import FlowPoint, InvalidField, MacroPoint, require_utc, to_ns
+from app.types import FlowPoint, InvalidField, MacroPoint, require_utc
 
 MINUTE_NS = 60 * 1_000_000_000
 
@@ -405,79 +406,4 @@ def side_features(
     out = news_features(close_ns, news, symbol, spec, rejected)
     out.update(macro_features(close_ns, macro, spec, rejected))
     out.update(flow_features(close_ns, flow, symbol, spec, rejected))
-    return out
-
-
-# --------------------------------------------------------------------------- replay helper
-
-
-def scored_news_items(news: pd.DataFrame | None) -> tuple[ScoredNews, ...]:
-    """Rows of a scored-news frame as items for the incremental engine (bad rows skipped)."""
-    out = []
-    for row in _records(news):
-        topics = {c[len("topic_") :]: float(row[c]) for c in row if c.startswith("topic_")}
-        with suppress(InvalidField, TypeError, ValueError):  # a bad row never becomes an item
-            out.append(
-                ScoredNews(row["published_at"], str(row.get("symbol", "")),
-                           str(row.get("news_id", "")), float(row["score"]), topics)
-            )  # fmt: skip
-    return tuple(out)
-
-
-def macro_items(macro: pd.DataFrame | None) -> tuple[MacroPoint, ...]:
-    """Rows of a macro frame (``symbol`` = series name) as MacroPoints (bad rows skipped)."""
-    out = []
-    for row in _records(macro):
-        with suppress(InvalidField, TypeError, ValueError):
-            out.append(MacroPoint(row["symbol"], row.get("ts", row["published_at"]),
-                                  row["published_at"], float(row["value"])))  # fmt: skip
-    return tuple(out)
-
-
-def flow_items(flow: pd.DataFrame | None) -> tuple[FlowPoint, ...]:
-    """Rows of a flow frame as FlowPoints (bad rows skipped)."""
-    out = []
-    for row in _records(flow):
-        with suppress(InvalidField, TypeError, ValueError):
-            out.append(FlowPoint(row["symbol"], row["kind"], row.get("ts", row["published_at"]),
-                                 row["published_at"], float(row["value"])))  # fmt: skip
-    return tuple(out)
-
-
-def side_inputs_per_bar(
-    bar_ts: pd.Series | np.ndarray,
-    *,
-    news: pd.DataFrame | None = None,
-    macro: pd.DataFrame | None = None,
-    flow: pd.DataFrame | None = None,
-) -> list[SideInputs]:
-    """Split side frames into per-bar deliveries: each item goes to the first bar whose close
-    is at or after its publication (what a live feed would deliver). Items published after the
-    last close are left out. For replays and the parity tests.
-    """
-    ts = np.asarray(pd.Series(bar_ts).astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]"))
-    close_ns = ts.astype(np.int64) + BAR_NS
-    buckets: list[dict[str, list]] = [{"news": [], "macro": [], "flow": []} for _ in close_ns]
-    deliveries = (
-        ("news", scored_news_items(news)),
-        ("macro", macro_items(macro)),
-        ("flow", flow_items(flow)),
-    )
-    for modality, items in deliveries:
-        for item in items:
-            k = int(np.searchsorted(close_ns, to_ns(item.published_at), side="left"))
-            if k < len(close_ns):
-                buckets[k][modality].append(item)
-    return [SideInputs(tuple(b["news"]), tuple(b["macro"]), tuple(b["flow"])) for b in buckets]
-
-
-def _records(frame: pd.DataFrame | None) -> list[dict]:
-    if frame is None or len(frame) == 0:
-        return []
-    out = []
-    for row in frame.to_dict("records"):
-        for key, value in row.items():
-            if isinstance(value, pd.Timestamp):
-                row[key] = value.to_pydatetime()
-        out.append(row)
     return out

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from app.features.incremental import IncrementalFeatures
-from app.features.side_inputs import SideInputs, side_inputs_per_bar
+from app.features.side_inputs import SideInputs
+from app.features.side_items import side_inputs_per_bar
 from app.features.spec import DEFAULT_TOPICS, FLOW_FEATURE_KINDS, FeatureSpec
 from app.types import AssetClass, Bar
 
@@ -148,7 +150,11 @@ def side_frames(
 
 
 def replay(ts: pd.Series, news, macro, flow) -> list[SideInputs]:  # type: ignore[no-untyped-def]
-    return side_inputs_per_bar(ts, news=news, macro=macro, flow=flow)
+    """Per-bar deliveries of valid side frames: a row the replay refuses fails the test."""
+    rejected: Counter[str] = Counter()
+    per_bar = side_inputs_per_bar(ts, news=news, macro=macro, flow=flow, rejected=rejected)
+    assert not rejected, f"replay refused side rows: {dict(rejected)}"
+    return per_bar
 
 
 def assert_frames_close(a: pd.DataFrame, b: pd.DataFrame, rtol: float, start: int = 0) -> float:
