@@ -86,8 +86,9 @@ def test_predict_cli_writes_the_signals_backtest_reads(sim, tmp_path):
     )
     assert frame["ts"].str.endswith("Z").all()
     assert ((frame[["p_up", "p_down", "p_flat"]].sum(axis=1) - 1).abs() < 1e-6).all()
-    from app.backtest.signals_io import load_price_files, price_files_in, read_signals
+    from app.backtest.signals_io import check_signals
+    from app.sources.backtest_files import load_price_files, price_files_in, read_signals_csv
 
     prices, _ = load_price_files(price_files_in(folder))
-    batch = read_signals(out, prices)
+    batch = check_signals(read_signals_csv(out), prices)
     assert batch.accepted == len(frame) and not any(batch.rejected.values())
