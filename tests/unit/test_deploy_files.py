@@ -153,3 +153,11 @@ def test_unit_restarts_and_reads_keys_from_an_env_file() -> None:
     assert unit["Service"]["Restart"] == ["always"]
     assert unit["Service"]["EnvironmentFile"] == ["/etc/seed-trader.env"]
     assert unit["Install"]["WantedBy"] == ["multi-user.target"]
+
+
+def test_env_example_names_the_keys_and_holds_no_value() -> None:
+    lines = (REPO_ROOT / "seed-trader.env.example").read_text().splitlines()
+    pairs = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    assert {"APP_API__KEYS", "APP_UI__API_KEY", "APP_UI__PASSWORD"} <= set(pairs)
+    assert {k: v for k, v in pairs.items() if v and k != "APP_UI__USER"} == {}
+    assert "seed-trader.env" in (REPO_ROOT / ".gitignore").read_text().splitlines()
