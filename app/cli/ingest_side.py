@@ -16,6 +16,7 @@
     python -m app ingest-side --kind flow --source coinmetrics --asset btc --since 2025-01-01
     python -m app ingest-side --kind flow --source finra --since 2025-06-02 --until 2025-06-06 \\
         --symbol AAPL
+    python -m app ingest-side --kind flow --source finra_dark_pool --path finra_dir/ --symbol AAPL
     python -m app ingest-side --kind flow --source options_csv --path uoa.csv
     python -m app ingest-side --source sim --path runs/sim          # news + macro + flow
 
@@ -84,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--asset", default="btc", help="coinmetrics: asset id (default btc)")
     p.add_argument("--since", type=_date, help="cnn / coinmetrics / finra: first day, YYYY-MM-DD")
     p.add_argument("--until", type=_date, help="coinmetrics / finra: last day (default: today)")
+    p.add_argument(
+        "--volume-path",
+        type=Path,
+        help="finra_dark_pool: consolidated daily volume CSV (date,symbol,volume); "
+        "default: the day's bar volume in the store",
+    )
     p.add_argument("--assume-utc", action="store_true", help="options_csv: naive times are UTC")
     p.add_argument(
         "--user-agent",
@@ -125,6 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         since=args.since,
         until=args.until,
         assume_utc=args.assume_utc,
+        store=args.store,
+        volume_path=args.volume_path,
     )
     with HttpClient(policy, user_agent=args.user_agent) as client:
         try:  # every input is read before the store is opened: a bad one writes nothing

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ KINDS = ("news", "macro", "flow")
 SOURCES_BY_KIND: dict[str, tuple[str, ...]] = {
     "news": ("rss", "edgar", "reddit", "x", "csv", "sim"),
     "macro": ("alternative_me", "cnn", "csv", "sim"),
-    "flow": ("coinmetrics", "finra", "options_csv", "csv", "sim"),
+    "flow": ("coinmetrics", "finra", "finra_dark_pool", "options_csv", "csv", "sim"),
 }
 ALL_SOURCES = tuple(dict.fromkeys(s for group in SOURCES_BY_KIND.values() for s in group))
 
@@ -68,6 +68,8 @@ class SideRequest:
     since: date | None = None
     until: date | None = None
     assume_utc: bool = False
+    store: str | None = None  # finra_dark_pool: the bars' store (default settings.store_url)
+    volume_path: Path | None = None  # finra_dark_pool: consolidated volumes instead of bars
 
 
 def check_kind(source: str, kind: str | None) -> str:
@@ -235,6 +237,43 @@ def _flow_finra(req: SideRequest, settings: Settings, client: HttpClient) -> lis
     return [fetch_finra_days(client, req.since, until, base_url=base, symbols=symbols)]
 
 
+def _flow_finra_dark_pool(
+    req: SideRequest, settings: Settings, client: HttpClient
+) -> list[SideBatch]:
+    """FINRA's rows plus ``dark_pool_ratio`` = off-exchange / the day's consolidated volume."""
+    from app.sources.dark_pool import dark_pool_ratios, read_consolidated_volumes
+
+    (finra,) = _flow_finra(req, settings, client)
+    if req.volume_path is not None:
+        volumes = read_consolidated_volumes(req.volume_path)
+    else:
+        volumes = _stored_day_volumes(req.store or settings.store_url, finra.items)
+    return [finra, dark_pool_ratios(finra.items, volumes, where=finra.source)]
+
+
+def _stored_day_volumes(url: str, points: list[FlowPoint]) -> dict[tuple[str, date], float]:
+    """Daily bar volume of the FINRA points' symbols and days, from the stored bars."""
+    from app.sources.dark_pool import daily_bar_volumes
+    from app.store import open_store
+
+    wanted = [p for p in points if p.kind == "offexchange_volume"]
+    if not wanted:
+        return {}
+    start = min(p.ts for p in wanted) - timedelta(days=1)
+    end = max(p.ts for p in wanted) + timedelta(days=2)
+    volumes: dict[tuple[str, date], float] = {}
+    store = open_store(url)
+    try:
+        stored = set(store.symbols("bars"))
+        for symbol in sorted({p.symbol for p in wanted} & stored):
+            bars = store.read_bars(symbol, start, end)
+            if len(bars):
+                volumes.update(daily_bar_volumes(bars, symbol))
+    finally:
+        store.close()
+    return volumes
+
+
 def _flow_options(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
     from app.sources.flow_sources import read_options_flow_csv
 
@@ -261,6 +300,7 @@ READERS: dict[tuple[str, str], Reader] = {
     ("macro", "csv"): _macro_csv,
     ("flow", "coinmetrics"): _flow_coinmetrics,
     ("flow", "finra"): _flow_finra,
+    ("flow", "finra_dark_pool"): _flow_finra_dark_pool,
     ("flow", "options_csv"): _flow_options,
     ("flow", "csv"): _flow_csv,
 }
