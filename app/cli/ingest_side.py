@@ -18,6 +18,8 @@
         --symbol AAPL
     python -m app ingest-side --kind flow --source finra_dark_pool --path finra_dir/ --symbol AAPL
     python -m app ingest-side --kind flow --source options_csv --path uoa.csv
+    python -m app ingest-side --kind flow --source prints_csv --path prints.csv --block-floor 1e4
+    python -m app ingest-side --kind flow --source ccxt_trades --symbol BTC/USDT --since 2025-06-02
     python -m app ingest-side --source sim --path runs/sim          # news + macro + flow
 
 Every input is fetched or read and converted before the store is touched, so a bad flag, file
@@ -91,6 +93,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="finra_dark_pool: consolidated daily volume CSV (date,symbol,volume); "
         "default: the day's bar volume in the store",
     )
+    p.add_argument(
+        "--block-measure",
+        choices=("size", "notional"),
+        default="size",
+        help="prints_csv / ccxt_trades: a block is a large size or notional",
+    )
+    p.add_argument(
+        "--block-percentile",
+        type=float,
+        default=99.0,
+        help="prints: block above this percentile of the symbol's past prints",
+    )
+    p.add_argument(
+        "--block-floor",
+        type=float,
+        default=0.0,
+        help="prints: a block is at least this large (size or notional)",
+    )
     p.add_argument("--assume-utc", action="store_true", help="options_csv: naive times are UTC")
     p.add_argument(
         "--user-agent",
@@ -134,6 +154,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         assume_utc=args.assume_utc,
         store=args.store,
         volume_path=args.volume_path,
+        block_measure=args.block_measure,
+        block_percentile=args.block_percentile,
+        block_floor=args.block_floor,
     )
     with HttpClient(policy, user_agent=args.user_agent) as client:
         try:  # every input is read before the store is opened: a bad one writes nothing

@@ -24,7 +24,16 @@ KINDS = ("news", "macro", "flow")
 SOURCES_BY_KIND: dict[str, tuple[str, ...]] = {
     "news": ("rss", "edgar", "reddit", "x", "csv", "sim"),
     "macro": ("alternative_me", "cnn", "csv", "sim"),
-    "flow": ("coinmetrics", "finra", "finra_dark_pool", "options_csv", "csv", "sim"),
+    "flow": (
+        "coinmetrics",
+        "finra",
+        "finra_dark_pool",
+        "options_csv",
+        "csv",
+        "prints_csv",
+        "ccxt_trades",
+        "sim",
+    ),  # fmt: skip
 }
 ALL_SOURCES = tuple(dict.fromkeys(s for group in SOURCES_BY_KIND.values() for s in group))
 
@@ -70,6 +79,9 @@ class SideRequest:
     assume_utc: bool = False
     store: str | None = None  # finra_dark_pool: the bars' store (default settings.store_url)
     volume_path: Path | None = None  # finra_dark_pool: consolidated volumes instead of bars
+    block_measure: str = "size"  # prints: a block is a large size or notional
+    block_percentile: float = 99.0
+    block_floor: float = 0.0
 
 
 def check_kind(source: str, kind: str | None) -> str:
@@ -288,6 +300,58 @@ def _flow_csv(req: SideRequest, settings: Settings, client: HttpClient) -> list[
     return [read_flow_csv(req.path)]
 
 
+def _block_rule(req: SideRequest) -> Any:
+    from app.sources.trade_prints import BlockRule
+
+    return BlockRule(
+        measure=req.block_measure, percentile=req.block_percentile, floor=req.block_floor
+    )
+
+
+def _flow_prints_csv(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    from app.sources.trade_prints import print_events, read_prints_csv
+
+    _need(req, "--path FILE", req.path)
+    prints, batch = read_prints_csv(req.path, assume_utc=req.assume_utc)
+    batch.items.extend(print_events(prints, _block_rule(req)))
+    return [batch]
+
+
+def _flow_ccxt_trades(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    """Public prints since the last stored one (or --since), blocks judged against the stored
+    print sizes too, so a resumed poll classifies as one uninterrupted run."""
+    from app.sources.ccxt_source import CcxtSource, store_symbol
+    from app.sources.trade_prints import print_events
+    from app.sources.trade_prints_ccxt import poll_trades
+    from app.store import open_store
+
+    if len(req.symbols) != 1:
+        raise InputError(f"--source ccxt_trades takes one --symbol (BTC/USDT), got {req.symbols}")
+    market, rule = req.symbols[0], _block_rule(req)
+    symbol = store_symbol(market)
+    store = open_store(req.store or settings.store_url)
+    try:
+        stored = store.read("flow", symbol)
+    finally:
+        store.close()
+    stored = stored[stored["kind"] == "trade_print"].sort_values("ts")
+    if len(stored):
+        since_ms = int(stored["ts"].iloc[-1].value // 1_000_000) + 1
+    else:
+        _need(req, "--since YYYY-MM-DD (no stored prints to resume from)", req.since)
+        since_ms = int(datetime.combine(req.since, datetime.min.time(), UTC).timestamp() * 1000)
+    history = {symbol: stored["value"].tolist()[-rule.window :]} if rule.measure == "size" else {}
+    api_urls = {"public": req.base_url} if req.base_url else None
+    source = CcxtSource.from_settings(settings.ccxt, api_urls=api_urls)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    poll = poll_trades(source.exchange, market, since_ms=since_ms, now_ms=now_ms,
+                       max_pages=max(req.pages, 1))  # fmt: skip
+    where = f"{source.exchange.id}:fetch_trades:{market}"
+    batch: SideBatch[FlowPoint] = SideBatch(where, rows_read=len(poll.prints))
+    batch.items.extend(print_events(poll.prints, rule, history))
+    return [batch]
+
+
 Reader = Callable[[SideRequest, Settings, HttpClient], list[SideBatch]]
 READERS: dict[tuple[str, str], Reader] = {
     ("news", "rss"): _news_rss,
@@ -303,6 +367,8 @@ READERS: dict[tuple[str, str], Reader] = {
     ("flow", "finra_dark_pool"): _flow_finra_dark_pool,
     ("flow", "options_csv"): _flow_options,
     ("flow", "csv"): _flow_csv,
+    ("flow", "prints_csv"): _flow_prints_csv,
+    ("flow", "ccxt_trades"): _flow_ccxt_trades,
 }
 
 
