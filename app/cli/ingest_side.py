@@ -18,6 +18,7 @@
         --symbol AAPL
     python -m app ingest-side --kind flow --source finra_dark_pool --path finra_dir/ --symbol AAPL
     python -m app ingest-side --kind flow --source options_csv --path uoa.csv
+    python -m app ingest-side --kind flow --source finra_ats --path weekly_summary.csv --symbol AAPL
     python -m app ingest-side --kind flow --source prints_csv --path prints.csv --block-floor 1e4
     python -m app ingest-side --kind flow --source ccxt_trades --symbol BTC/USDT --since 2025-06-02
     python -m app ingest-side --source sim --path runs/sim          # news + macro + flow

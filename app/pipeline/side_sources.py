@@ -28,6 +28,7 @@ SOURCES_BY_KIND: dict[str, tuple[str, ...]] = {
         "coinmetrics",
         "finra",
         "finra_dark_pool",
+        "finra_ats",
         "options_csv",
         "csv",
         "prints_csv",
@@ -286,6 +287,16 @@ def _stored_day_volumes(url: str, points: list[FlowPoint]) -> dict[tuple[str, da
     return volumes
 
 
+def _flow_finra_ats(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    from app.sources.ats_weekly import parse_ats_weekly
+
+    _need(req, "--path FILE", req.path)
+    if not req.path.is_file():
+        raise FileNotFoundError(f"ATS file {req.path} does not exist")
+    text = req.path.read_text(encoding="utf-8", errors="replace")
+    return [parse_ats_weekly(text, where=str(req.path), symbols=list(req.symbols) or None)]
+
+
 def _flow_options(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
     from app.sources.flow_sources import read_options_flow_csv
 
@@ -367,6 +378,7 @@ READERS: dict[tuple[str, str], Reader] = {
     ("flow", "finra_dark_pool"): _flow_finra_dark_pool,
     ("flow", "options_csv"): _flow_options,
     ("flow", "csv"): _flow_csv,
+    ("flow", "finra_ats"): _flow_finra_ats,
     ("flow", "prints_csv"): _flow_prints_csv,
     ("flow", "ccxt_trades"): _flow_ccxt_trades,
 }
