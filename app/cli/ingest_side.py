@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--url", action="append", default=[], help="rss / edgar: feed URL (repeatable)")
     p.add_argument(
         "--base-url",
-        help="API root for reddit, x, alternative_me, cnn, coinmetrics, finra "
+        help="API root for reddit, x, alternative_me, cnn, coinmetrics, finra, ccxt_trades "
         "(default: the public endpoint; set it for a proxy or a test server)",
     )
     p.add_argument(
@@ -73,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="news: symbols every item is about; coinmetrics: the bars' symbol (default: the "
-        "universe asset aliased to --asset); finra: keep only these tickers",
+        "universe asset aliased to --asset); finra / finra_ats: keep only these tickers; "
+        "ccxt_trades: the market (BTC/USDT)",
     )
     p.add_argument(
         "--score",
@@ -83,10 +84,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--subreddit", help="reddit: the subreddit, e.g. CryptoCurrency")
     p.add_argument("--query", help="x: the recent-search query, e.g. '$AAPL lang:en'")
-    p.add_argument("--pages", type=int, default=1, help="reddit / x / coinmetrics: max pages")
+    p.add_argument(
+        "--pages", type=int, default=1, help="reddit / x / coinmetrics / ccxt_trades: max pages"
+    )
     p.add_argument("--limit", type=int, default=0, help="alternative_me: last N days (0 = all)")
     p.add_argument("--asset", default="btc", help="coinmetrics: asset id (default btc)")
-    p.add_argument("--since", type=_date, help="cnn / coinmetrics / finra: first day, YYYY-MM-DD")
+    p.add_argument("--since", type=_date, help="cnn / coinmetrics / finra / ccxt_trades: first day")
     p.add_argument("--until", type=_date, help="coinmetrics / finra: last day (default: today)")
     p.add_argument(
         "--volume-path",
