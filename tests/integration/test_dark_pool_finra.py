@@ -129,3 +129,40 @@ def test_user_supplied_consolidated_volume(tmp_path, capsys) -> None:
     assert ratio["value"].tolist() == [0.4] and ratio["symbol"].tolist() == ["AAPL"]
     assert ratio["published_at"].iloc[0] == pd.Timestamp("2025-06-02T22:00:00Z")
     assert ratio["ts"].iloc[0] == pd.Timestamp(datetime(2025, 6, 2, tzinfo=UTC))
+
+
+def test_dark_pool_ratio_from_finra_cdn_days(tmp_path, capsys) -> None:
+    """The CDN path: weekdays fetched, a holiday's 404 listed, ratios over the stored bars."""
+    from tests.builders import bars_frame
+    from tests.unit.sources.side_loopback import Answer, LoopbackServer, text_answer
+
+    url = f"duckdb:///{tmp_path}/cdn.db"
+    bars = bars_frame(n=12 * 24 * 3, symbol="AAPL", start=datetime(2025, 6, 2, 4, tzinfo=UTC))
+    store = open_store(url)
+    try:
+        store.write_bars(bars)
+    finally:
+        store.close()
+    ny_day = pd.to_datetime(bars["ts"], utc=True).dt.tz_convert(NY).dt.date
+    volume = bars["volume"].groupby(ny_day).sum()
+    with LoopbackServer() as server:
+        for day in (date(2025, 6, 2), date(2025, 6, 3)):
+            off = int(volume[day] * 0.5)
+            body = f"{HEADER}\n{day:%Y%m%d}|AAPL|{off // 3}|0|{off}|B,Q,N\n"
+            server.route(f"/equity/regsho/daily/CNMSshvol{day:%Y%m%d}.txt",
+                         text_answer(body, "text/plain"))  # fmt: skip
+        server.route("/equity/regsho/daily/CNMSshvol20250604.txt", Answer(404))
+        argv = ["ingest-side", "--kind", "flow", "--source", "finra_dark_pool", "--since",
+                "2025-06-02", "--until", "2025-06-04", "--base-url", server.url, "--symbol",
+                "AAPL", "--store", url, "--retries", "1", "--backoff", "0"]  # fmt: skip
+        assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(summary["missing_inputs"]) == 1 and summary["rows_rejected"] == 0
+    store = open_store(url)
+    try:
+        flow = store.read("flow", "AAPL")
+    finally:
+        store.close()
+    ratio = flow[flow["kind"] == "dark_pool_ratio"].sort_values("ts")
+    want = [int(volume[d] * 0.5) / volume[d] for d in (date(2025, 6, 2), date(2025, 6, 3))]
+    assert ratio["value"].tolist() == pytest.approx(want, rel=1e-12)
