@@ -16,7 +16,11 @@
     python -m app ingest-side --kind flow --source coinmetrics --asset btc --since 2025-01-01
     python -m app ingest-side --kind flow --source finra --since 2025-06-02 --until 2025-06-06 \\
         --symbol AAPL
+    python -m app ingest-side --kind flow --source finra_dark_pool --path finra_dir/ --symbol AAPL
     python -m app ingest-side --kind flow --source options_csv --path uoa.csv
+    python -m app ingest-side --kind flow --source finra_ats --path weekly_summary.csv --symbol AAPL
+    python -m app ingest-side --kind flow --source prints_csv --path prints.csv --block-floor 1e4
+    python -m app ingest-side --kind flow --source ccxt_trades --symbol BTC/USDT --since 2025-06-02
     python -m app ingest-side --source sim --path runs/sim          # news + macro + flow
 
 Every input is fetched or read and converted before the store is touched, so a bad flag, file
@@ -61,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--url", action="append", default=[], help="rss / edgar: feed URL (repeatable)")
     p.add_argument(
         "--base-url",
-        help="API root for reddit, x, alternative_me, cnn, coinmetrics, finra "
+        help="API root for reddit, x, alternative_me, cnn, coinmetrics, finra, ccxt_trades "
         "(default: the public endpoint; set it for a proxy or a test server)",
     )
     p.add_argument(
@@ -69,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         help="news: symbols every item is about; coinmetrics: the bars' symbol (default: the "
-        "universe asset aliased to --asset); finra: keep only these tickers",
+        "universe asset aliased to --asset); finra / finra_ats: keep only these tickers; "
+        "ccxt_trades: the market (BTC/USDT)",
     )
     p.add_argument(
         "--score",
@@ -79,11 +84,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--subreddit", help="reddit: the subreddit, e.g. CryptoCurrency")
     p.add_argument("--query", help="x: the recent-search query, e.g. '$AAPL lang:en'")
-    p.add_argument("--pages", type=int, default=1, help="reddit / x / coinmetrics: max pages")
+    p.add_argument(
+        "--pages", type=int, default=1, help="reddit / x / coinmetrics / ccxt_trades: max pages"
+    )
     p.add_argument("--limit", type=int, default=0, help="alternative_me: last N days (0 = all)")
     p.add_argument("--asset", default="btc", help="coinmetrics: asset id (default btc)")
-    p.add_argument("--since", type=_date, help="cnn / coinmetrics / finra: first day, YYYY-MM-DD")
+    p.add_argument("--since", type=_date, help="cnn / coinmetrics / finra / ccxt_trades: first day")
     p.add_argument("--until", type=_date, help="coinmetrics / finra: last day (default: today)")
+    p.add_argument(
+        "--volume-path",
+        type=Path,
+        help="finra_dark_pool: consolidated daily volume CSV (date,symbol,volume); "
+        "default: the day's bar volume in the store",
+    )
+    p.add_argument(
+        "--block-measure",
+        choices=("size", "notional"),
+        default="size",
+        help="prints_csv / ccxt_trades: a block is a large size or notional",
+    )
+    p.add_argument(
+        "--block-percentile",
+        type=float,
+        default=99.0,
+        help="prints: block above this percentile of the symbol's past prints",
+    )
+    p.add_argument(
+        "--block-floor",
+        type=float,
+        default=0.0,
+        help="prints: a block is at least this large (size or notional)",
+    )
     p.add_argument("--assume-utc", action="store_true", help="options_csv: naive times are UTC")
     p.add_argument(
         "--user-agent",
@@ -125,6 +156,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         since=args.since,
         until=args.until,
         assume_utc=args.assume_utc,
+        store=args.store,
+        volume_path=args.volume_path,
+        block_measure=args.block_measure,
+        block_percentile=args.block_percentile,
+        block_floor=args.block_floor,
     )
     with HttpClient(policy, user_agent=args.user_agent) as client:
         try:  # every input is read before the store is opened: a bad one writes nothing

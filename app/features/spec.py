@@ -54,7 +54,14 @@ def _minutes_label(minutes: float) -> str:
 
 
 _FLOW_BY_CLASS: dict[AssetClass, tuple[str, ...]] = {
-    AssetClass.CRYPTO: ("exchange_net_flow", "active_addresses_chg", "whale_transfers"),
+    # a stored spec lists its flow_features, so adding features here never changes its columns
+    AssetClass.CRYPTO: (
+        "exchange_net_flow",
+        "active_addresses_chg",
+        "whale_transfers",
+        "trade_size_dev",
+        "block_trade_flag",
+    ),
     AssetClass.STOCKS: (
         "dark_pool_ratio",
         "inst_volume_norm",

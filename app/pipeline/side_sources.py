@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,17 @@ KINDS = ("news", "macro", "flow")
 SOURCES_BY_KIND: dict[str, tuple[str, ...]] = {
     "news": ("rss", "edgar", "reddit", "x", "csv", "sim"),
     "macro": ("alternative_me", "cnn", "csv", "sim"),
-    "flow": ("coinmetrics", "finra", "options_csv", "csv", "sim"),
+    "flow": (
+        "coinmetrics",
+        "finra",
+        "finra_dark_pool",
+        "finra_ats",
+        "options_csv",
+        "csv",
+        "prints_csv",
+        "ccxt_trades",
+        "sim",
+    ),  # fmt: skip
 }
 ALL_SOURCES = tuple(dict.fromkeys(s for group in SOURCES_BY_KIND.values() for s in group))
 
@@ -68,6 +78,11 @@ class SideRequest:
     since: date | None = None
     until: date | None = None
     assume_utc: bool = False
+    store: str | None = None  # finra_dark_pool: the bars' store (default settings.store_url)
+    volume_path: Path | None = None  # finra_dark_pool: consolidated volumes instead of bars
+    block_measure: str = "size"  # prints: a block is a large size or notional
+    block_percentile: float = 99.0
+    block_floor: float = 0.0
 
 
 def check_kind(source: str, kind: str | None) -> str:
@@ -235,6 +250,53 @@ def _flow_finra(req: SideRequest, settings: Settings, client: HttpClient) -> lis
     return [fetch_finra_days(client, req.since, until, base_url=base, symbols=symbols)]
 
 
+def _flow_finra_dark_pool(
+    req: SideRequest, settings: Settings, client: HttpClient
+) -> list[SideBatch]:
+    """FINRA's rows plus ``dark_pool_ratio`` = off-exchange / the day's consolidated volume."""
+    from app.sources.dark_pool import dark_pool_ratios, read_consolidated_volumes
+
+    (finra,) = _flow_finra(req, settings, client)
+    if req.volume_path is not None:
+        volumes = read_consolidated_volumes(req.volume_path)
+    else:
+        volumes = _stored_day_volumes(req.store or settings.store_url, finra.items)
+    return [finra, dark_pool_ratios(finra.items, volumes, where=finra.source)]
+
+
+def _stored_day_volumes(url: str, points: list[FlowPoint]) -> dict[tuple[str, date], float]:
+    """Daily bar volume of the FINRA points' symbols and days, from the stored bars."""
+    from app.sources.dark_pool import daily_bar_volumes
+    from app.store import open_store
+
+    wanted = [p for p in points if p.kind == "offexchange_volume"]
+    if not wanted:
+        return {}
+    start = min(p.ts for p in wanted) - timedelta(days=1)
+    end = max(p.ts for p in wanted) + timedelta(days=2)
+    volumes: dict[tuple[str, date], float] = {}
+    store = open_store(url)
+    try:
+        stored = set(store.symbols("bars"))
+        for symbol in sorted({p.symbol for p in wanted} & stored):
+            bars = store.read_bars(symbol, start, end)
+            if len(bars):
+                volumes.update(daily_bar_volumes(bars, symbol))
+    finally:
+        store.close()
+    return volumes
+
+
+def _flow_finra_ats(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    from app.sources.ats_weekly import parse_ats_weekly
+
+    _need(req, "--path FILE", req.path)
+    if not req.path.is_file():
+        raise FileNotFoundError(f"ATS file {req.path} does not exist")
+    text = req.path.read_text(encoding="utf-8", errors="replace")
+    return [parse_ats_weekly(text, where=str(req.path), symbols=list(req.symbols) or None)]
+
+
 def _flow_options(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
     from app.sources.flow_sources import read_options_flow_csv
 
@@ -249,6 +311,58 @@ def _flow_csv(req: SideRequest, settings: Settings, client: HttpClient) -> list[
     return [read_flow_csv(req.path)]
 
 
+def _block_rule(req: SideRequest) -> Any:
+    from app.sources.trade_prints import BlockRule
+
+    return BlockRule(
+        measure=req.block_measure, percentile=req.block_percentile, floor=req.block_floor
+    )
+
+
+def _flow_prints_csv(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    from app.sources.trade_prints import print_events, read_prints_csv
+
+    _need(req, "--path FILE", req.path)
+    prints, batch = read_prints_csv(req.path, assume_utc=req.assume_utc)
+    batch.items.extend(print_events(prints, _block_rule(req)))
+    return [batch]
+
+
+def _flow_ccxt_trades(req: SideRequest, settings: Settings, client: HttpClient) -> list[SideBatch]:
+    """Public prints since the last stored one (or --since), blocks judged against the stored
+    print sizes too, so a resumed poll classifies as one uninterrupted run."""
+    from app.sources.ccxt_source import CcxtSource, store_symbol
+    from app.sources.trade_prints import print_events
+    from app.sources.trade_prints_ccxt import poll_trades
+    from app.store import open_store
+
+    if len(req.symbols) != 1:
+        raise InputError(f"--source ccxt_trades takes one --symbol (BTC/USDT), got {req.symbols}")
+    market, rule = req.symbols[0], _block_rule(req)
+    symbol = store_symbol(market)
+    store = open_store(req.store or settings.store_url)
+    try:
+        stored = store.read("flow", symbol)
+    finally:
+        store.close()
+    stored = stored[stored["kind"] == "trade_print"].sort_values("ts")
+    if len(stored):
+        since_ms = int(stored["ts"].iloc[-1].value // 1_000_000) + 1
+    else:
+        _need(req, "--since YYYY-MM-DD (no stored prints to resume from)", req.since)
+        since_ms = int(datetime.combine(req.since, datetime.min.time(), UTC).timestamp() * 1000)
+    history = {symbol: stored["value"].tolist()[-rule.window :]} if rule.measure == "size" else {}
+    api_urls = {"public": req.base_url} if req.base_url else None
+    source = CcxtSource.from_settings(settings.ccxt, api_urls=api_urls)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    poll = poll_trades(source.exchange, market, since_ms=since_ms, now_ms=now_ms,
+                       max_pages=max(req.pages, 1))  # fmt: skip
+    where = f"{source.exchange.id}:fetch_trades:{market}"
+    batch: SideBatch[FlowPoint] = SideBatch(where, rows_read=len(poll.prints))
+    batch.items.extend(print_events(poll.prints, rule, history))
+    return [batch]
+
+
 Reader = Callable[[SideRequest, Settings, HttpClient], list[SideBatch]]
 READERS: dict[tuple[str, str], Reader] = {
     ("news", "rss"): _news_rss,
@@ -261,8 +375,12 @@ READERS: dict[tuple[str, str], Reader] = {
     ("macro", "csv"): _macro_csv,
     ("flow", "coinmetrics"): _flow_coinmetrics,
     ("flow", "finra"): _flow_finra,
+    ("flow", "finra_dark_pool"): _flow_finra_dark_pool,
     ("flow", "options_csv"): _flow_options,
     ("flow", "csv"): _flow_csv,
+    ("flow", "finra_ats"): _flow_finra_ats,
+    ("flow", "prints_csv"): _flow_prints_csv,
+    ("flow", "ccxt_trades"): _flow_ccxt_trades,
 }
 
 

@@ -101,6 +101,8 @@ def test_flow_columns_per_asset_class() -> None:
         "exchange_net_flow",
         "active_addresses_chg",
         "whale_transfers",
+        "trade_size_dev",
+        "block_trade_flag",
         "exchange_net_flow_sum_15m",
         "exchange_net_flow_sum_60m",
         "whale_transfers_sum_15m",
@@ -115,6 +117,14 @@ def test_flow_columns_per_asset_class() -> None:
         "fear_greed_stocks",
         "",
     )
+
+
+def test_a_crypto_spec_stored_before_the_print_features_keeps_its_columns() -> None:
+    stored = default_spec("crypto").to_dict()
+    stored["flow_features"] = ["exchange_net_flow", "active_addresses_chg", "whale_transfers"]
+    old = FeatureSpec.from_dict(stored)
+    assert "trade_size_dev" not in old.feature_names
+    assert len(old.feature_names) == len(default_spec("crypto").feature_names) - 2
 
 
 def test_warmup_is_the_longest_indicator() -> None:
