@@ -24,6 +24,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 def main() -> None:
     import ray
 
+    from app.config import load_settings
     from app.sim.config import SimConfig
     from app.sim.files import write_simulation
     from app.sim.market import SimulatedMarket
@@ -55,7 +56,7 @@ def main() -> None:
                 search={"lookback": [16], "d_model": widths, "n_layers": [1]},
             )
             t0 = time.perf_counter()
-            report = run_sweep(cfg)
+            report = run_sweep(cfg, load_settings())
             walls[concurrent] = time.perf_counter() - t0
             finished[concurrent] = report["trials_finished"]  # ASHA may stop a weak trial
             ray.shutdown()

@@ -28,8 +28,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def shared_ohlcv_files() -> list[Path]:
-    """Every <SYMBOL>_5m.csv under ../shared/data (empty where the folder is absent)."""
-    if not SHARED_DATA.is_dir():
-        return []
-    return sorted(SHARED_DATA.glob("*/*_5m.csv"))
+def shared_ohlcv_files() -> list[Path | pytest.ParameterSet]:
+    """Every <SYMBOL>_5m.csv under ../shared/data, to parametrize a test over.
+
+    Where the folder (or every file in it) is absent, one case that skips with the reason, so
+    the run shows the test was not made instead of collecting nothing.
+    """
+    files = sorted(SHARED_DATA.glob("*/*_5m.csv")) if SHARED_DATA.is_dir() else []
+    if files:
+        return list(files)
+    why = "not found" if not SHARED_DATA.is_dir() else "has no */*_5m.csv"
+    skip = pytest.mark.skip(reason=f"shared data {why} at {SHARED_DATA}")
+    return [pytest.param(None, marks=skip, id="no-shared-data")]

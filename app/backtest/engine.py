@@ -163,7 +163,7 @@ def run_backtest(
     ``bars`` (ticker -> frame with ts, open, high, low, close) through the risk engine.
 
     A signal whose ``ts`` is not a bar of its ticker raises ValueError: filter bad rows first
-    (``app.backtest.signals_io.read_signals`` does). ``engine`` defaults to a fresh
+    (``app.backtest.signals_io.check_signals`` does). ``engine`` defaults to a fresh
     ``RiskEngine(config.risk)``; pass one to start from a given state.
     """
     config = config or BacktestConfig()

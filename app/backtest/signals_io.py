@@ -1,9 +1,11 @@
-"""Signals and prices for a backtest, read and checked at the edge.
+"""Signals for a backtest, checked against the bars they will run on (frames in, no IO).
 
-A signals CSV has ``ts,ticker,signal,confidence``: ``ts`` is the OPEN time of the bar the signal
-was computed on (ISO-8601 with a UTC offset, e.g. ``2025-01-01T00:05:00Z``), ``signal`` one of
-BUY/SELL/HOLD (case-insensitive), ``confidence`` in [0, 1]. A bad row is rejected with a reason
-and counted; the good rows run. Reasons (first failing rule wins, in this order):
+A signals frame (a CSV read as strings by ``app.sources.backtest_files.read_signals_csv``, or
+the EMA rule's typed output) has ``ts,ticker,signal,confidence``: ``ts`` is the OPEN time of
+the bar the signal was computed on (ISO-8601 with a UTC offset, e.g. ``2025-01-01T00:05:00Z``),
+``signal`` one of BUY/SELL/HOLD (case-insensitive), ``confidence`` in [0, 1]. A bad row is
+rejected with a reason and counted; the good rows run. A missing column is an InputError.
+Reasons (first failing rule wins, in this order):
 
   bad_timestamp      ``ts`` unparseable, or without a UTC offset (naive times are refused)
   unknown_ticker     no prices were given for ``ticker``
@@ -13,15 +15,14 @@ and counted; the good rows run. Reasons (first failing rule wins, in this order)
   ts_not_on_bar      no bar of that ticker opened at ``ts``
   duplicate          the same (ticker, ts) appeared earlier in the file (the first is kept)
 
-Prices come from ``<TICKER>_5m.csv`` files (read and validated by ``app.schema.bar_files``) or
-from the store (``app.store.open_store``).
+Prices come from ``<TICKER>_5m.csv`` files (``app.sources.backtest_files``) or from the store;
+the callers read them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,25 +64,16 @@ class SignalBatch:
         }
 
 
-def read_signals(path: str | Path, bars: Mapping[str, pd.DataFrame]) -> SignalBatch:
-    """Read a signals CSV and check every row against the bars it will run on."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"signals file {path} does not exist")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"signals file {path}: cannot be read as CSV ({exc})") from exc
+def check_signals(
+    raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame], origin: str = "signals frame"
+) -> SignalBatch:
+    """Validate raw signal rows (strings or typed values) against ``bars`` (ticker -> frame).
+
+    ``origin`` names where the rows came from in errors (e.g. ``signals file s.csv``).
+    """
     missing = [c for c in SIGNAL_COLUMNS if c not in raw.columns]
     if missing:
-        raise InputError(
-            f"signals file {path}: missing column(s) {missing}; have {list(raw.columns)}"
-        )
-    return check_signals(raw, bars)
-
-
-def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> SignalBatch:
-    """Validate raw signal rows (strings or typed values) against ``bars`` (ticker -> frame)."""
+        raise InputError(f"{origin}: missing column(s) {missing}; have {list(raw.columns)}")
     n = len(raw)
     reason = np.full(n, "", dtype=object)
 
@@ -132,62 +124,3 @@ def check_signals(raw: pd.DataFrame, bars: Mapping[str, pd.DataFrame]) -> Signal
     good = frame.loc[reason == ""].sort_values(["ts", "ticker"], kind="stable")
     counts = {r: int((reason == r).sum()) for r in REJECT_REASONS}
     return SignalBatch(signals=good.reset_index(drop=True), rows_read=n, rejected=counts)
-
-
-def load_price_files(
-    paths: Iterable[Path], symbols: Iterable[str] | None = None
-) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:
-    """Bars per ticker from ``<TICKER>_5m.csv`` files, validated by the sources' reader.
-
-    Returns the good bars per ticker and, per ticker, the rejected rows by reason.
-    """
-    from app.schema.bar_files import CsvSource
-
-    names = list(symbols) if symbols is not None else None
-    bars: dict[str, pd.DataFrame] = {}
-    rejects: dict[str, dict[str, int]] = {}
-    for k, path in enumerate(paths):
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"price file {path} does not exist")
-        symbol = names[k] if names is not None else _symbol_of(path)
-        result = CsvSource(path).load(symbol)
-        if result.good.empty:
-            raise InputError(f"price file {path}: no valid bars ({result.nonzero_counts()})")
-        bars[symbol] = result.good.reset_index(drop=True)
-        rejects[symbol] = result.nonzero_counts()
-    return bars, rejects
-
-
-def price_files_in(directory: Path) -> list[Path]:
-    """Every ``<TICKER>_5m.csv`` in ``directory``."""
-    if not directory.is_dir():
-        raise FileNotFoundError(f"prices directory {directory} does not exist")
-    files = sorted(directory.glob("*_5m.csv"))
-    if not files:
-        raise InputError(f"prices directory {directory}: no <TICKER>_5m.csv files")
-    return files
-
-
-def load_store_bars(url: str, tickers: Iterable[str]) -> dict[str, pd.DataFrame]:
-    """Bars per ticker from the store at ``url`` (every symbol in it when ``tickers`` is empty)."""
-    from app.store import open_store
-
-    store = open_store(url)
-    try:
-        wanted = list(tickers) or store.symbols("bars")
-        bars = {}
-        for sym in wanted:
-            frame = store.read_bars(sym)
-            if frame.empty:
-                raise InputError(f"store {url}: no bars for ticker={sym!r}")
-            bars[sym] = frame.reset_index(drop=True)
-        return bars
-    finally:
-        store.close()
-
-
-def _symbol_of(path: Path) -> str:
-    from app.schema.bar_files import symbol_from_filename
-
-    return symbol_from_filename(path)

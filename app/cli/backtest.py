@@ -17,16 +17,12 @@ import pandas as pd
 from app.backtest.engine import BacktestConfig, run_backtest
 from app.backtest.report import write_report
 from app.backtest.rule_signals import EmaCrossRule, rule_signals
-from app.backtest.signals_io import (
-    check_signals,
-    load_price_files,
-    load_store_bars,
-    price_files_in,
-    read_signals,
-)
+from app.backtest.signals_io import check_signals
 from app.config import load_settings
 from app.errors import InputError
 from app.sim.manifest import MANIFEST_FILE, SimManifest
+from app.sources.backtest_files import load_price_files, price_files_in, read_signals_csv
+from app.store import open_store
 from app.types import AssetClass
 
 
@@ -75,7 +71,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
     bars, price_rejects = _load_bars(args)
     classes = _asset_classes(args.asset_class, list(bars), settings, _manifest_classes(args))
     if args.signals is not None:
-        batch = read_signals(args.signals, bars)
+        raw = read_signals_csv(args.signals)
+        batch = check_signals(raw, bars, origin=f"signals file {args.signals}")
     else:
         batch = check_signals(rule_signals(bars, EmaCrossRule()), bars)
     if args.initial_equity <= 0:
@@ -102,7 +99,7 @@ def _load_bars(
     args: argparse.Namespace,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, dict[str, int]]]:
     if args.store:
-        return load_store_bars(args.store, args.tickers), {}
+        return _store_bars(args.store, args.tickers), {}
     items = args.prices
     if len(items) == 1 and "=" not in items[0]:
         return load_price_files(price_files_in(Path(items[0])))
@@ -113,6 +110,21 @@ def _load_bars(
             raise InputError(f"--prices {item!r}: expected TICKER=FILE (or a single DIR)")
         pairs.append((ticker, Path(file)))
     return load_price_files([p for _, p in pairs], [t for t, _ in pairs])
+
+
+def _store_bars(url: str, tickers: list[str]) -> dict[str, pd.DataFrame]:
+    """Bars per ticker from the store at ``url`` (every symbol in it when ``tickers`` is empty)."""
+    store = open_store(url)
+    try:
+        bars = {}
+        for sym in tickers or store.symbols("bars"):
+            frame = store.read_bars(sym)
+            if frame.empty:
+                raise InputError(f"store {url}: no bars for ticker={sym!r}")
+            bars[sym] = frame.reset_index(drop=True)
+        return bars
+    finally:
+        store.close()
 
 
 def _manifest_classes(args: argparse.Namespace) -> dict[str, str]:

@@ -28,6 +28,7 @@ COMMANDS: tuple[str, ...] = (
     "sentiment-finetune",
     "sentiment-eval",
     "ingest-side",
+    "rl",  # rl-train, rl-eval (app/cli/rl.py)
     "live",
 )
 

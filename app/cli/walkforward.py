@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from app.config import load_settings
+from app.config import Settings, load_settings
 from app.errors import InputError
 from app.models.factory import MODEL_KINDS
 from app.models.registry import save_version
@@ -88,8 +88,9 @@ def _override(obj: Any, **changes: Any) -> Any:
     return replace(obj, **{k: v for k, v in changes.items() if v is not None})
 
 
-def build_config(args: argparse.Namespace, asset_class: AssetClass) -> WalkForwardConfig:
-    settings = load_settings()
+def build_config(
+    args: argparse.Namespace, asset_class: AssetClass, settings: Settings
+) -> WalkForwardConfig:
     preset = QUICK if args.quick else STANDARD
     spec = _override(
         preset.spec,
@@ -133,7 +134,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if asset_class is None:
             raise InputError("--asset-class is required with --store")
         data = load_store(
-            args.store, args.symbols, asset_class, news_impact=not args.no_news_impact
+            args.store,
+            args.symbols,
+            asset_class,
+            news_impact=not args.no_news_impact,
+            settings=settings,
         )
     else:
         data = load_data(
@@ -142,8 +147,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             asset_class,
             news=not args.no_news,
             news_impact=not args.no_news_impact,
+            settings=settings,
         )
-    config = build_config(args, data.asset_class)
+    config = build_config(args, data.asset_class, settings)
     spec = default_spec(data.asset_class)
     windows = build_windows(data, spec, settings.labels, config.spec.lookback)
     label_dict = settings.labels.model_dump()

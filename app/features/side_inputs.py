@@ -6,17 +6,18 @@ asset lacking a modality never hands the model a NaN. This module holds the batc
 the item types the incremental engine receives; ``side_state.py`` is the incremental twin.
 
 Bad rows (missing time, non-finite or out-of-range value) are dropped and counted by reason;
-the counts travel on the result frame as ``frame.attrs["rejected_side_rows"]``.
+the counts travel on the result frame as ``frame.attrs["rejected_side_rows"]``. The replay
+helpers (frames to items) count the rows they refuse the same way, in a caller's Counter.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from app.kernels import decayed_cumulative
 from app.types import FlowPoint, InvalidField, MacroPoint, require_utc, to_ns
 
 MINUTE_NS = 60 * 1_000_000_000
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- item types
 
@@ -411,37 +413,58 @@ def side_features(
 # --------------------------------------------------------------------------- replay helper
 
 
-def scored_news_items(news: pd.DataFrame | None) -> tuple[ScoredNews, ...]:
-    """Rows of a scored-news frame as items for the incremental engine (bad rows skipped)."""
+def _number(row: Mapping[str, object], column: str, table: str) -> float:
+    """``row[column]`` as a float; anything that is not a number is an InvalidField."""
+    value = row[column]
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidField(table, column, value, "unparseable", "not a number") from None
+
+
+def _items(
+    frame: pd.DataFrame | None, table: str, build: Callable[[dict], T], rejected: Counter[str]
+) -> tuple[T, ...]:
+    """``build`` on every row; a row it refuses is left out and counted in ``rejected`` as
+    ``<table>.<field>.<reason>`` (e.g. ``news.score.out_of_range``)."""
     out = []
-    for row in _records(news):
-        topics = {c[len("topic_") :]: float(row[c]) for c in row if c.startswith("topic_")}
-        with suppress(InvalidField, TypeError, ValueError):  # a bad row never becomes an item
-            out.append(
-                ScoredNews(row["published_at"], str(row.get("symbol", "")),
-                           str(row.get("news_id", "")), float(row["score"]), topics)
-            )  # fmt: skip
+    for row in _records(frame):
+        try:
+            out.append(build(row))
+        except InvalidField as exc:
+            rejected[f"{table}.{exc.field}.{exc.reason}"] += 1
     return tuple(out)
 
 
-def macro_items(macro: pd.DataFrame | None) -> tuple[MacroPoint, ...]:
-    """Rows of a macro frame (``symbol`` = series name) as MacroPoints (bad rows skipped)."""
-    out = []
-    for row in _records(macro):
-        with suppress(InvalidField, TypeError, ValueError):
-            out.append(MacroPoint(row["symbol"], row.get("ts", row["published_at"]),
-                                  row["published_at"], float(row["value"])))  # fmt: skip
-    return tuple(out)
+def _scored_news(row: dict) -> ScoredNews:
+    topics = {c[len("topic_") :]: _number(row, c, "news") for c in row if c.startswith("topic_")}
+    symbol, news_id = str(row.get("symbol", "")), str(row.get("news_id", ""))
+    return ScoredNews(row["published_at"], symbol, news_id, _number(row, "score", "news"), topics)
 
 
-def flow_items(flow: pd.DataFrame | None) -> tuple[FlowPoint, ...]:
-    """Rows of a flow frame as FlowPoints (bad rows skipped)."""
-    out = []
-    for row in _records(flow):
-        with suppress(InvalidField, TypeError, ValueError):
-            out.append(FlowPoint(row["symbol"], row["kind"], row.get("ts", row["published_at"]),
-                                 row["published_at"], float(row["value"])))  # fmt: skip
-    return tuple(out)
+def _macro_point(row: dict) -> MacroPoint:
+    return MacroPoint(row["symbol"], row.get("ts", row["published_at"]), row["published_at"],
+                      _number(row, "value", "macro"))  # fmt: skip
+
+
+def _flow_point(row: dict) -> FlowPoint:
+    return FlowPoint(row["symbol"], row["kind"], row.get("ts", row["published_at"]),
+                     row["published_at"], _number(row, "value", "flow"))  # fmt: skip
+
+
+def scored_news_items(news: pd.DataFrame | None, rejected: Counter[str]) -> tuple[ScoredNews, ...]:
+    """Rows of a scored-news frame as items for the incremental engine (bad rows counted)."""
+    return _items(news, "news", _scored_news, rejected)
+
+
+def macro_items(macro: pd.DataFrame | None, rejected: Counter[str]) -> tuple[MacroPoint, ...]:
+    """Rows of a macro frame (``symbol`` = series name) as MacroPoints (bad rows counted)."""
+    return _items(macro, "macro", _macro_point, rejected)
+
+
+def flow_items(flow: pd.DataFrame | None, rejected: Counter[str]) -> tuple[FlowPoint, ...]:
+    """Rows of a flow frame as FlowPoints (bad rows counted)."""
+    return _items(flow, "flow", _flow_point, rejected)
 
 
 def side_inputs_per_bar(
@@ -450,18 +473,20 @@ def side_inputs_per_bar(
     news: pd.DataFrame | None = None,
     macro: pd.DataFrame | None = None,
     flow: pd.DataFrame | None = None,
+    rejected: Counter[str],
 ) -> list[SideInputs]:
     """Split side frames into per-bar deliveries: each item goes to the first bar whose close
     is at or after its publication (what a live feed would deliver). Items published after the
-    last close are left out. For replays and the parity tests.
+    last close are left out; rows that make no valid item are counted in ``rejected``. For
+    replays and the parity tests.
     """
     ts = np.asarray(pd.Series(bar_ts).astype("datetime64[ns, UTC]").to_numpy("datetime64[ns]"))
     close_ns = ts.astype(np.int64) + BAR_NS
     buckets: list[dict[str, list]] = [{"news": [], "macro": [], "flow": []} for _ in close_ns]
     deliveries = (
-        ("news", scored_news_items(news)),
-        ("macro", macro_items(macro)),
-        ("flow", flow_items(flow)),
+        ("news", scored_news_items(news, rejected)),
+        ("macro", macro_items(macro, rejected)),
+        ("flow", flow_items(flow, rejected)),
     )
     for modality, items in deliveries:
         for item in items:

@@ -25,12 +25,14 @@ from app.risk.calendar import next_trading_day_start
 from app.risk.limits import Limits
 from app.risk.order_guard import OrderGuard
 from app.risk.rules import (
-    band_deviation,
     drawdown_breached,
     drawdown_reason,
     equity_breaches_drawdown,
     gross_exposure,
     occupied_symbols,
+    open_positions_problem,
+    price_band_problem,
+    rate_limit_problem,
     stop_levels,
 )
 from app.risk.sizing import confidence_scale, entry_quantity
@@ -322,21 +324,18 @@ class RiskEngine:
             if order.symbol == symbol:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
         equity = portfolio.equity  # > 0 here: equity <= 0 always breaches the drawdown limit
-        if reference_price is not None:
-            deviation = band_deviation(price, reference_price)
-            if deviation > limits.price_band:
-                return self._hold(ts, symbol, f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
+        problem = price_band_problem(price, reference_price, limits)
+        if problem is not None:
+            return self._hold(ts, symbol, problem)
         now_ns = to_ns(ts) if ts_ns is None else ts_ns
-        recent = self._guard.recent_count(now_ns)
-        if recent >= limits.max_orders_per_minute:
-            reason = f"rate_limited:{recent}>={limits.max_orders_per_minute}/min"
-            return self._hold(ts, symbol, reason)
-        open_orders = portfolio.open_orders
-        occupied = len(occupied_symbols(portfolio)) if open_orders else len(portfolio.positions)
-        if occupied >= limits.max_open_positions:
-            return self._hold(
-                ts, symbol, f"capped:max_open_positions:{occupied}>={limits.max_open_positions}"
-            )
+        problem = rate_limit_problem(self._guard.recent_count(now_ns), limits)
+        if problem is not None:
+            return self._hold(ts, symbol, problem)
+        # no pending order: the positions are the occupied slots (no set to build per bar)
+        occupied = occupied_symbols(portfolio) if portfolio.open_orders else portfolio.positions
+        problem = open_positions_problem(symbol, occupied, limits)
+        if problem is not None:
+            return self._hold(ts, symbol, problem)
         levels = stop_levels(direction, price, atr, limits)
         if isinstance(levels, str):
             return self._hold(ts, symbol, levels)
@@ -481,9 +480,9 @@ class RiskEngine:
         problems: list[str] = []
         if self._state is not _ACTIVE:
             problems.extend(self._blocked_reasons())
-        recent = self._guard.recent_count(to_ns(market.ts))
-        if recent >= limits.max_orders_per_minute:
-            problems.append(f"rate_limited:{recent}>={limits.max_orders_per_minute}/min")
+        rate_problem = rate_limit_problem(self._guard.recent_count(to_ns(market.ts)), limits)
+        if rate_problem is not None:
+            problems.append(rate_problem)
         if order.type is OrderType.LIMIT:
             reference = order.limit_price
         elif order.type is OrderType.STOP:
@@ -491,10 +490,9 @@ class RiskEngine:
         else:
             reference = market.reference_price
         price = market.last_price
-        if reference is not None:
-            deviation = band_deviation(price, reference)
-            if deviation > limits.price_band:
-                problems.append(f"price_band:{deviation:.2%}>{limits.price_band:.2%}")
+        band_problem = price_band_problem(price, reference, limits)
+        if band_problem is not None:
+            problems.append(band_problem)
         entry = reference if reference is not None else price
         sl, tp = order.stop_loss, order.take_profit
         if sl is None:
@@ -525,11 +523,9 @@ class RiskEngine:
         gross_after += after * price
         if gross_after > limits.max_gross_exposure * equity:
             problems.append("capped:max_gross_exposure")
-        occupied = occupied_symbols(portfolio)
-        if order.symbol not in occupied and len(occupied) >= limits.max_open_positions:
-            problems.append(
-                f"capped:max_open_positions:{len(occupied)}>={limits.max_open_positions}"
-            )
+        slots_problem = open_positions_problem(order.symbol, occupied_symbols(portfolio), limits)
+        if slots_problem is not None:
+            problems.append(slots_problem)
         return problems
 
     # ------------------------------------------------------------------ persistence

@@ -1,4 +1,4 @@
-"""Pure rule functions of the risk engine: stops, exposure, drawdown.
+"""Pure rule functions of the risk engine: stops, exposure, drawdown, entry checks.
 
 Each returns plain numbers or a short reason string; the engine strings them together. Nothing
 here keeps state, so each rule is tested on its own.
@@ -7,7 +7,7 @@ here keeps state, so each rule is tested on its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from app.risk.limits import Limits
 from app.risk.snapshots import PortfolioSnapshot
@@ -112,3 +112,34 @@ def occupied_symbols(portfolio: PortfolioSnapshot) -> set[str]:
 def band_deviation(price: float, reference: float) -> float:
     """|price / reference - 1|: how far the market moved from the price an order refers to."""
     return abs(price / reference - 1.0)
+
+
+# The entry checks both ``decide`` and ``check_order`` make: one reason string each, built here.
+
+
+def price_band_problem(price: float, reference: float | None, limits: Limits) -> str | None:
+    """The refusal when ``price`` moved beyond the band from ``reference`` (None: no reference)."""
+    if reference is None:
+        return None
+    deviation = band_deviation(price, reference)
+    if deviation > limits.price_band:
+        return f"price_band:{deviation:.2%}>{limits.price_band:.2%}"
+    return None
+
+
+def rate_limit_problem(recent: int, limits: Limits) -> str | None:
+    """The refusal when ``recent`` orders in the rolling minute already reach the limit."""
+    if recent >= limits.max_orders_per_minute:
+        return f"rate_limited:{recent}>={limits.max_orders_per_minute}/min"
+    return None
+
+
+def open_positions_problem(symbol: str, occupied: Collection[str], limits: Limits) -> str | None:
+    """The refusal when an entry in ``symbol`` would take a slot beyond the open-position cap.
+
+    ``occupied``: the symbols holding a slot (``occupied_symbols``, or the positions alone when
+    no order is pending); a symbol already among them takes no new slot.
+    """
+    if symbol in occupied or len(occupied) < limits.max_open_positions:
+        return None
+    return f"capped:max_open_positions:{len(occupied)}>={limits.max_open_positions}"

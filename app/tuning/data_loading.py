@@ -27,6 +27,7 @@ from app.tuning.walkforward import Oracle
 from app.types import AssetClass
 
 if TYPE_CHECKING:
+    from app.config import Settings
     from app.text.sentiment import SentimentModel
 
 
@@ -103,7 +104,9 @@ def load_csv_files(
     return LoadedData(asset_class, bars, source="csv", rejected=rejected)
 
 
-def _scored_news(result: SimulationResult, symbols: list[str]) -> pd.DataFrame | None:
+def _scored_news(
+    result: SimulationResult, symbols: list[str], settings: Settings
+) -> pd.DataFrame | None:
     """Score the simulator's headlines with the project's sentiment model (never the
     generator's own sentiment labels, which a real feed would not have)."""
     items = [n for n in result.news if set(n.symbols) & set(symbols)]
@@ -113,27 +116,27 @@ def _scored_news(result: SimulationResult, symbols: list[str]) -> pd.DataFrame |
 
     assets = [result.manifest.assets[s] for s in symbols]  # names and aliases for the tagger
     # the registry's trained head (FPB, docs/SENTIMENT.md) when there is one, else zero-shot
-    model = _configured_model()
+    model = _configured_model(settings)
     scored = score_news(items, assets, model)
     scored.attrs["sentiment_head"] = model.head_name
     return scored
 
 
-def _configured_model() -> SentimentModel:
+def _configured_model(settings: Settings) -> SentimentModel:
     """The configured sentiment model with the registry's current head, loaded once."""
-    from app.config import load_settings
     from app.models.text_loader import cached_sentiment_model
 
-    settings = load_settings()
     return cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
 
 
-def _news_embeddings(result: SimulationResult, news: pd.DataFrame | None) -> np.ndarray | None:
+def _news_embeddings(
+    result: SimulationResult, news: pd.DataFrame | None, settings: Settings
+) -> np.ndarray | None:
     """Embeddings of the scored rows' text (cached encodings: the scoring already ran them)."""
     if news is None or not len(news):
         return None
     text_by_id = {n.id: n.text for n in result.news}
-    return _configured_model().embed([text_by_id[i] for i in news["news_id"]])
+    return _configured_model(settings).embed([text_by_id[i] for i in news["news_id"]])
 
 
 def load_simulation_folder(
@@ -142,6 +145,8 @@ def load_simulation_folder(
     asset_class: AssetClass | None,
     news: bool = True,
     news_impact: bool = True,
+    *,
+    settings: Settings,
 ) -> LoadedData:
     result = load_simulation(path)
     classes = {s: AssetClass(c) for s, c in result.asset_classes.items()}
@@ -173,12 +178,12 @@ def load_simulation_folder(
         ],
         columns=["symbol", "ts", "kind", "published_at", "value"],
     )
-    scored = _scored_news(result, chosen) if news else None
+    scored = _scored_news(result, chosen, settings) if news else None
     return LoadedData(
         asset_class=asset_class,
         bars={s: result.bars[s].reset_index(drop=True) for s in chosen},
         news=scored,
-        news_embeddings=_news_embeddings(result, scored) if news_impact else None,
+        news_embeddings=_news_embeddings(result, scored, settings) if news_impact else None,
         macro=_utc(macro, "ts", "published_at") if len(macro) else None,
         flow=_utc(flow, "ts", "published_at") if len(flow) else None,
         oracle=Oracle(
@@ -195,11 +200,16 @@ def load_data(
     asset_class: AssetClass | None,
     news: bool = True,
     news_impact: bool = True,
+    *,
+    settings: Settings,
 ) -> LoadedData:
-    """Dispatch ``--data``: a simulator folder, or OHLCV files/folders."""
+    """Dispatch ``--data``: a simulator folder, or OHLCV files/folders. ``settings`` name the
+    sentiment model that scores a simulation's headlines."""
     ps = [Path(p) for p in paths]
     if len(ps) == 1 and ps[0].is_dir() and (ps[0] / MANIFEST_FILE).is_file():
-        return load_simulation_folder(ps[0], symbols, asset_class, news, news_impact)
+        return load_simulation_folder(
+            ps[0], symbols, asset_class, news, news_impact, settings=settings
+        )
     if asset_class is None:
         raise InputError("--asset-class is required for OHLCV files (crypto|stocks|forex)")
     return load_csv_files(ps, symbols, asset_class)
@@ -211,6 +221,8 @@ def load_store(
     asset_class: AssetClass,
     topic_model: SentimentModel | None = None,
     news_impact: bool = True,
+    *,
+    settings: Settings,
 ) -> LoadedData:
     """Bars, scored news (with text embeddings for the news-impact columns unless
     ``news_impact=False``), macro and flow from the store.
@@ -236,7 +248,10 @@ def load_store(
             bars[s] = frame.reset_index(drop=True)
         spec = default_spec(asset_class)
         per_symbol = [
-            scored_news(store, s, spec, None, None, None, topic_model=topic_model) for s in symbols
+            scored_news(
+                store, s, spec, None, None, None, topic_model=topic_model, settings=settings
+            )
+            for s in symbols
         ]
         found = [f for f in per_symbol if f is not None and len(f)]
         news = None
@@ -247,7 +262,7 @@ def load_store(
         embeddings = None
         if news_impact and news is not None and len(news):
             text_of = news_texts(store, None, None, None)  # scored_news kept only rows with text
-            model = topic_model or _configured_model()
+            model = topic_model or _configured_model(settings)
             embeddings = model.embed([text_of[i] for i in news["news_id"]])
         macro = store.read("macro")
         flow = store.read("flow")

@@ -4,14 +4,18 @@
     ray job submit --address http://127.0.0.1:8265 --working-dir . -- \\
         python -m app.tuning.sweep --config sweep.toml
 
-Each trial trains one configuration on one fold with the same code as ``python -m app
-walkforward`` (app.tuning.walkforward.run_fold), reports every epoch's validation DACC with a
-checkpoint (ASHA stops weak trials early), then the fold's test metrics. Each trial asks for
-one GPU when the cluster has GPUs, else ``cpus_per_trial`` CPUs. The best configuration is
-chosen on *validation* DACC averaged over folds (never on test); its test metrics, the
-Deflated Sharpe Ratio over all configurations, a results table (results.csv) and
+Each trial (app.tuning.sweep_trial) trains one configuration on one fold with the same code as
+``python -m app walkforward`` (app.tuning.walkforward.run_fold), reports every epoch's
+validation DACC with a checkpoint (ASHA stops weak trials early), then the fold's test metrics.
+Each trial asks for one GPU when the cluster has GPUs, else ``cpus_per_trial`` CPUs. The best
+configuration is chosen on *validation* DACC averaged over folds (never on test); its test
+metrics, the Deflated Sharpe Ratio over all configurations, a results table (results.csv) and
 best_config.json are written to ``out``; ``register_best`` stores the best configuration's
 last-fold model in the registry.
+
+``run_sweep`` is four steps: ``load_sweep_data`` (data, features, fold check, once in the
+driver), ``build_tuner``, ``collect_trials`` (from the trials' artifacts) and
+``register_best``.
 """
 
 from __future__ import annotations
@@ -20,178 +24,182 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from app.config import Settings, load_settings
 from app.errors import InputError
+from app.features.spec import FeatureSpec, default_spec
+from app.models.bundle import ModelBundle
 from app.models.dataset import LabeledSeries, WindowSet
-from app.models.registry import save_version
-from app.models.train import ModelSpec, TrainConfig
-from app.tuning.search_space import DEFAULT_SPACE, config_key, n_configurations, param_space
-from app.tuning.search_space import trial_settings as settings_for_trial
+from app.models.registry import load_version, save_version
+from app.tuning.data_loading import LoadedData, feature_series, load_data, load_store
+from app.tuning.search_space import config_key, n_configurations, param_space, trial_settings
 from app.tuning.significance import deflated_sharpe, per_period_sharpe
-from app.tuning.walkforward import Oracle, WalkForwardConfig, folds_for, run_fold
-from app.types import AssetClass
+from app.tuning.sweep_config import (
+    SweepConfig,
+    base_spec_and_train,
+    load_sweep_config,
+    walkforward_config,
+)
+from app.tuning.sweep_trial import (
+    FINAL_JSON,
+    MODEL_DIR,
+    RESULT_METRICS,
+    RETURNS_CSV,
+    FoldMetrics,
+    artifact_path,
+    trainable,
+)
+from app.tuning.walkforward import folds_for
+
+__all__ = ["SweepConfig", "load_sweep_config", "run_sweep", "summarize"]
 
 
-class SweepConfig(BaseModel):
-    """The sweep file (TOML or JSON). Unknown keys are an error."""
+@dataclass(frozen=True)
+class SweepData:
+    """What every trial shares, built once in the driver."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    data: list[str] = Field(default_factory=list)  # as walkforward --data
-    store: str | None = None
-    symbols: list[str] = Field(default_factory=list)
-    asset_class: AssetClass | None = None
-    news: bool = True
-    kind: Literal["transformer", "lstm"] = "transformer"
-    folds: int = Field(3, ge=1)
-    fold_indices: list[int] | None = None  # default: every fold
-    scheme: Literal["expanding", "rolling"] = "expanding"
-    max_epochs: int = Field(5, ge=1)
-    max_windows_per_epoch: int = Field(0, ge=0)
-    batch_size: int = Field(256, ge=1)
-    search: dict[str, list[Any]] = Field(default_factory=lambda: dict(DEFAULT_SPACE))
-    max_concurrent: int = Field(2, ge=1)
-    cpus_per_trial: float = Field(1.0, gt=0)
-    torch_threads: int = Field(1, ge=1)
-    asha_grace_period: int = Field(1, ge=1)
-    asha_reduction_factor: float = Field(2.0, gt=1)
-    seed: int = 0
-    out: str = "runs/sweep"
-    register_best: bool = False
-    # > 0: refit the best configuration on the last fold with Ray Train's TorchTrainer and this
-    # many data-parallel workers (a GPU each when the cluster has them); it is what gets registered
-    final_fit_workers: int = Field(0, ge=0)
-    registry: str | None = None
-    verbose: int = Field(1, ge=0, le=3)
+    data: LoadedData
+    feature_spec: FeatureSpec
+    series: list[LabeledSeries]
+    fold_ids: list[int]
 
 
-def load_sweep_config(path: str | Path) -> SweepConfig:
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"sweep config {p} does not exist")
-    raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
-    try:
-        return SweepConfig(**raw)
-    except ValueError as exc:
-        raise InputError(f"sweep config {p}: {exc}") from exc
+@dataclass(frozen=True)
+class SweepTrials:
+    """The trials as the sweep reads them back: a row each, and the finished ones' outputs."""
+
+    results: pd.DataFrame  # results.csv: one row per trial, sorted by (config_key, fold)
+    returns: dict[str, np.ndarray]  # config key -> ungated test returns over its folds
+    checkpoints: dict[str, Path]  # config key -> its last-fold model (registry format)
+    configs: dict[str, dict[str, Any]]  # config key -> its search values
 
 
-def _walkforward_config(
-    cfg: SweepConfig, asset_class: AssetClass, spec: ModelSpec, train: TrainConfig
-) -> WalkForwardConfig:
-    from app.config import load_settings
-
-    s = load_settings()
-    return WalkForwardConfig(
-        asset_class=asset_class,
-        spec=spec,
-        train=train,
-        n_folds=cfg.folds,
-        scheme=cfg.scheme,
-        horizon=s.labels.horizon,
-        gate=s.risk.confidence_gate,
-        cost_bps=s.costs.fee_bps[asset_class] + s.costs.slippage_bps,
-        baselines=(),
-        device=s.model.device,
-        seed=cfg.seed,
-    )
-
-
-def _base(cfg: SweepConfig) -> tuple[ModelSpec, TrainConfig]:
-    spec = ModelSpec(kind=cfg.kind)
-    train = TrainConfig(
-        max_epochs=cfg.max_epochs,
-        batch_size=cfg.batch_size,
-        max_windows_per_epoch=cfg.max_windows_per_epoch,
-        seed=cfg.seed,
-    )
-    return spec, train
+def load_sweep_data(cfg: SweepConfig, settings: Settings) -> SweepData:
+    """Load the data, build features and labels, and check the fold layout with the longest
+    lookback, all before any trial starts."""
+    if cfg.store:
+        if cfg.asset_class is None:
+            raise InputError("sweep config: asset_class is required with store")
+        data = load_store(cfg.store, cfg.symbols, cfg.asset_class, settings=settings)
+    elif cfg.data:
+        data = load_data(cfg.data, cfg.symbols, cfg.asset_class, news=cfg.news, settings=settings)
+    else:
+        raise InputError("sweep config: set data = [...] or store = '...'")
+    spec = default_spec(data.asset_class)
+    series = feature_series(data, spec, settings.labels)
+    base_spec, base_train = base_spec_and_train(cfg)
+    longest = max(cfg.search.get("lookback", [base_spec.lookback]))
+    wf = walkforward_config(cfg, settings, data.asset_class, base_spec, base_train)
+    folds, _ = folds_for(WindowSet(series, int(longest)), wf)
+    fold_ids = cfg.fold_indices if cfg.fold_indices is not None else [f.index for f in folds]
+    bad = [i for i in fold_ids if not 0 <= i < len(folds)]
+    if bad:
+        raise InputError(f"sweep config fold_indices={bad}: folds are 0..{len(folds) - 1}")
+    return SweepData(data, spec, series, fold_ids)
 
 
-def trainable(
-    config: dict[str, Any],
-    series: list[LabeledSeries],
-    sweep: dict[str, Any],
-    asset_class: str,
-    oracle: Oracle | None = None,
-    label_settings: dict[str, Any] | None = None,
-    feature_spec: dict[str, Any] | None = None,
-    artifacts_dir: str = "",
-) -> None:
-    """One (configuration, fold): thin glue around app.tuning.walkforward.run_fold.
-
-    The fold's model, test returns and final metrics also go to
-    ``artifacts_dir/<config>/fold-<k>/`` (on the sweep's storage, like Tune's own results):
-    a scheduler that stops a trial on its last report may drop that report's checkpoint, and
-    the summary must not depend on that."""
+def build_tuner(
+    cfg: SweepConfig, settings: Settings, shared: SweepData, out: Path, artifacts: Path
+) -> Any:
+    """A ``tune.Tuner`` over every (configuration, fold); the trials get typed inputs."""
     from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
 
-    cfg = SweepConfig(**sweep)
-    torch.set_num_threads(cfg.torch_threads)
-    spec, train = settings_for_trial(config, *_base(cfg))
-    windows = WindowSet(series, spec.lookback)
-    wf = _walkforward_config(cfg, AssetClass(asset_class), spec, train)
-    folds, grid = folds_for(windows, wf)
-    fold = folds[int(config["fold"])]
-
-    def on_epoch(row: dict[str, float], model: torch.nn.Module) -> None:
-        with tempfile.TemporaryDirectory() as d:
-            torch.save(model.state_dict(), Path(d) / "weights.pt")
-            tune.report(dict(row), checkpoint=tune.Checkpoint.from_directory(d))
-
-    outcome = run_fold(
-        windows, fold, grid, wf, oracle, label_settings, feature_spec, on_epoch=on_epoch
+    fn = tune.with_parameters(
+        trainable,
+        series=shared.series,
+        sweep=cfg,
+        settings=settings,
+        asset_class=shared.data.asset_class,
+        feature_spec=shared.feature_spec,
+        artifacts_dir=artifacts,
+        oracle=shared.data.oracle,
     )
-    m = outcome.metrics["model"]
-    final = {
-        "epoch": float(outcome.training["epochs_run"] + 1),
-        "val_dacc": outcome.training["val_dacc"],
-        "done": 1.0,
-        "test_dacc": m["dacc"],
-        "test_log_loss": m["log_loss"],
-        "test_ece": m["ece"],
-        "test_selective_dacc": m["selective_dacc"],
-        "test_coverage": m["coverage"],
-        "test_sharpe": m["sharpe"],
-        "test_sharpe_ungated": m["sharpe_ungated"],
-        "n_test": outcome.counts["test"],
-        "temperature": outcome.training["temperature"],
-        "oracle_dacc": outcome.metrics["oracle"]["dacc"] if "oracle" in outcome.metrics else None,
-    }
-    with tempfile.TemporaryDirectory() as d:
-        _write_artifacts(Path(d), outcome, final)
-        if artifacts_dir:
-            _write_artifacts(_artifact_path(artifacts_dir, config), outcome, final)
-        tune.report(final, checkpoint=tune.Checkpoint.from_directory(d))
-
-
-def _artifact_path(artifacts_dir: str | Path, config: dict[str, Any]) -> Path:
-    key = config_key(config).replace("=", "-").replace(",", "_")
-    return Path(artifacts_dir) / key / f"fold-{int(config['fold'])}"
-
-
-def _write_artifacts(path: Path, outcome: Any, final: dict[str, Any]) -> None:
-    """model/ (registry format), returns.csv (ungated test returns), final.json (metrics)."""
-    path.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(path / "model", ignore_errors=True)
-    save_version(
-        path, outcome.result.bundle, metrics={"test": outcome.metrics["model"]}, version="model"
+    return tune.Tuner(
+        tune.with_resources(fn, _resources(cfg)),
+        param_space=param_space(cfg.search, shared.fold_ids),
+        tune_config=tune.TuneConfig(
+            metric="val_dacc",
+            mode="max",
+            max_concurrent_trials=cfg.max_concurrent,
+            scheduler=ASHAScheduler(
+                time_attr="training_iteration",
+                max_t=cfg.max_epochs + 2,  # the final (test) report never hits max_t
+                grace_period=cfg.asha_grace_period,
+                reduction_factor=cfg.asha_reduction_factor,
+            ),
+        ),
+        run_config=tune.RunConfig(
+            name="sweep", storage_path=str(out / "tune"), verbose=cfg.verbose
+        ),
     )
-    returns = outcome.returns_ungated["model"]
-    pd.DataFrame({"ts": returns.index, "ret": returns.to_numpy()}).to_csv(
-        path / "returns.csv", index=False
+
+
+def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTrials:
+    """Read every trial back: its artifacts when it finished, Tune's last report otherwise."""
+    rows, returns, checkpoints, configs = [], {}, {}, {}
+    for res in grid:
+        conf = dict(res.config or {})
+        key = config_key(conf)
+        configs[key] = {k: v for k, v in conf.items() if k != "fold"}
+        art = artifact_path(artifacts, conf)
+        finished = (art / FINAL_JSON).is_file()
+        last = dict(res.metrics or {})  # Tune's last report (an epoch row when stopped early)
+        if finished:
+            metrics = FoldMetrics.read(art / FINAL_JSON).result_columns()
+        else:  # stopped early: an epoch row knows the validation DACC only
+            metrics = {**dict.fromkeys(RESULT_METRICS), "val_dacc": last.get("val_dacc")}
+        rows.append(
+            {
+                "config_key": key,
+                "fold": conf.get("fold"),
+                **metrics,
+                "training_iteration": last.get("training_iteration"),
+                "done": 1.0 if finished else 0.0,
+                "error": str(res.error) if res.error else "",
+            }
+        )
+        if finished:
+            r = pd.read_csv(art / RETURNS_CSV)["ret"].to_numpy()
+            returns[key] = np.concatenate([returns.get(key, np.zeros(0)), r])
+            if conf.get("fold") == max(fold_ids):
+                checkpoints[key] = art / MODEL_DIR
+    results = pd.DataFrame(rows).sort_values(["config_key", "fold"])
+    return SweepTrials(results, returns, checkpoints, configs)
+
+
+def register_best(
+    cfg: SweepConfig,
+    settings: Settings,
+    report: dict[str, Any],
+    trials: SweepTrials,
+    data: LoadedData,
+    final_bundle: ModelBundle | None,
+) -> str | None:
+    """Store the best configuration's model (the final fit's when there is one, else its
+    last-fold trial's) in the registry; the version name, or None when there is none."""
+    best_key = report["best_config_key"]
+    if not cfg.register_best or (final_bundle is None and best_key not in trials.checkpoints):
+        return None
+    if final_bundle is not None:
+        bundle, test_metrics = final_bundle, report["final_fit"]["test"]
+    else:
+        checkpoint = trials.checkpoints[best_key]
+        bundle = load_version(checkpoint.parent, checkpoint.name)
+        test_metrics = bundle.metrics.get("test", {})
+    return save_version(
+        cfg.registry or settings.registry_dir,
+        bundle,
+        metrics={"sweep": report["best"], "test": test_metrics},
+        data_range={"source": data.source, "config": best_key},
     )
-    (path / "final.json").write_text(json.dumps(final, default=str))
 
 
 def _resources(cfg: SweepConfig) -> dict[str, float]:
@@ -229,38 +237,12 @@ def summarize(results: pd.DataFrame, returns: dict[str, np.ndarray]) -> dict[str
     }
 
 
-def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
+def run_sweep(cfg: SweepConfig, settings: Settings) -> dict[str, Any]:
     """Load data once, run every (configuration, fold) trial, write the results."""
     import ray
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-
-    from app.config import load_settings
-    from app.features.spec import default_spec
-    from app.tuning.data_loading import feature_series, load_data, load_store
 
     t0 = time.perf_counter()
-    settings = load_settings()
-    if cfg.store:
-        if cfg.asset_class is None:
-            raise InputError("sweep config: asset_class is required with store")
-        data = load_store(cfg.store, cfg.symbols, cfg.asset_class)
-    elif cfg.data:
-        data = load_data(cfg.data, cfg.symbols, cfg.asset_class, news=cfg.news)
-    else:
-        raise InputError("sweep config: set data = [...] or store = '...'")
-    spec = default_spec(data.asset_class)
-    series = feature_series(data, spec, settings.labels)
-    base_spec, base_train = _base(cfg)
-    # validate the fold layout with the longest lookback before any trial starts
-    longest = max(cfg.search.get("lookback", [base_spec.lookback]))
-    wf = _walkforward_config(cfg, data.asset_class, base_spec, base_train)
-    folds, _ = folds_for(WindowSet(series, int(longest)), wf)
-    fold_ids = cfg.fold_indices if cfg.fold_indices is not None else [f.index for f in folds]
-    bad = [i for i in fold_ids if not 0 <= i < len(folds)]
-    if bad:
-        raise InputError(f"sweep config fold_indices={bad}: folds are 0..{len(folds) - 1}")
-
+    shared = load_sweep_data(cfg, settings)
     if not ray.is_initialized():
         ray.init(
             address="auto" if _cluster_running() else None,
@@ -271,112 +253,36 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     artifacts = out / "trials"
     shutil.rmtree(artifacts, ignore_errors=True)  # a re-run must not read an old run's results
-    fn = tune.with_parameters(
-        trainable,
-        series=series,
-        sweep=cfg.model_dump(mode="json"),
-        asset_class=data.asset_class.value,
-        oracle=data.oracle,
-        label_settings=settings.labels.model_dump(),
-        feature_spec=spec.to_dict(),
-        artifacts_dir=str(artifacts),
-    )
-    tuner = tune.Tuner(
-        tune.with_resources(fn, _resources(cfg)),
-        param_space=param_space(cfg.search, fold_ids),
-        tune_config=tune.TuneConfig(
-            metric="val_dacc",
-            mode="max",
-            max_concurrent_trials=cfg.max_concurrent,
-            scheduler=ASHAScheduler(
-                time_attr="training_iteration",
-                max_t=cfg.max_epochs + 2,  # the final (test) report never hits max_t
-                grace_period=cfg.asha_grace_period,
-                reduction_factor=cfg.asha_reduction_factor,
-            ),
-        ),
-        run_config=tune.RunConfig(
-            name="sweep", storage_path=str(out / "tune"), verbose=cfg.verbose
-        ),
-    )
-    grid = tuner.fit()
-    rows, returns, checkpoints, configs = [], {}, {}, {}
-    for res in grid:
-        conf = dict(res.config or {})
-        key = config_key(conf)
-        configs[key] = {k: v for k, v in conf.items() if k != "fold"}
-        art = _artifact_path(artifacts, conf)
-        finished = (art / "final.json").is_file()
-        metrics = json.loads((art / "final.json").read_text()) if finished else {}
-        metrics = {**dict(res.metrics or {}), **metrics}
-        rows.append(
-            {
-                "config_key": key,
-                "fold": conf.get("fold"),
-                **{
-                    k: metrics.get(k)
-                    for k in (
-                        "val_dacc",
-                        "test_dacc",
-                        "test_log_loss",
-                        "test_ece",
-                        "test_sharpe",
-                        "test_sharpe_ungated",
-                        "oracle_dacc",
-                        "n_test",
-                        "training_iteration",
-                    )
-                },
-                "done": 1.0 if finished else 0.0,
-                "error": str(res.error) if res.error else "",
-            }
-        )
-        if finished:
-            r = pd.read_csv(art / "returns.csv")["ret"].to_numpy()
-            returns[key] = np.concatenate([returns.get(key, np.zeros(0)), r])
-            if conf.get("fold") == max(fold_ids):
-                checkpoints[key] = art / "model"
-    results = pd.DataFrame(rows).sort_values(["config_key", "fold"])
+    grid = build_tuner(cfg, settings, shared, out, artifacts).fit()
+    trials = collect_trials(grid, artifacts, shared.fold_ids)
+    results = trials.results
     results.to_csv(out / "results.csv", index=False)
-    report = summarize(results, returns)
+    report = summarize(results, trials.returns)
     report.update(
         {
             "n_configurations": n_configurations(cfg.search),
-            "folds": fold_ids,
+            "folds": shared.fold_ids,
             "trials": len(results),
             "trials_finished": int((results["done"] == 1.0).sum()),
             "seconds": round(time.perf_counter() - t0, 1),
-            "data": data.describe(),
+            "data": shared.data.describe(),
             "out": str(out),
         }
     )
     best_key = report["best_config_key"]
     final_bundle = None
-    if cfg.final_fit_workers and best_key in configs:
+    if cfg.final_fit_workers and best_key in trials.configs:
         final_bundle, report["final_fit"] = refit_best(
             cfg,
-            configs[best_key],
-            series,
-            data,
-            max(fold_ids),
+            settings,
+            trials.configs[best_key],
+            shared,
+            max(shared.fold_ids),
             out / "final_fit",
-            label_settings=settings.labels.model_dump(),
-            feature_spec=spec.to_dict(),
         )
-    if cfg.register_best and (final_bundle is not None or best_key in checkpoints):
-        from app.models.registry import load_version
-
-        if final_bundle is not None:
-            bundle, test_metrics = final_bundle, report["final_fit"]["test"]
-        else:
-            bundle = load_version(checkpoints[best_key].parent, checkpoints[best_key].name)
-            test_metrics = bundle.metrics.get("test", {})
-        report["version"] = save_version(
-            cfg.registry or settings.registry_dir,
-            bundle,
-            metrics={"sweep": report["best"], "test": test_metrics},
-            data_range={"source": data.source, "config": best_key},
-        )
+    version = register_best(cfg, settings, report, trials, shared.data, final_bundle)
+    if version is not None:
+        report["version"] = version
     (out / "best_config.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     _print_table(results, report)
     return report
@@ -384,15 +290,12 @@ def run_sweep(cfg: SweepConfig) -> dict[str, Any]:
 
 def refit_best(
     cfg: SweepConfig,
+    settings: Settings,
     config: dict[str, Any],
-    series: list[LabeledSeries],
-    data: Any,
+    shared: SweepData,
     fold_id: int,
     storage: Path,
-    *,
-    label_settings: dict[str, Any],
-    feature_spec: dict[str, Any],
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[ModelBundle, dict[str, Any]]:
     """Refit ``config`` on fold ``fold_id``'s training block with TorchTrainer, calibrate on its
     validation block and score its test block; returns (bundle, summary)."""
     from app.models.calibration import softmax
@@ -401,11 +304,12 @@ def refit_best(
     from app.tuning.splits import fold_times
     from app.tuning.walkforward import bundle_logits, fill_news_impact
 
-    spec, train = settings_for_trial(config, *_base(cfg))
-    windows = WindowSet(series, spec.lookback)
-    wf = _walkforward_config(cfg, data.asset_class, spec, train)
+    spec, train = trial_settings(config, *base_spec_and_train(cfg))
+    windows = WindowSet(shared.series, spec.lookback)
+    wf = walkforward_config(cfg, settings, shared.data.asset_class, spec, train)
     folds, grid = folds_for(windows, wf)
     ft = fold_times(folds[fold_id], grid)
+    feature_spec = shared.feature_spec.to_dict()  # the bundle's metadata is plain JSON
     impact = fill_news_impact(windows, ft.train)
     if impact is not None:
         feature_spec = {**feature_spec, "news_impact": impact}
@@ -419,7 +323,7 @@ def refit_best(
         num_workers=cfg.final_fit_workers,
         torch_threads=cfg.torch_threads,
         storage_path=storage,
-        label_settings=label_settings,
+        label_settings=settings.labels.model_dump(),
         feature_spec=feature_spec,
     )
     bundle = result.bundle
@@ -463,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="sweep file (.toml or .json)")
     args = parser.parse_args(argv)
     try:
-        report = run_sweep(load_sweep_config(args.config))
+        report = run_sweep(load_sweep_config(args.config), load_settings())
     except (InputError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -73,13 +73,22 @@ def test_store_frame_equals_score_news(ingested, capsys) -> None:
             _assert_same_scored_news(got, want, topics)
     finally:
         store.close()
-    loaded = load_store(url, ["BTCUSDT"], AssetClass.CRYPTO, topic_model=model)
+    loaded = load_store(
+        url, ["BTCUSDT"], AssetClass.CRYPTO, topic_model=model, settings=load_settings()
+    )
     want = expected[expected["symbol"] == "BTCUSDT"].reset_index(drop=True)
     _assert_same_scored_news(loaded.news, want, topics)
     # the store path brings the text embeddings the walk-forward's news-impact columns need
     assert loaded.news_embeddings.shape == (len(loaded.news), model.encoder.dim)
     np.testing.assert_allclose(np.linalg.norm(loaded.news_embeddings, axis=1), 1.0, atol=1e-5)
-    bare = load_store(url, ["BTCUSDT"], AssetClass.CRYPTO, topic_model=model, news_impact=False)
+    bare = load_store(
+        url,
+        ["BTCUSDT"],
+        AssetClass.CRYPTO,
+        topic_model=model,
+        news_impact=False,
+        settings=load_settings(),
+    )
     assert bare.news_embeddings is None
     # intensities, not 1/0 labels: the simulator's headlines fall between the ramp's ends
     values = expected[[f"topic_{t}" for t in topics]].to_numpy()

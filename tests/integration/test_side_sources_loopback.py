@@ -108,7 +108,7 @@ def test_rss_news_are_stored_tagged_and_scored_once(server, store_url, capsys):
         store.close()
     assert frame["news_id"].tolist() == ["rss:Wire:w-1"]
     assert frame["published_at"].dtype == "datetime64[ns, UTC]"
-    loaded = load_store(store_url, ["AAPL"], AssetClass.STOCKS)
+    loaded = load_store(store_url, ["AAPL"], AssetClass.STOCKS, settings=load_settings())
     assert loaded.news["news_id"].tolist() == ["rss:Wire:w-1"]
 
 

@@ -18,8 +18,9 @@ from app.backtest.metrics import (
 )
 from app.backtest.portfolio import Portfolio
 from app.backtest.rule_signals import EmaCrossRule, rule_signals
-from app.backtest.signals_io import read_signals
+from app.backtest.signals_io import SignalBatch, check_signals
 from app.errors import InputError
+from app.sources.backtest_files import read_signals_csv
 from app.types import AssetClass
 from tests.builders import bars_frame
 
@@ -37,6 +38,11 @@ yesterday,BTCUSDT,BUY,0.9
 2025-01-01T00:05:00+00:00,BTCUSDT,HOLD,0.5
 2025-01-01T00:45:00+00:00,BTCUSDT,HOLD,0.5
 """
+
+
+def read_signals(path, bars) -> SignalBatch:  # type: ignore[no-untyped-def]
+    """What the backtest command does with a signals file: read it, then check the frame."""
+    return check_signals(read_signals_csv(path), bars, origin=f"signals file {path}")
 
 
 def test_bad_signal_rows_are_rejected_by_reason_and_good_rows_kept(tmp_path):
@@ -67,6 +73,21 @@ def test_signal_file_without_required_columns_names_them(tmp_path):
     path.write_text("time,ticker,signal\n")
     with pytest.raises(InputError, match=r"missing column\(s\) \['ts', 'confidence'\]"):
         read_signals(path, {"BTCUSDT": calm_bars(5)})
+
+
+def test_a_signals_frame_without_required_columns_names_them_and_its_origin():
+    raw = pd.DataFrame({"ts": ["2025-01-01T00:05:00Z"], "ticker": ["BTCUSDT"]})
+    with pytest.raises(InputError, match=r"^signals frame: missing column\(s\) \['signal', 'con"):
+        check_signals(raw, {"BTCUSDT": calm_bars(5)})
+
+
+def test_signal_file_that_is_absent_or_not_csv_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="signals file .*nope.csv does not exist"):
+        read_signals_csv(tmp_path / "nope.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="signals file .*empty.csv: cannot be read as CSV"):
+        read_signals_csv(empty)
 
 
 def test_metrics_on_a_hand_computed_series():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,11 @@ def side_frames(
 
 
 def replay(ts: pd.Series, news, macro, flow) -> list[SideInputs]:  # type: ignore[no-untyped-def]
-    return side_inputs_per_bar(ts, news=news, macro=macro, flow=flow)
+    """Per-bar deliveries of valid side frames: a row the replay refuses fails the test."""
+    rejected: Counter[str] = Counter()
+    per_bar = side_inputs_per_bar(ts, news=news, macro=macro, flow=flow, rejected=rejected)
+    assert not rejected, f"replay refused side rows: {dict(rejected)}"
+    return per_bar
 
 
 def assert_frames_close(a: pd.DataFrame, b: pd.DataFrame, rtol: float, start: int = 0) -> float:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from app.features.batch import build_features
+from app.features.side_inputs import (
+    flow_items,
+    macro_items,
+    scored_news_items,
+    side_inputs_per_bar,
+)
 from app.features.spec import default_spec
 from tests.builders import bars_frame
 from tests.unit.features.feat_builders import all_flow_spec
@@ -216,17 +223,103 @@ def test_side_frame_errors_name_the_column() -> None:
         build_features(frame, asset_class="crypto", flow=pd.DataFrame({"value": [1.0]}))
 
 
-def test_frames_to_incremental_items_skip_bad_rows() -> None:
-    from app.features.side_inputs import flow_items, macro_items, scored_news_items
-
+def test_frames_to_incremental_items_keep_good_rows() -> None:
     frame = bars_frame(n=5)
     c = _close(frame, 1)
-    news = _news(frame, [(c, 0.4), (c, 1.5), (c, float("nan"))])
-    items = scored_news_items(news)
+    rejected: Counter[str] = Counter()
+    items = scored_news_items(_news(frame, [(c, 0.4)]), rejected)
     assert [i.score for i in items] == [0.4] and items[0].topics == {"earnings": 1.0}
     assert items[0].published_at == c.to_pydatetime()
-    macro = pd.DataFrame({"symbol": ["vix", ""], "ts": _utc([c, c]), "published_at": _utc([c, c]),
-                          "value": [18.0, 1.0]})  # fmt: skip
-    assert [m.name for m in macro_items(macro)] == ["vix"]  # an empty name is not a series
-    flow = _flow([("block_trade", c, 5.0), ("block_trade", c, float("inf"))])
-    assert len(flow_items(flow)) == 1
+    macro = pd.DataFrame({"symbol": ["vix"], "ts": _utc([c]), "published_at": _utc([c]),
+                          "value": [18.0]})  # fmt: skip
+    assert [(m.name, m.value) for m in macro_items(macro, rejected)] == [("vix", 18.0)]
+    flow = flow_items(_flow([("block_trade", c, 5.0)]), rejected)
+    assert [(f.kind, f.value) for f in flow] == [("block_trade", 5.0)]
+    assert rejected == Counter()
+
+
+@pytest.mark.parametrize(
+    ("score", "reason"),
+    [
+        (1.5, "news.score.out_of_range"),
+        (float("nan"), "news.score.out_of_range"),
+        ("bullish", "news.score.unparseable"),
+    ],
+)
+def test_bad_news_rows_are_rejected_and_counted(score: object, reason: str) -> None:
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    news = _news(frame, [(c, 0.4), (c, score), (c, -0.2)])
+    rejected: Counter[str] = Counter()
+    assert [i.score for i in scored_news_items(news, rejected)] == [0.4, -0.2]
+    assert rejected == Counter({reason: 1})
+
+
+def test_bad_news_topic_and_time_are_rejected_and_counted() -> None:
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    news = _news(frame, [(c, 0.4), (c, 0.1), (c, 0.3)])
+    news["topic_earnings"] = [1.0, 1.7, 0.5]
+    news["published_at"] = news["published_at"].astype(object)
+    news.loc[2, "published_at"] = pd.Timestamp("2025-01-01 12:00")  # naive: no UTC offset
+    rejected: Counter[str] = Counter()
+    assert [i.score for i in scored_news_items(news, rejected)] == [0.4]
+    assert rejected == Counter(
+        {"news.topic_earnings.out_of_range": 1, "news.published_at.bad_timestamp": 1}
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "published_offset", "value", "reason"),
+    [
+        ("", 0, 1.0, "macro.name.bad_name"),  # an empty name is not a series
+        ("vix", 0, float("inf"), "macro.value.nan"),
+        ("vix", 0, None, "macro.value.unparseable"),
+        ("vix", -1, 20.0, "macro.published_at.published_before_ts"),
+    ],
+)
+def test_bad_macro_rows_are_rejected_and_counted(
+    name: str, published_offset: int, value: object, reason: str
+) -> None:
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    published = c + published_offset * FIVE_MIN
+    macro = pd.DataFrame({"symbol": ["vix", name], "ts": _utc([c, c]),
+                          "published_at": _utc([c, published]),
+                          "value": pd.Series([18.0, value], dtype=object)})  # fmt: skip
+    rejected: Counter[str] = Counter()
+    assert [(m.name, m.value) for m in macro_items(macro, rejected)] == [("vix", 18.0)]
+    assert rejected == Counter({reason: 1})
+
+
+@pytest.mark.parametrize(
+    ("symbol", "kind", "value", "reason"),
+    [
+        ("BTCUSDT", "block_trade", float("inf"), "flow.value.nan"),
+        ("BTCUSDT", "block_trade", "big", "flow.value.unparseable"),
+        ("BTCUSDT", "", 5.0, "flow.kind.bad_kind"),
+        ("", "block_trade", 5.0, "flow.symbol.bad_symbol"),
+    ],
+)
+def test_bad_flow_rows_are_rejected_and_counted(
+    symbol: str, kind: str, value: object, reason: str
+) -> None:
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    flow = _flow([("block_trade", c, 5.0), (kind, c, 0.0)])
+    flow["value"] = pd.Series([5.0, value], dtype=object)
+    flow["symbol"] = ["BTCUSDT", symbol]
+    rejected: Counter[str] = Counter()
+    assert [(f.kind, f.value) for f in flow_items(flow, rejected)] == [("block_trade", 5.0)]
+    assert rejected == Counter({reason: 1})
+
+
+def test_replay_counts_the_rows_it_refuses() -> None:
+    frame = bars_frame(n=5)
+    c = _close(frame, 1)
+    rejected: Counter[str] = Counter()
+    per_bar = side_inputs_per_bar(
+        frame["ts"], news=_news(frame, [(c, 0.4), (c, 2.0)]), rejected=rejected
+    )
+    assert [len(b.news) for b in per_bar] == [0, 1, 0, 0, 0]
+    assert rejected == Counter({"news.score.out_of_range": 1})

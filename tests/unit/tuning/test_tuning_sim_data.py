@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from app.config import LabelSettings
+from app.config import LabelSettings, load_settings
 from app.errors import InputError
 from app.features.spec import default_spec
 from app.models.train import ModelSpec, TrainConfig
@@ -29,7 +29,7 @@ def sim_dir(tmp_path_factory):
 
 
 def test_simulation_folder_loads_side_inputs_and_oracle(sim_dir):
-    data = load_data([sim_dir], None, None, news=False)
+    data = load_data([sim_dir], None, None, news=False, settings=load_settings())
     assert data.asset_class is AssetClass.CRYPTO and set(data.bars) == {"BTCUSDT", "ETHUSDT"}
     assert data.flow is not None and data.macro is not None and data.oracle is not None
     spec = default_spec(AssetClass.CRYPTO)
@@ -45,7 +45,7 @@ def test_simulation_folder_loads_side_inputs_and_oracle(sim_dir):
 
 
 def test_walkforward_on_simulation_reports_oracle_beside_model(sim_dir):
-    data = load_data([sim_dir], ["BTCUSDT"], None, news=False)
+    data = load_data([sim_dir], ["BTCUSDT"], None, news=False, settings=load_settings())
     spec = default_spec(AssetClass.CRYPTO)
     w = build_windows(data, spec, LabelSettings(), lookback=12)
     cfg = WalkForwardConfig(
@@ -72,8 +72,8 @@ def test_walkforward_on_simulation_reports_oracle_beside_model(sim_dir):
 
 def test_too_few_bars_and_unknown_symbol_are_clear_errors(sim_dir):
     with pytest.raises(InputError, match=r"symbols \['DOGE'\]: not found"):
-        load_data([sim_dir], ["DOGE"], AssetClass.CRYPTO, news=False)
-    data = load_data([sim_dir], ["BTCUSDT"], None, news=False)
+        load_data([sim_dir], ["DOGE"], AssetClass.CRYPTO, news=False, settings=load_settings())
+    data = load_data([sim_dir], ["BTCUSDT"], None, news=False, settings=load_settings())
     data.bars["BTCUSDT"] = data.bars["BTCUSDT"].iloc[:150]
     with pytest.raises(InputError, match=r"too few bars: \{'BTCUSDT': 150\}"):
         build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=60)
@@ -91,11 +91,11 @@ def test_store_source_reads_bars_and_side_inputs(tmp_path):
         assert store.write_bars(bars_frame(300, symbol="BBB", seed=2)) == 300
     finally:
         store.close()
-    data = load_store(url, ["AAA", "BBB"], AssetClass.CRYPTO)
+    data = load_store(url, ["AAA", "BBB"], AssetClass.CRYPTO, settings=load_settings())
     assert {s: len(f) for s, f in data.bars.items()} == {"AAA": 400, "BBB": 300}
     assert data.news is None and data.source == f"store:{url}"
     with pytest.raises(InputError, match="symbol='ZZZ': no bars in store"):
-        load_store(url, ["ZZZ"], AssetClass.CRYPTO)
+        load_store(url, ["ZZZ"], AssetClass.CRYPTO, settings=load_settings())
 
 
 def test_news_impact_columns_are_fitted_on_the_training_window_only(sim_dir):
@@ -103,7 +103,7 @@ def test_news_impact_columns_are_fitted_on_the_training_window_only(sim_dir):
     from app.tuning.splits import fold_times
     from app.tuning.walkforward import fill_news_impact, folds_for
 
-    data = load_data([sim_dir], None, None, news=True)
+    data = load_data([sim_dir], None, None, news=True, settings=load_settings())
     assert data.news_embeddings is not None and len(data.news_embeddings) == len(data.news)
     w = build_windows(data, default_spec(AssetClass.CRYPTO), LabelSettings(), lookback=12)
     names = list(w.series[0].feature_names)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.config import load_settings
 from app.features.batch import build_features
 from app.features.spec import default_spec
 from app.models.registry import save_head
@@ -53,7 +54,9 @@ def test_no_feature_module_mentions_true_sentiment() -> None:
 
 def test_flipping_true_sentiment_changes_no_feature(sim_dirs, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("APP_REGISTRY_DIR", str(tmp_path / "empty-registry"))
-    original, flipped = (load_data([d], None, None, news=True) for d in sim_dirs)
+    original, flipped = (
+        load_data([d], None, None, news=True, settings=load_settings()) for d in sim_dirs
+    )
     assert original.news is not None and len(original.news) >= 5
     assert "true_sentiment" not in original.news.columns
     assert original.describe()["sentiment_head"] == "zero-shot"
@@ -85,9 +88,9 @@ def test_walkforward_news_uses_the_registry_head(sim_dirs, tmp_path, monkeypatch
     head = fit_logistic_head(model.embed(texts), labels, c=10.0)
     version = save_head(tmp_path, head, {"encoder": model.encoder.name, "n": len(texts)})
     monkeypatch.setenv("APP_REGISTRY_DIR", str(tmp_path))
-    trained = load_data([sim_dirs[0]], None, None, news=True)
+    trained = load_data([sim_dirs[0]], None, None, news=True, settings=load_settings())
     assert trained.describe()["sentiment_head"].endswith(version)
     monkeypatch.setenv("APP_REGISTRY_DIR", str(tmp_path / "empty-registry"))
-    zero_shot = load_data([sim_dirs[0]], None, None, news=True)
+    zero_shot = load_data([sim_dirs[0]], None, None, news=True, settings=load_settings())
     assert trained.news is not None and zero_shot.news is not None
     assert not np.allclose(trained.news["score"], zero_shot.news["score"])
