@@ -25,6 +25,7 @@ Everything that happened is kept in ``SessionRecords`` and, when given, publishe
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,14 @@ class ClosedBars(Protocol):
 
     @property
     def windows(self) -> Mapping[str, np.ndarray]: ...  # ticker -> raw (lookback, features)
+
+
+class SignalSource(Protocol):
+    """A model served elsewhere (the Serve graph's Model deployment)."""
+
+    version: str
+
+    async def signals(self, ts: datetime, windows: Mapping[str, np.ndarray]) -> dict: ...
 
 
 class Execution(Protocol):
@@ -121,7 +130,7 @@ class TradingSession:
     def __init__(
         self,
         *,
-        model: SignalModel,
+        model: SignalModel | SignalSource,
         risk: RiskEngine,
         execution: Execution,
         asset_classes: Mapping[str, AssetClass],
@@ -155,7 +164,7 @@ class TradingSession:
         self._last_ts: datetime | None = None
         self._n_fills = 0
 
-    def swap_model(self, model: SignalModel) -> None:
+    def swap_model(self, model: SignalModel | SignalSource) -> None:
         """Serve another version from the next bar close on (a promotion)."""
         self.model = model
 
@@ -201,6 +210,8 @@ class TradingSession:
             await self._execute(flat)
         windows = {s: w for s, w in closed.windows.items() if s in bars}
         signals = self.model.signals(ts, windows)  # 3. one batched model call
+        if inspect.isawaitable(signals):  # a served model (app/serve/deployments.py)
+            signals = await signals
         age = self.clock.now() - now
         for sym, bar in bars.items():
             signal = signals.get(sym)
