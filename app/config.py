@@ -151,6 +151,25 @@ class ApiSettings(_Section):
         return {**{c: 900.0 for c in AssetClass}, **limits}
 
 
+class UiSettings(_Section):
+    """The Gradio control panel (docs/PANEL.md). From the environment: ``APP_UI__API_KEY``
+    (the key it presents to the signal API), ``APP_UI__USER`` and ``APP_UI__PASSWORD`` (its own
+    login; the panel asks for it whenever a password is set, and refuses to listen on a
+    non-loopback address without one)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+    user: str = "operator"
+    password: SecretStr | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    refresh_s: float = Field(5.0, gt=0.0)  # how often the live tables and charts refresh
+    timeout_s: float = Field(5.0, gt=0.0)  # per API request
+    chart_bars: int = Field(300, ge=10, le=1000)  # equity points / candles a chart shows
+
+
 class Settings(BaseSettings):
     """Root settings. Build with :func:`load_settings`."""
 
@@ -179,6 +198,7 @@ class Settings(BaseSettings):
     ccxt: CcxtSettings = CcxtSettings()
     ib: IBSettings = IBSettings()
     api: ApiSettings = ApiSettings()
+    ui: UiSettings = UiSettings()
     live_trading: bool = False  # paper by default; live needs an explicit flag
 
     @field_validator("store_url")

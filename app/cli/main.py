@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "sentiment-eval",
     "ingest-side",
     "rl",  # rl-train, rl-eval (app/cli/rl.py)
+    "panel",
     "live",
 )
 

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
-from app.models.registry import list_versions, load_version, promote, promoted_version
+from app.models.registry import list_versions, load_version, promoted_version
+from app.pipeline.promote import promote_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,8 +47,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "promoted": promoted_version(registry),
         }
     if args.action == "promote":
-        previous = promote(registry, args.version)
-        return {"registry": str(registry), "promoted": args.version, "previous": previous or None}
+        return promote_model(registry, args.version).to_dict()
     bundle = load_version(registry, args.version)
     return {
         "version": args.version,

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from app.config import Settings, load_settings
-from app.errors import InputError
+from app.config import load_settings
 from app.models.factory import MODEL_KINDS
-from app.models.registry import save_version
-from app.tuning.presets import QUICK, STANDARD
-from app.tuning.report import write_report, write_signals
-from app.tuning.walkforward import BASELINES, WalkForwardConfig, run_walkforward
+from app.pipeline.walkforward import WalkForwardOptions, load_walkforward_data, walk_forward
+from app.store import open_store
+from app.tuning.walkforward import BASELINES
 from app.types import AssetClass
 
 
@@ -48,7 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--asset-class",
         choices=[c.value for c in AssetClass],
-        help="required for CSV/store data; a simulator folder knows it",
+        help="required for CSV data; the store and a simulator folder know it (and must "
+        "agree with it)",
     )
     p.add_argument("--model", choices=MODEL_KINDS, default=None, help="default: settings")
     p.add_argument("--folds", type=int, default=None)
@@ -84,104 +82,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _override(obj: Any, **changes: Any) -> Any:
-    return replace(obj, **{k: v for k, v in changes.items() if v is not None})
-
-
-def build_config(
-    args: argparse.Namespace, asset_class: AssetClass, settings: Settings
-) -> WalkForwardConfig:
-    preset = QUICK if args.quick else STANDARD
-    spec = _override(
-        preset.spec,
-        kind=args.model or settings.model.kind,
-        lookback=args.lookback or (None if args.quick else settings.model.lookback),
-        d_model=args.d_model,
-        n_layers=args.layers,
-        n_heads=args.heads,
-    )
-    train = _override(
-        preset.train,
-        max_epochs=args.max_epochs,
-        max_windows_per_epoch=args.max_windows,
-        seed=args.seed,
-    )
-    costs = settings.costs
-    return WalkForwardConfig(
-        asset_class=asset_class,
-        spec=spec,
-        train=train,
-        n_folds=args.folds or preset.folds,
-        scheme=args.scheme,
-        horizon=settings.labels.horizon,
-        gate=settings.risk.confidence_gate,
-        cost_bps=costs.fee_bps[asset_class] + costs.slippage_bps,
-        baselines=tuple(args.baselines),
-        device=args.device or settings.model.device,
-        seed=args.seed,
-    )
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.features.spec import default_spec
-    from app.tuning.data_loading import build_windows, load_data, load_store
-
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = load_settings()
     asset_class = AssetClass(args.asset_class) if args.asset_class else None
-    if args.store:
-        if asset_class is None:
-            raise InputError("--asset-class is required with --store")
-        data = load_store(
-            args.store,
-            args.symbols,
-            asset_class,
-            news_impact=not args.no_news_impact,
-            settings=settings,
-        )
-    else:
-        data = load_data(
-            args.data,
-            args.symbols,
-            asset_class,
+    store = open_store(args.store) if args.store else None
+    try:
+        data = load_walkforward_data(
+            settings,
+            store=store,
+            paths=args.data or (),
+            symbols=args.symbols,
+            asset_class=asset_class,
             news=not args.no_news,
             news_impact=not args.no_news_impact,
-            settings=settings,
         )
-    config = build_config(args, data.asset_class, settings)
-    spec = default_spec(data.asset_class)
-    windows = build_windows(data, spec, settings.labels, config.spec.lookback)
-    label_dict = settings.labels.model_dump()
-    result = run_walkforward(
-        windows,
-        config,
-        oracle=data.oracle,
-        label_settings=label_dict,
-        feature_spec=spec.to_dict(),
-        data_info=data.describe(),
-        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
-        bars=data.bars,
-        risk=settings.risk,
-        costs=settings.costs,
+    finally:
+        if store is not None:
+            store.close()
+    options = WalkForwardOptions(
+        model=args.model,
+        folds=args.folds,
+        scheme=args.scheme,
+        max_epochs=args.max_epochs,
+        max_windows=args.max_windows,
+        lookback=args.lookback,
+        d_model=args.d_model,
+        layers=args.layers,
+        heads=args.heads,
+        quick=args.quick,
+        baselines=tuple(args.baselines),
+        device=args.device,
+        seed=args.seed,
     )
-    summary = write_report(result, args.out)
-    summary["signals"] = str(write_signals(result, windows, Path(args.out) / "signals.csv"))
-    if args.register and result.last_model is not None:
-        last = result.folds[-1]
-        summary["version"] = save_version(
-            args.registry or settings.registry_dir,
-            result.last_model.bundle,
-            metrics={
-                "test": last.metrics["model"],
-                "pooled": result.pooled["model"],
-                "training": last.training,
-            },
-            data_range={
-                "train": last.times["train"],
-                "val": last.times["val"],
-                "test": last.times["test"],
-                "source": data.source,
-            },
-        )
-    return summary
+    result = walk_forward(
+        settings,
+        data,
+        options,
+        Path(args.out),
+        register=args.register,
+        registry=args.registry,
+        progress=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
+    return result.to_dict()

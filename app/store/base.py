@@ -7,10 +7,13 @@ writing a row whose key already exists adds nothing and returns 0 for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import pandas as pd
+
+from app.types import AssetClass
 
 # Table name -> ordered columns. ``ts`` is always the designated timestamp.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -44,6 +47,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "fills": ("symbol", "ts", "client_order_id", "side", "qty", "price", "fee", "reason"),
     "equity": ("symbol", "ts", "equity", "drawdown", "risk_state"),  # symbol = account
+    # One row per symbol: its asset class, written by ingest (ts is always SYMBOLS_TS).
+    "symbols": ("symbol", "ts", "asset_class"),
 }
 
 # Columns that make a row unique (the dedup / upsert key).
@@ -57,6 +62,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("client_order_id", "ts"),
     "fills": ("client_order_id", "ts"),
     "equity": ("symbol", "ts"),
+    "symbols": ("symbol", "ts"),
 }
 
 
@@ -102,6 +108,16 @@ class TimeSeriesStore(Protocol):
 
     def symbols(self, table: str = "bars") -> list[str]:
         """Distinct symbols present in a table."""
+
+    def asset_classes(self) -> dict[str, AssetClass]:
+        """Symbol -> asset class, as recorded by ingest (the ``symbols`` table)."""
+
+    def record_asset_classes(self, classes: Mapping[str, AssetClass]) -> int:
+        """Remember each symbol's asset class; return how many symbols were new.
+
+        A symbol already recorded with another class is an InputError naming both, and
+        then nothing is written.
+        """
 
     def asof_join(
         self,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from app.store.schema import (
     require_column,
     require_table,
 )
-from app.types import BAR_INTERVAL, require_utc
+from app.store.symbols import record_asset_classes, stored_asset_classes
+from app.types import BAR_INTERVAL, AssetClass, require_utc
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,12 @@ class DuckDBStore:
             )
         with self._lock:
             return [row[0] for row in self._con.execute(sql).fetchall()]
+
+    def asset_classes(self) -> dict[str, AssetClass]:
+        return stored_asset_classes(self)
+
+    def record_asset_classes(self, classes: Mapping[str, AssetClass]) -> int:
+        return record_asset_classes(self, classes)
 
     def asof_join(
         self,

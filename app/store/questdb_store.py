@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -48,7 +49,8 @@ from app.store.schema import (
     require_column,
     require_table,
 )
-from app.types import require_utc
+from app.store.symbols import record_asset_classes, stored_asset_classes
+from app.types import AssetClass, require_utc
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,12 @@ class QuestDBStore:
             return [s for s in frame["symbol"].tolist() if s]
         listed = {s for joined in frame["symbols"].dropna() for s in joined.split("|") if s}
         return sorted(listed)
+
+    def asset_classes(self) -> dict[str, AssetClass]:
+        return stored_asset_classes(self)
+
+    def record_asset_classes(self, classes: Mapping[str, AssetClass]) -> int:
+        return record_asset_classes(self, classes)
 
     def asof_join(
         self,

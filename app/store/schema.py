@@ -32,7 +32,17 @@ _SYMBOL_COLUMNS = {
     "risk_state",
     "topic",
 }
-_TEXT_COLUMNS = {"id", "title", "body", "symbols", "url", "news_id", "client_order_id"}
+# asset_class is text, not a SYMBOL: an ILP line needs at least one field besides its tags.
+_TEXT_COLUMNS = {
+    "id",
+    "title",
+    "body",
+    "symbols",
+    "url",
+    "news_id",
+    "client_order_id",
+    "asset_class",
+}
 _TIME_COLUMNS = {"ts", "published_at"}
 _BOOL_COLUMNS = {"reduce_only"}
 

@@ -23,11 +23,13 @@ from app.sim.files import load_simulation
 from app.sim.manifest import MANIFEST_FILE
 from app.sim.result import SimulationResult
 from app.text.impact import IMPACT_COLUMNS, HeadlineEvents, headline_events
+from app.tuning.stored_news import news_texts, scored_news
 from app.tuning.walkforward import Oracle
 from app.types import AssetClass
 
 if TYPE_CHECKING:
     from app.config import Settings
+    from app.store import TimeSeriesStore
     from app.text.sentiment import SentimentModel
 
 
@@ -216,7 +218,7 @@ def load_data(
 
 
 def load_store(
-    url: str,
+    url: str | TimeSeriesStore,
     symbols: Sequence[str],
     asset_class: AssetClass,
     topic_model: SentimentModel | None = None,
@@ -230,15 +232,16 @@ def load_store(
     The scored news is the frame ``score_news`` gives on the ``--data`` path: stored scores,
     topic intensities from the stored headline text with the sentiment model (``topic_model``,
     default the configured one, loaded only when there are sentiment rows); see
-    app.cli.features.scored_news.
+    app.tuning.stored_news.scored_news.
     """
-    from app.cli.features import news_texts, scored_news
     from app.features.spec import default_spec
     from app.store import open_store
 
     if not symbols:
         raise InputError("--symbols is required with --store")
-    store = open_store(url)
+    owned = isinstance(url, str)  # a URL is opened and closed here; a store is the caller's
+    store = open_store(url) if owned else url
+    url = store.url
     try:
         bars = {}
         for s in symbols:
@@ -268,7 +271,8 @@ def load_store(
         flow = store.read("flow")
         flow = flow[flow["symbol"].isin(symbols)] if len(flow) else flow
     finally:
-        store.close()
+        if owned:
+            store.close()
     return LoadedData(
         asset_class,
         bars,

@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.cli.features import scored_news
 from app.cli.main import main
 from app.config import load_settings
 from app.features.spec import default_spec
@@ -23,6 +22,7 @@ from app.sim.market import SimulatedMarket
 from app.store import open_store
 from app.text.tagging import score_news
 from app.tuning.data_loading import load_store
+from app.tuning.stored_news import scored_news
 from app.types import AssetClass
 
 SYMBOLS = ["BTCUSDT", "AAPL"]

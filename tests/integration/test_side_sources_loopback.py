@@ -1,5 +1,5 @@
 """``python -m app ingest-side`` end to end: loopback endpoints -> DuckDB store -> the readers
-the feature and training code use (app.cli.features.scored_news, app.tuning.data_loading)."""
+the feature and training code use (app.tuning.stored_news.scored_news, app.tuning.data_loading)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from app.cli.features import scored_news
 from app.cli.main import main
 from app.config import load_settings
 from app.features.spec import default_spec
@@ -20,6 +19,7 @@ from app.sim.files import write_simulation
 from app.sim.market import SimulatedMarket
 from app.store import open_store
 from app.tuning.data_loading import load_store
+from app.tuning.stored_news import scored_news
 from app.types import AssetClass
 from tests.builders import bars_frame
 from tests.unit.sources.side_loopback import (

@@ -236,3 +236,18 @@ def test_asof_join_on_flow_can_select_one_kind(store, sym):
     store.write("flow", flow)
     got = store.asof_join(sym, "flow", sym, kind="whale_transfers")
     assert got["value"].tolist() == [12.0, 12.0, 12.0]
+
+
+def test_asset_classes_are_remembered_once_and_conflicts_name_both(store, sym):
+    from app.errors import InputError
+    from app.types import AssetClass
+
+    other = f"{sym}X"
+    assert sym not in store.asset_classes()
+    assert store.record_asset_classes({sym: AssetClass.CRYPTO, other: AssetClass.STOCKS}) == 2
+    assert store.record_asset_classes({sym: AssetClass.CRYPTO}) == 0  # idempotent
+    classes = store.asset_classes()
+    assert classes[sym] is AssetClass.CRYPTO and classes[other] is AssetClass.STOCKS
+    with pytest.raises(InputError, match=rf"{sym} is crypto in the store, not forex"):
+        store.record_asset_classes({sym: AssetClass.FOREX, f"{sym}NEW": AssetClass.FOREX})
+    assert f"{sym}NEW" not in store.asset_classes()  # a conflict writes nothing

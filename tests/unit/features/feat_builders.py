@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from app.features.incremental import IncrementalFeatures
-from app.features.side_inputs import SideInputs, side_inputs_per_bar
+from app.features.side_inputs import SideInputs
+from app.features.side_items import side_inputs_per_bar
 from app.features.spec import DEFAULT_TOPICS, FLOW_FEATURE_KINDS, FeatureSpec
 from app.types import AssetClass, Bar
 

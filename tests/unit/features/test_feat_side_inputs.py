@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app.features.batch import build_features
-from app.features.side_inputs import (
+from app.features.side_items import (
     flow_items,
     macro_items,
     scored_news_items,

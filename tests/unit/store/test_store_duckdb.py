@@ -181,3 +181,16 @@ def test_scores_of_two_sentiment_models_for_one_item_are_both_kept():
     assert store.write("sentiment", pd.DataFrame([row])) == 0  # same model again: idempotent
     got = store.read("sentiment", "BTCUSDT").sort_values("model")
     assert list(got["model"]) == ["a", "b"] and list(got["score"]) == [0.5, -0.2]
+
+
+def test_asset_classes_survive_reopening_and_bad_names_are_errors(tmp_path):
+    from app.types import AssetClass
+
+    url = f"duckdb:///{tmp_path}/s.db"
+    with open_store(url) as s:
+        s.record_asset_classes({"XRPUSDT": AssetClass.CRYPTO})
+    with open_store(url) as s:
+        assert s.asset_classes() == {"XRPUSDT": AssetClass.CRYPTO}
+        s._run("INSERT INTO symbols VALUES ('BAD', TIMESTAMPTZ '1970-01-01 00:00:00+00', 'bonds')")
+        with pytest.raises(InputError, match=r"symbols.asset_class='bonds' for 'BAD'"):
+            s.asset_classes()
