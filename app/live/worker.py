@@ -280,3 +280,64 @@ def _replay_start(bars, replay_from: datetime | None) -> datetime:  # type: igno
     if replay_from is None:
         return first
     return max(first, replay_from)
+
+
+def held_back_start(bars, fraction: float) -> datetime:  # type: ignore[no-untyped-def]
+    """The first bar time of the last ``fraction`` of the series (the held-back part)."""
+    import pandas as pd
+
+    ts = sorted(pd.concat([f["ts"] for f in bars.values()]).unique())
+    return pd.Timestamp(ts[int(len(ts) * (1.0 - fraction))]).to_pydatetime()
+
+
+def research_live_step(
+    settings: Settings,
+    sim_folder: Path,
+    version: str,
+    out: Path,
+    *,
+    duration_s: float = 60.0,
+    fraction: float = 0.2,
+    speed: float | None = 50.0,
+    announce: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """`make run`'s last step: promote the run's model when none is, then the paper worker on
+    the held-back last ``fraction`` of the same data for at most ``duration_s``; returns the
+    summary (``{"skipped": why}`` when the model's windows cannot be built here)."""
+    if registry.promoted_version(settings.registry_dir) is None:
+        registry.promote(settings.registry_dir, version)
+    from app.tuning.data_loading import load_data
+
+    data = load_data([sim_folder], None, None, news=False, news_impact=False)
+    opts = LiveOptions(
+        out=out,
+        replay=(sim_folder,),
+        speed=speed,
+        duration_s=duration_s,
+        port=0,
+        replay_from=held_back_start(data.bars, fraction),
+        announce=announce,
+    )
+    try:
+        return run_live(opts, settings)
+    except InputError as exc:
+        return {"skipped": str(exc)}
+
+
+def readable(summary: dict[str, object]) -> str:
+    """A few lines a person reads at the end of `make run`."""
+    if "skipped" in summary:
+        return f"\nPaper trading replay: skipped ({summary['skipped']})\n"
+    return "\n".join(
+        [
+            "",
+            f"Paper trading replay ({summary['stopped']}, {summary['seconds']} s, model "
+            f"{summary['model_version']}):",
+            f"  bars {summary['bars']}  signals {summary['signals']}  decisions "
+            f"{summary['decisions']}  orders {summary['orders']}  fills {summary['fills']}",
+            f"  final equity {summary['final_equity']:.2f}  risk state {summary['risk_state']}"
+            f"  errors {len(summary['errors'])}",  # type: ignore[arg-type]
+            f"  files: {', '.join(summary['files'].values())}",  # type: ignore[union-attr]
+            "",
+        ]
+    )
