@@ -95,7 +95,7 @@ class _Worker:
                 "live feeds (ccxt / IB polling) come with the feed actors (app/live/feed.py), "
                 "not in this build: give --replay PATH"
             )
-        data = _load(opts)
+        data = _load(opts, settings)
         classes = dict.fromkeys(data.bars, data.asset_class)
         replay = SeriesReplay(data.bars, classes, model)
         bars_from = _replay_start(data.bars, opts.replay_from)
@@ -269,10 +269,12 @@ def _check_live_allowed(opts: LiveOptions) -> None:
     )
 
 
-def _load(opts: LiveOptions):  # type: ignore[no-untyped-def]
+def _load(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyped-def]
     from app.tuning.data_loading import load_data
 
-    return load_data(list(opts.replay), None, opts.asset_class, news=False, news_impact=False)
+    return load_data(
+        list(opts.replay), None, opts.asset_class, news=False, news_impact=False, settings=settings
+    )
 
 
 def _replay_start(bars, replay_from: datetime | None) -> datetime:  # type: ignore[no-untyped-def]
@@ -308,7 +310,7 @@ def research_live_step(
         registry.promote(settings.registry_dir, version)
     from app.tuning.data_loading import load_data
 
-    data = load_data([sim_folder], None, None, news=False, news_impact=False)
+    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=settings)
     opts = LiveOptions(
         out=out,
         replay=(sim_folder,),

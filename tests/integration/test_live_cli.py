@@ -12,9 +12,12 @@ import pandas as pd
 import pytest
 
 from app.cli.main import main
+from app.config import load_settings
 from app.live.series import SeriesReplay
 from app.tuning.data_loading import load_data
 from tests.unit.live.live_builders import save_promoted, tiny_model
+
+SETTINGS = load_settings()
 
 
 def _config(tmp: Path, registry: Path) -> Path:
@@ -39,7 +42,7 @@ def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -> None:
-    data = load_data([sim_folder], None, None, news=False, news_impact=False)
+    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
     model = tiny_model(data.bars)
     config = _config(tmp_path, save_promoted(tmp_path / "registry", model))
     out = tmp_path / "live"
@@ -91,7 +94,7 @@ def test_no_promoted_model_exits_2_with_one_line(tmp_path, sim_folder, capsys) -
 
 
 def test_a_real_venue_needs_live(tmp_path, sim_folder, capsys) -> None:
-    data = load_data([sim_folder], None, None, news=False, news_impact=False)
+    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
     config = _config(tmp_path, save_promoted(tmp_path / "registry", tiny_model(data.bars)))
     code = main(["live", "--config", str(config), "--venue", "binance", "--out", str(tmp_path)])
     assert code == 2 and "add --live" in capsys.readouterr().err
