@@ -113,6 +113,20 @@ class CcxtSettings(_Section):
     max_retries: int = Field(5, ge=0)
 
 
+class ExecutionSettings(_Section):
+    """The execution engine's retry and reconciliation policy (docs/EXECUTION.md)."""
+
+    max_retries: int = Field(4, ge=0)  # network-family retries per venue call
+    backoff_s: float = Field(0.5, ge=0.0)  # first backoff; doubles per retry
+    max_backoff_s: float = Field(10.0, ge=0.0)
+    reconcile_every_min: float = Field(5.0, gt=0.0)
+    position_tolerance: float = Field(1e-9, ge=0.0)  # relative qty difference still "equal"
+    initial_cash: float = Field(100_000.0, gt=0.0)  # the paper account's starting cash
+    testnet: bool = False  # ccxt sandbox mode (Binance spot testnet)
+    venue_url: str = ""  # replaces scheme+host of every endpoint the ccxt client calls
+    quote_currency: str = "USDT"  # spot: symbol = base + quote (BTCUSDT)
+
+
 class IBSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(7497, ge=1, le=65535)  # 7497 = TWS paper
@@ -199,6 +213,7 @@ class Settings(BaseSettings):
     ib: IBSettings = IBSettings()
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     live_trading: bool = False  # paper by default; live needs an explicit flag
 
     @field_validator("store_url")

@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from app.backtest.metrics import compute_metrics, drawdown_curve
-from app.backtest.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
-from app.broker.fill_model import ATR_PERIOD, FillModel, intrabar_exit, wilder_atr
+from app.broker.fill_model import ATR_PERIOD, FillModel, wilder_atr
+from app.broker.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
+from app.broker.sim_fills import fill_intrabar_exit, fill_pending
 from app.config import CostSettings, RiskSettings
 from app.risk.calendar import next_trading_day_start
 from app.risk.engine import CERTAIN_HOLD_REASON_KEYS, RiskEngine, same_direction_hold
@@ -61,7 +62,6 @@ SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
 _ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
 _HOLD = DecisionAction.HOLD
 _STATE_TEXT = {state: state.value for state in RiskState}
-_EXIT_TAGS = {"stop_loss": "SL", "take_profit": "TP"}
 # fill reason of the orders a decision carries (entries: "entry", or "reversal" at fill time)
 _FILL_REASON = {DecisionAction.FLATTEN_ALL: "flatten", DecisionAction.CLOSE: "signal_close"}
 
@@ -265,20 +265,22 @@ class _Simulation:
         if t.pending:
             atr_prev = t.atr[j - 1] if j > 0 else math.nan
             entries_allowed = self.engine.state is RiskState.ACTIVE
-            _fill_pending(pf, t, ts_ns, t.open[j], atr_prev, self.skipped, entries_allowed)
+            fill_pending(
+                pf,
+                t.symbol,
+                t.fill_model,
+                t.pending,
+                ts_ns,
+                t.open[j],
+                atr_prev,
+                self.skipped,
+                entries_allowed,
+            )
             self.open_orders = tuple(o for tk in self.tickers for o, _ in tk.pending)
         if slot.qty != 0.0:
-            hit = intrabar_exit(
-                1 if slot.qty > 0 else -1,
-                t.open[j],
-                t.high[j],
-                t.low[j],
-                slot.stop_loss,
-                slot.take_profit,
-            )
-            if hit is not None:
-                atr_prev = t.atr[j - 1] if j > 0 else math.nan
-                _fill_exit(pf, t, ts_ns, slot.qty, hit[0], hit[1], atr_prev)
+            atr_prev = t.atr[j - 1] if j > 0 else math.nan
+            bar = (t.open[j], t.high[j], t.low[j])
+            fill_intrabar_exit(pf, t.symbol, t.fill_model, ts_ns, bar, atr_prev)
         pf.marks[t.symbol] = t.close[j]
 
     def _close(self, ts_ns: int, events: Sequence[tuple[int, int]]) -> None:
@@ -449,79 +451,6 @@ def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
     """Marks of other tickers for the risk engine's gross-exposure cap (a copy: snapshots are
     immutable). With one ticker the engine marks it at ``last_price`` itself."""
     return dict(marks) if multi else None
-
-
-def _fill_pending(
-    pf: Portfolio,
-    t: _Ticker,
-    ts_ns: int,
-    open_: float,
-    atr_prev: float,
-    skipped: Counter,
-    entries_allowed: bool = True,
-) -> None:
-    """Fill every order queued for this ticker at this bar's open, in decision order.
-
-    An entry approved before a halt (or REDUCING) began is cancelled, not filled: a live
-    broker would cancel it with the flatten, and the halt means no new exposure.
-    """
-    fm = t.fill_model
-    slot = pf.slot(t.symbol)
-    for order, reason in t.pending:
-        if not entries_allowed and not order.reduce_only:
-            skipped[f"entry_cancelled:{reason}"] += 1
-            continue
-        sign = order.side.sign
-        qty = order.qty
-        held = slot.qty
-        if order.reduce_only:
-            if held == 0.0 or (held > 0) == (sign > 0):
-                skipped[f"reduce_only_nothing_to_reduce:{reason}"] += 1
-                continue
-            qty = min(qty, abs(held))
-        elif held != 0.0 and (held > 0) != (sign > 0):
-            reason = "reversal"
-        price, slip = fm.market_fill(sign, open_, atr_prev)
-        pf.apply_fill(
-            ts_ns=ts_ns,
-            symbol=t.symbol,
-            signed_qty=sign * qty,
-            ref_price=open_,
-            slippage=slip,
-            price=price,
-            fee=fm.fee(qty, price),
-            fee_rate=fm.fee_rate,
-            reason=reason,
-            client_order_id=order.client_order_id,
-            stop_loss=order.stop_loss if order.stop_loss is not None else math.nan,
-            take_profit=order.take_profit if order.take_profit is not None else math.nan,
-        )
-    t.pending.clear()
-
-
-def _fill_exit(
-    pf: Portfolio, t: _Ticker, ts_ns: int, held: float, level: float, reason: str, atr: float
-) -> None:
-    """Close the whole position at a stop (market: slippage) or take-profit (limit: none)."""
-    fm = t.fill_model
-    sign = -1 if held > 0 else 1
-    if reason == "stop_loss":
-        price, slip = fm.market_fill(sign, level, atr)
-    else:
-        price, slip = level, 0.0
-    qty = abs(held)
-    pf.apply_fill(
-        ts_ns=ts_ns,
-        symbol=t.symbol,
-        signed_qty=sign * qty,
-        ref_price=level,
-        slippage=slip,
-        price=price,
-        fee=fm.fee(qty, price),
-        fee_rate=fm.fee_rate,
-        reason=reason,
-        client_order_id=f"{t.symbol}-{ts_ns // 1_000_000}-{_EXIT_TAGS[reason]}",
-    )
 
 
 # --------------------------------------------------------------------------- preparation

@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "ingest-side",
     "rl",  # rl-train, rl-eval (app/cli/rl.py)
     "panel",
+    "broker",
     "live",
 )
 

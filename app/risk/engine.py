@@ -120,6 +120,7 @@ class RiskEngine:
         "_halt_until",
         "_flatten_pending",
         "_state",
+        "_symbol_reducing",
     )
 
     def __init__(self, settings: RiskSettings) -> None:
@@ -131,6 +132,7 @@ class RiskEngine:
         self._halt_until: datetime | None = None  # daily-drawdown halt lifts at this instant
         self._flatten_pending = False  # a manual halt flattens at the next input
         self._state = _ACTIVE
+        self._symbol_reducing: dict[str, str] = {}  # symbol -> why entries there are refused
 
     # ------------------------------------------------------------------ state
 
@@ -172,6 +174,21 @@ class RiskEngine:
         """REDUCING: exits only (closing signals, stops and take-profits still work)."""
         self._reducing = bool(on)
         self._refresh_state()
+
+    def set_symbol_reducing(self, symbol: str, reason: str) -> None:
+        """Exits only on ``symbol`` (e.g. an order there whose outcome is unknown), with the
+        reason every refused entry carries; other symbols trade as the state allows."""
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"symbol reducing reason={reason!r}: give a non-empty reason")
+        self._symbol_reducing[symbol] = reason
+
+    def clear_symbol_reducing(self, symbol: str) -> None:
+        self._symbol_reducing.pop(symbol, None)
+
+    @property
+    def symbols_reducing(self) -> dict[str, str]:
+        """Symbols in exits-only mode and why (a copy)."""
+        return dict(self._symbol_reducing)
 
     def resume(self) -> None:
         """Clear the kill switch and REDUCING. A daily-drawdown halt is a rule, not an
@@ -266,6 +283,8 @@ class RiskEngine:
 
         if self._state is not _ACTIVE:
             return RiskDecision(ts, symbol, _HOLD, self._state, (), self._blocked_reasons())
+        if self._symbol_reducing and symbol in self._symbol_reducing:
+            return self._hold(ts, symbol, f"reducing:symbol:{self._symbol_reducing[symbol]}")
         return self._enter(
             direction, confidence, portfolio, symbol, ts, last_price, atr, reference_price, ts_ns
         )
@@ -480,6 +499,8 @@ class RiskEngine:
         problems: list[str] = []
         if self._state is not _ACTIVE:
             problems.extend(self._blocked_reasons())
+        if order.symbol in self._symbol_reducing:
+            problems.append(f"reducing:symbol:{self._symbol_reducing[order.symbol]}")
         rate_problem = rate_limit_problem(self._guard.recent_count(to_ns(market.ts)), limits)
         if rate_problem is not None:
             problems.append(rate_problem)

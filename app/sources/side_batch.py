@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import pandas as pd
 
-from app.store.base import TABLES
+from app.schema.tables import TABLES
 from app.types import FlowPoint, InvalidField, MacroPoint, NewsItem
 
 T = TypeVar("T", NewsItem, MacroPoint, FlowPoint)

@@ -13,57 +13,8 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from app.schema.tables import KEYS, TABLES  # noqa: F401 - re-exported for the backends
 from app.types import AssetClass
-
-# Table name -> ordered columns. ``ts`` is always the designated timestamp.
-TABLES: dict[str, tuple[str, ...]] = {
-    "bars": ("symbol", "ts", "open", "high", "low", "close", "volume"),
-    "news": ("id", "ts", "source", "title", "body", "symbols", "url", "topic"),
-    "sentiment": ("symbol", "ts", "news_id", "score", "model"),
-    "macro": ("symbol", "ts", "published_at", "value"),  # symbol = series name
-    "flow": ("symbol", "ts", "kind", "published_at", "value"),
-    "signals": (
-        "symbol",
-        "ts",
-        "signal",
-        "confidence",
-        "p_up",
-        "p_down",
-        "p_flat",
-        "model_version",
-    ),
-    "orders": (
-        "symbol",
-        "ts",
-        "client_order_id",
-        "side",
-        "qty",
-        "type",
-        "limit_price",
-        "stop_price",
-        "stop_loss",
-        "take_profit",
-        "reduce_only",
-    ),
-    "fills": ("symbol", "ts", "client_order_id", "side", "qty", "price", "fee", "reason"),
-    "equity": ("symbol", "ts", "equity", "drawdown", "risk_state"),  # symbol = account
-    # One row per symbol: its asset class, written by ingest (ts is always SYMBOLS_TS).
-    "symbols": ("symbol", "ts", "asset_class"),
-}
-
-# Columns that make a row unique (the dedup / upsert key).
-KEYS: dict[str, tuple[str, ...]] = {
-    "bars": ("symbol", "ts"),
-    "news": ("id", "ts"),
-    "sentiment": ("symbol", "ts", "news_id", "model"),  # one score per item per model
-    "macro": ("symbol", "ts"),
-    "flow": ("symbol", "ts", "kind"),
-    "signals": ("symbol", "ts"),
-    "orders": ("client_order_id", "ts"),
-    "fills": ("client_order_id", "ts"),
-    "equity": ("symbol", "ts"),
-    "symbols": ("symbol", "ts"),
-}
 
 
 @runtime_checkable

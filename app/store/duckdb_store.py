@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from app.errors import InputError
-from app.store.base import KEYS, TABLES
+from app.schema.tables import KEYS, TABLES
 from app.store.errors import StoreError, StoreUnavailable
 from app.store.schema import (
     LogicalType,

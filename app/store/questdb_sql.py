@@ -14,7 +14,7 @@ from datetime import datetime
 import pandas as pd
 from questdb._client import Buffer  # the public ``questdb`` namespace does not re-export it
 
-from app.store.base import KEYS, TABLES
+from app.schema.tables import KEYS, TABLES
 from app.store.schema import LogicalType, column_type, has_symbol_column, require_table
 from app.types import require_utc
 

@@ -27,8 +27,8 @@ import pandas as pd
 from questdb import QuestDBError, QuestDBErrorCode, Sender
 
 from app.errors import InputError
+from app.schema.tables import KEYS, TABLES
 from app.store.asof import asof_align
-from app.store.base import KEYS, TABLES
 from app.store.errors import StoreError, StoreUnavailable
 from app.store.questdb_http import ExecClient
 from app.store.questdb_sql import (

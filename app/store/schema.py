@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.errors import InputError
-from app.store.base import KEYS, TABLES
+from app.schema.tables import KEYS, TABLES
 
 LogicalType = Literal["str", "sym", "ts", "f64", "bool"]
 
@@ -31,8 +31,9 @@ _SYMBOL_COLUMNS = {
     "model_version",
     "risk_state",
     "topic",
+    "status",
+    "role",
 }
-# asset_class is text, not a SYMBOL: an ILP line needs at least one field besides its tags.
 _TEXT_COLUMNS = {
     "id",
     "title",
@@ -41,10 +42,15 @@ _TEXT_COLUMNS = {
     "url",
     "news_id",
     "client_order_id",
-    "asset_class",
+    "venue_order_id",
+    "parent",
+    "message",
+    "fill_id",
+    "cursor",
+    "asset_class",  # text, not a SYMBOL: an ILP line needs a field besides its tags
 }
 _TIME_COLUMNS = {"ts", "published_at"}
-_BOOL_COLUMNS = {"reduce_only"}
+_BOOL_COLUMNS = {"reduce_only", "external"}
 
 
 def column_type(column: str) -> LogicalType:

@@ -61,7 +61,7 @@ def test_every_step_leaves_its_output(main_job: tuple[Path, dict, str]) -> None:
     fpb = SHARED_DATA / "sentiment_financial_phrasebank" / "fpb_sentences.csv"
     if fpb.is_file():  # the head is trained on real labelled sentences, once
         assert summary["sentiment_head"] != "zero-shot"
-        assert (work / "registry" / "sentiment" / "current").is_file()
+        assert (work / "registry" / "sentiment" / "PROMOTED").is_file()
 
 
 def test_model_is_scored_beside_baselines_and_below_the_oracle(

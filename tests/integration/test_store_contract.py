@@ -67,7 +67,7 @@ def table_frame(table: str, n: int, symbol: str, seed: int = 0) -> pd.DataFrame:
             data[column] = symbol
         elif column == "symbols":
             data[column] = f"{symbol}|OTHER"
-        elif column in ("id", "news_id", "client_order_id"):
+        elif column in ("id", "news_id", "client_order_id", "fill_id", "venue_order_id"):
             data[column] = [f"{symbol}-{column}-{i}" for i in range(n)]
         elif kind == "sym":
             data[column] = [f"{column}{i % 3}" for i in range(n)]

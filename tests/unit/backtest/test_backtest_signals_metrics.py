@@ -16,9 +16,9 @@ from app.backtest.metrics import (
     drawdown_curve,
     max_drawdown_duration,
 )
-from app.backtest.portfolio import Portfolio
 from app.backtest.rule_signals import EmaCrossRule, rule_signals
 from app.backtest.signals_io import SignalBatch, check_signals
+from app.broker.portfolio import Portfolio
 from app.errors import InputError
 from app.sources.backtest_files import read_signals_csv
 from app.types import AssetClass

@@ -156,7 +156,9 @@ def test_create_table_sql_types():
         "CREATE TABLE IF NOT EXISTS orders (symbol VARCHAR, ts TIMESTAMPTZ, "
         "client_order_id VARCHAR, side VARCHAR, qty DOUBLE, type VARCHAR, "
         "limit_price DOUBLE, stop_price DOUBLE, "
-        "stop_loss DOUBLE, take_profit DOUBLE, reduce_only BOOLEAN)"
+        "stop_loss DOUBLE, take_profit DOUBLE, reduce_only BOOLEAN, status VARCHAR, "
+        "filled_qty DOUBLE, avg_fill_price DOUBLE, venue_order_id VARCHAR, role VARCHAR, "
+        "parent VARCHAR, attempts DOUBLE, message VARCHAR, external BOOLEAN)"
     )
 
 

@@ -70,13 +70,23 @@ def test_ilp_bytes_for_orders_with_symbols_text_bool_and_missing_values():
             "stop_loss": [95.0],
             "take_profit": [110.0],
             "reduce_only": [False],
+            "status": ["FILLED"],
+            "filled_qty": [3.0],
+            "avg_fill_price": [100.5],
+            "venue_order_id": ["42"],
+            "role": ["entry"],
+            "parent": [""],
+            "attempts": [1.0],
+            "message": [""],
+            "external": [False],
         }
     )
     batch = prepare_batch("orders", orders, keep="first").frame
     assert bytes(ilp_buffer("orders", batch)).decode() == (
-        "orders,symbol=AAPL,side=BUY,type=MARKET "
+        "orders,symbol=AAPL,side=BUY,type=MARKET,status=FILLED,role=entry "
         'client_order_id="o-1 \\"x\\"",qty=3.0,limit_price=NaN,stop_price=NaN,'
-        "stop_loss=95.0,take_profit=110.0,reduce_only=f 1735689600000000000\n"
+        "stop_loss=95.0,take_profit=110.0,reduce_only=f,filled_qty=3.0,avg_fill_price=100.5,"
+        'venue_order_id="42",parent="",attempts=1.0,message="",external=f 1735689600000000000\n'
     )
 
 

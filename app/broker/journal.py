@@ -1,0 +1,144 @@
+"""The execution engine's memory in the store: one ``orders`` row per client order id (upserted on
+every status change) and one ``fills`` row per venue fill id (first write wins).
+
+The engine writes here before and after every venue call, so a restart rebuilds exactly what it
+knew: the order records, the fills in booking order (``seq``) and the venue's fills cursor.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from app.broker.order_state import OrderRecord
+from app.schema.tables import TABLES
+from app.store.base import TimeSeriesStore
+from app.types import Fill, Order, OrderStatus, OrderType, Side, from_ns
+
+
+def _num(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _opt(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _ts(values: list) -> pd.Series:
+    return pd.Series(pd.to_datetime(values, utc=True)).astype("datetime64[ns, UTC]")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalState:
+    """What a restart reads back."""
+
+    orders: dict[str, OrderRecord]
+    fills: tuple[Fill, ...]  # booking order
+    cursor: str | None
+
+
+class Journal:
+    """Orders and fills of one account in a ``TimeSeriesStore``."""
+
+    def __init__(self, store: TimeSeriesStore) -> None:
+        self.store = store
+
+    def write_order(self, rec: OrderRecord) -> None:
+        o = rec.order
+        row = {
+            "symbol": o.symbol,
+            "ts": o.ts,
+            "client_order_id": o.client_order_id,
+            "side": o.side.value,
+            "qty": o.qty,
+            "type": o.type.value,
+            "limit_price": _num(o.limit_price),
+            "stop_price": _num(o.stop_price),
+            "stop_loss": _num(o.stop_loss),
+            "take_profit": _num(o.take_profit),
+            "reduce_only": bool(o.reduce_only),
+            "status": rec.status.value,
+            "filled_qty": rec.filled_qty,
+            "avg_fill_price": _num(rec.avg_fill_price),
+            "venue_order_id": rec.venue_order_id,
+            "role": rec.role,
+            "parent": rec.parent,
+            "attempts": float(rec.attempts),
+            "message": rec.message,
+            "external": bool(rec.external),
+        }
+        frame = pd.DataFrame([row], columns=list(TABLES["orders"]))
+        frame["ts"] = _ts([o.ts])
+        self.store.write("orders", frame, upsert=True)
+
+    def write_fill(self, fill: Fill, seq: int, cursor: str | None) -> int:
+        """1 when the fill is new, 0 when its fill id was stored before."""
+        row = {
+            "symbol": fill.symbol,
+            "ts": fill.ts,
+            "client_order_id": fill.client_order_id,
+            "side": fill.side.value,
+            "qty": fill.qty,
+            "price": fill.price,
+            "fee": fill.fee,
+            "reason": fill.reason,
+            "fill_id": fill.fill_id,
+            "seq": float(seq),
+            "cursor": cursor or "",
+        }
+        frame = pd.DataFrame([row], columns=list(TABLES["fills"]))
+        frame["ts"] = _ts([fill.ts])
+        return self.store.write("fills", frame)
+
+    def load(self) -> JournalState:
+        orders: dict[str, OrderRecord] = {}
+        for r in self.store.read("orders").itertuples(index=False):
+            otype = OrderType(r.type)
+            order = Order(
+                client_order_id=r.client_order_id,
+                symbol=r.symbol,
+                side=Side(r.side),
+                qty=float(r.qty),
+                ts=r.ts.to_pydatetime(),
+                type=otype,
+                limit_price=_opt(r.limit_price),
+                stop_price=_opt(r.stop_price),
+                stop_loss=_opt(r.stop_loss),
+                take_profit=_opt(r.take_profit),
+                reduce_only=bool(r.reduce_only),
+            )
+            orders[order.client_order_id] = OrderRecord(
+                order=order,
+                status=OrderStatus(r.status),
+                filled_qty=float(r.filled_qty),
+                avg_fill_price=_opt(r.avg_fill_price),
+                venue_order_id=r.venue_order_id or "",
+                attempts=int(r.attempts),
+                message=r.message or "",
+                role=r.role,
+                parent=r.parent or "",
+                external=bool(r.external),
+            )
+        frame = self.store.read("fills")
+        cursor: str | None = None
+        fills: list[Fill] = []
+        if len(frame):
+            frame = frame.sort_values("seq", kind="stable")
+            cursor = frame["cursor"].iloc[-1] or None
+            for r in frame.itertuples(index=False):
+                fills.append(
+                    Fill(
+                        client_order_id=r.client_order_id,
+                        symbol=r.symbol,
+                        side=Side(r.side),
+                        qty=float(r.qty),
+                        price=float(r.price),
+                        fee=float(r.fee),
+                        ts=from_ns(int(r.ts.value)),
+                        reason=r.reason,
+                        fill_id=r.fill_id,
+                    )
+                )
+        return JournalState(orders, tuple(fills), cursor)

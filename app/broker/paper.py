@@ -1,0 +1,358 @@
+"""The paper venue: the backtest's fill model on live bars, with its state on disk.
+
+``submit`` queues a market order; ``on_bar`` (beyond the Broker protocol: a live feed or a
+replay calls it through the ExecutionEngine) fills the queue at the bar's open and checks the
+position's stop-loss / take-profit inside the bar, with the SAME functions the backtester calls
+(``app.broker.sim_fills``) and the causal Wilder ATR through the previous bar. So with the same
+bars and orders its fills equal the backtester's, bit for bit.
+
+Brackets are native: an entry's stop-loss / take-profit ride on the position (legs
+``<id>-sl`` / ``<id>-tp``), exactly as in the backtest. After every change the whole state is
+written to ``state_path`` (JSON, floats round-trip exactly), so a restart continues.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from app.broker.errors import OrderRejected
+from app.broker.fill_model import ATR_PERIOD, FillModel, wilder_atr
+from app.broker.portfolio import Portfolio, _Slot
+from app.broker.protocol import FillsPage, MarketRules, VenueCapabilities, VenueOrder
+from app.broker.sim_fills import fill_intrabar_exit, fill_pending
+from app.config import CostSettings
+from app.types import (
+    AssetClass,
+    Bar,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    from_ns,
+)
+
+STATE_VERSION = 1
+
+
+def _order_json(o: Order) -> dict:
+    d = {k: getattr(o, k) for k in Order.__slots__}
+    d["side"], d["type"], d["ts"] = o.side.value, o.type.value, o.ts.isoformat()
+    return d
+
+
+def _order_from(d: dict) -> Order:
+    from datetime import datetime
+
+    return Order(
+        **{
+            **d,
+            "side": Side(d["side"]),
+            "type": OrderType(d["type"]),
+            "ts": datetime.fromisoformat(d["ts"]),
+        }
+    )
+
+
+class PaperBroker:
+    """A simulated account; one instance per paper account (and state file)."""
+
+    name = "paper"
+    capabilities = VenueCapabilities(native_brackets=True, shorting=True)
+
+    def __init__(
+        self,
+        asset_classes: Mapping[str, AssetClass],
+        costs: CostSettings | None = None,
+        *,
+        initial_cash: float = 100_000.0,
+        state_path: str | Path | None = None,
+        quote_currency: str = "USD",
+        atr_period: int = ATR_PERIOD,
+    ) -> None:
+        costs = costs or CostSettings()
+        self.asset_classes = dict(asset_classes)
+        self.fill_models = {s: FillModel.from_costs(costs, c) for s, c in asset_classes.items()}
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.quote_currency = quote_currency
+        self.atr_period = atr_period
+        self.pf = Portfolio(cash=float(initial_cash))
+        self.pending: dict[str, list[tuple[Order, str]]] = {}
+        self.orders: dict[str, VenueOrder] = {}
+        self.parents: dict[str, str] = {}  # symbol -> entry id whose levels ride on the position
+        self.history: dict[str, list[list[float]]] = {}  # symbol -> [highs, lows, closes]
+        self.fills: list[Fill] = []
+        self.skipped: Counter = Counter()
+        self.connected = False
+        if self.state_path is not None and self.state_path.exists():
+            self._load()
+
+    # ------------------------------------------------------------------ protocol
+
+    async def connect(self) -> None:
+        self.connected = True
+
+    async def close(self) -> None:
+        self.connected = False
+
+    async def submit(self, order: Order) -> VenueOrder:
+        known = self.orders.get(order.client_order_id)
+        if known is not None:  # a resend of a known id: the venue answers with the order
+            return known
+        if order.symbol not in self.fill_models:
+            raise OrderRejected(
+                f"unknown symbol {order.symbol!r} (paper account trades {sorted(self.fill_models)})"
+            )
+        if order.type is not OrderType.MARKET:
+            raise OrderRejected(f"paper venue takes MARKET orders only, got {order.type.value}")
+        reason = "signal_close" if order.reduce_only else "entry"
+        self.pending.setdefault(order.symbol, []).append((order, reason))
+        vo = VenueOrder(
+            order.client_order_id,
+            order.symbol,
+            order.side,
+            order.qty,
+            OrderStatus.ACCEPTED,
+            type=order.type,
+            venue_order_id=f"paper-{len(self.orders) + 1}",
+            ts=order.ts,
+        )
+        self.orders[order.client_order_id] = vo
+        self._save()
+        return vo
+
+    async def cancel(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        leg = self._leg(client_order_id, symbol)
+        if leg is not None:  # a bracket leg rides on the position; it goes when the position goes
+            return leg
+        vo = self.orders.get(client_order_id)
+        if vo is None:
+            return None
+        if vo.status.terminal:
+            return vo
+        queue = self.pending.get(symbol, [])
+        queue[:] = [(o, r) for o, r in queue if o.client_order_id != client_order_id]
+        vo = _replace(vo, status=OrderStatus.CANCELED, message="canceled")
+        self.orders[client_order_id] = vo
+        self._save()
+        return vo
+
+    async def fetch_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        return self._leg(client_order_id, symbol) or self.orders.get(client_order_id)
+
+    async def open_orders(self, symbols: Sequence[str] | None = None) -> list[VenueOrder]:
+        out = [v for v in self.orders.values() if not v.status.terminal]
+        for sym, parent in self.parents.items():
+            for tag in ("sl", "tp"):
+                leg = self._leg(f"{parent}-{tag}", sym)
+                if leg is not None and leg.status is OrderStatus.ACCEPTED:
+                    out.append(leg)
+        return [v for v in out if symbols is None or v.symbol in symbols]
+
+    async def fills_since(
+        self, cursor: str | None, symbols: Sequence[str] | None = None
+    ) -> FillsPage:
+        start = int(cursor) if cursor else 0
+        page = [f for f in self.fills[start:] if symbols is None or f.symbol in symbols]
+        return FillsPage(tuple(page), str(len(self.fills)))
+
+    async def positions(self) -> dict[str, Position]:
+        return dict(self.pf.positions())
+
+    async def balances(self) -> dict[str, float]:
+        return {self.quote_currency: self.pf.cash}
+
+    async def market_rules(self, symbol: str) -> MarketRules:
+        return MarketRules(symbol)  # no lot size or tick: paper = backtest, unrounded
+
+    # ------------------------------------------------------------------ the bar feed
+
+    async def on_bar(self, bar: Bar) -> list[Fill]:
+        """Execute ``bar``: queued orders at its open, then the stop / take-profit inside it.
+        Returns the fills it produced (they also appear in ``fills_since``)."""
+        sym = bar.symbol
+        if sym not in self.fill_models:
+            return []
+        fm = self.fill_models[sym]
+        highs, lows, closes = self.history.setdefault(sym, [[], [], []])
+        atr_prev = math.nan
+        if closes:
+            atr_prev = float(wilder_atr(highs, lows, closes, self.atr_period)[-1])
+        ts_ns = bar.ts_ns
+        n0 = len(self.pf.fills)
+        queue = self.pending.get(sym, [])
+        queued = [o for o, _ in queue]
+        if queue:
+            fill_pending(self.pf, sym, fm, queue, ts_ns, bar.open, atr_prev, self.skipped)
+        filled = {row[3] for row in self.pf.fills[n0:]}
+        for o in queued:
+            if o.client_order_id in filled:
+                if not o.reduce_only:
+                    self.parents[sym] = o.client_order_id
+            else:
+                vo = self.orders[o.client_order_id]
+                self.orders[o.client_order_id] = _replace(
+                    vo, status=OrderStatus.EXPIRED, message="reduce_only:nothing_to_reduce"
+                )
+        if self.pf.qty(sym) != 0.0:
+            fill_intrabar_exit(
+                self.pf,
+                sym,
+                fm,
+                ts_ns,
+                (bar.open, bar.high, bar.low),
+                atr_prev,
+                self.parents.get(sym),
+            )
+        self.pf.marks[sym] = bar.close
+        if self.pf.qty(sym) == 0.0:
+            self.parents.pop(sym, None)
+        highs.append(bar.high)
+        lows.append(bar.low)
+        closes.append(bar.close)
+        new = [self._fill(row) for row in self.pf.fills[n0:]]
+        self.fills.extend(new)
+        for f in new:
+            vo = self.orders.get(f.client_order_id)
+            if vo is not None:
+                self.orders[f.client_order_id] = _replace(
+                    vo, status=OrderStatus.FILLED, filled_qty=f.qty, avg_fill_price=f.price, ts=f.ts
+                )
+        self._save()
+        return new
+
+    # ------------------------------------------------------------------ helpers
+
+    def _fill(self, row: tuple) -> Fill:
+        seq, ts_ns, sym, coid, sign, qty, _ref, _slip, _rate, price, fee, reason = row
+        return Fill(
+            client_order_id=coid,
+            symbol=sym,
+            side=Side.BUY if sign > 0 else Side.SELL,
+            qty=qty,
+            price=price,
+            fee=fee,
+            ts=from_ns(ts_ns),
+            reason=reason,
+            fill_id=f"paper-{seq}",
+        )
+
+    def _leg(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        """A bracket leg of the open position as an order (ACCEPTED while the position lives,
+        FILLED when it closed the position, CANCELED otherwise)."""
+        parent, _, tag = client_order_id.rpartition("-")
+        if tag not in ("sl", "tp") or parent not in self.orders:
+            return None
+        entry = self.orders[parent]
+        slot = self.pf.slots.get(symbol)
+        fill = next((f for f in reversed(self.fills) if f.client_order_id == client_order_id), None)
+        if fill is not None:
+            status = OrderStatus.FILLED
+        elif self.parents.get(symbol) == parent and slot is not None and slot.qty != 0.0:
+            status = OrderStatus.ACCEPTED
+        else:
+            status = OrderStatus.CANCELED
+        level = slot.stop_loss if slot is not None and tag == "sl" else math.nan
+        if tag == "tp" and slot is not None:
+            level = slot.take_profit
+        return VenueOrder(
+            client_order_id,
+            symbol,
+            Side.SELL if entry.side is Side.BUY else Side.BUY,
+            fill.qty if fill is not None else (abs(slot.qty) if slot and slot.qty else entry.qty),
+            status,
+            filled_qty=fill.qty if fill is not None else 0.0,
+            avg_fill_price=fill.price if fill is not None else None,
+            type=OrderType.STOP if tag == "sl" else OrderType.LIMIT,
+            stop_price=level if tag == "sl" and level == level else None,
+            limit_price=level if tag == "tp" and level == level else None,
+            venue_order_id=f"{entry.venue_order_id}-{tag}",
+        )
+
+    def _save(self) -> None:
+        if self.state_path is None:
+            return
+        pf = self.pf
+        state = {
+            "version": STATE_VERSION,
+            "cash": pf.cash,
+            "slots": {s: asdict(v) for s, v in pf.slots.items()},
+            "marks": pf.marks,
+            "pf_fills": pf.fills,
+            "trades": pf.trades,
+            "traded_notional": pf.traded_notional,
+            "fees_paid": pf.fees_paid,
+            "pending": {s: [[_order_json(o), r] for o, r in q] for s, q in self.pending.items()},
+            "orders": {k: _venue_json(v) for k, v in self.orders.items()},
+            "parents": self.parents,
+            "history": self.history,
+            "fills": [_fill_json(f) for f in self.fills],
+        }
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_path)  # atomic: a crash leaves the old or the new state
+
+    def _load(self) -> None:
+        from datetime import datetime
+
+        assert self.state_path is not None
+        state = json.loads(self.state_path.read_text())
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"{self.state_path}: paper state version {state.get('version')!r}")
+        pf = self.pf
+        pf.cash = state["cash"]
+        pf.slots = {s: _Slot(**v) for s, v in state["slots"].items()}
+        pf.marks = state["marks"]
+        pf.fills = [tuple(r) for r in state["pf_fills"]]
+        pf.trades = [tuple(r) for r in state["trades"]]
+        pf.traded_notional = state["traded_notional"]
+        pf.fees_paid = state["fees_paid"]
+        self.pending = {s: [(_order_from(o), r) for o, r in q] for s, q in state["pending"].items()}
+        self.orders = {k: _venue_from(v) for k, v in state["orders"].items()}
+        self.parents = state["parents"]
+        self.history = state["history"]
+        self.fills = [
+            Fill(**{**f, "side": Side(f["side"]), "ts": datetime.fromisoformat(f["ts"])})
+            for f in state["fills"]
+        ]
+
+
+def _replace(vo: VenueOrder, **changes: object) -> VenueOrder:
+    from dataclasses import replace
+
+    return replace(vo, **changes)  # type: ignore[arg-type]
+
+
+def _venue_json(v: VenueOrder) -> dict:
+    d = {k: getattr(v, k) for k in VenueOrder.__slots__}
+    d["side"], d["status"], d["type"] = v.side.value, v.status.value, v.type.value
+    d["ts"] = v.ts.isoformat() if v.ts is not None else None
+    return d
+
+
+def _venue_from(d: dict) -> VenueOrder:
+    from datetime import datetime
+
+    return VenueOrder(
+        **{
+            **d,
+            "side": Side(d["side"]),
+            "status": OrderStatus(d["status"]),
+            "type": OrderType(d["type"]),
+            "ts": datetime.fromisoformat(d["ts"]) if d["ts"] else None,
+        }
+    )
+
+
+def _fill_json(f: Fill) -> dict:
+    d = {k: getattr(f, k) for k in Fill.__slots__}
+    d["side"], d["ts"] = f.side.value, f.ts.isoformat()
+    return d
