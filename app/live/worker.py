@@ -141,25 +141,31 @@ class _Worker:
         return summary
 
     def _build(self, model, classes, asset_class, clock):  # type: ignore[no-untyped-def]
-        from app.broker.execution import ExecutionEngine
-        from app.broker.paper import PaperBroker
+        import os
+
+        from app.broker.execution import open_engine
         from app.serve.memory import MemoryLiveView
         from app.store import DuckDBStore, open_store
 
         opts, settings = self.opts, self.settings
         opts.out.mkdir(parents=True, exist_ok=True)
         risk = RiskEngine(settings.risk)
-        broker = PaperBroker(
-            classes,
-            settings.costs,
-            initial_cash=opts.initial_equity,
-            state_path=opts.out / "paper_state.json",
-        )
         store = open_store(opts.store) if opts.store else DuckDBStore(opts.out / "journal.db")
-        execution = ExecutionEngine(
-            broker, risk, store, calendar=asset_class, initial_cash=opts.initial_equity,
+        execution = open_engine(
+            opts.venue,
+            settings,
+            os.environ,
+            risk,
+            store,
+            calendar=asset_class,
             clock=clock.now,
-        )  # fmt: skip
+            live=opts.live,
+            testnet=opts.testnet,
+            venue_url=opts.venue_url,
+            asset_classes=classes,
+            state_path=opts.out / "paper_state.json",
+            initial_cash=opts.initial_equity,
+        )
         view = None
         server = None
         if opts.serve_api:
@@ -191,7 +197,7 @@ class _Worker:
             view=view,
             stale_bars=settings.api.signal_stale_bars,
             source="replay",
-            fill_book=broker.pf,
+            fill_book=getattr(execution.broker, "pf", None),  # paper: rows with slippage
         )
         return session, store, server
 
@@ -264,8 +270,8 @@ def _check_live_allowed(opts: LiveOptions) -> None:
             "environment); paper trading is --venue paper"
         )
     raise InputError(
-        f"--venue {opts.venue}: the venue adapters arrive with the execution issue (10); "
-        "this build trades --venue paper only"
+        f"--venue {opts.venue}: a real venue trades on the live feeds (app/live/feed.py, not in "
+        "this build), never on a replay; --replay runs on --venue paper"
     )
 
 

@@ -67,8 +67,9 @@ class LiveIngress:
         replay_start: object | None,
         initial_equity: float,
     ) -> None:
-        from app.broker.execution import ExecutionEngine
-        from app.broker.paper import PaperBroker
+        import os
+
+        from app.broker.execution import open_engine
         from app.serve.memory import MemoryLiveView
         from app.store import DuckDBStore
 
@@ -78,17 +79,19 @@ class LiveIngress:
         self.risk_path = folder / "risk_state.json"
         self.clock = ReplayClock(replay_start) if replay_start is not None else WallClock()
         risk = _risk_engine(settings, self.risk_path)
-        broker = PaperBroker(
-            asset_classes,
-            settings.costs,
-            initial_cash=initial_equity,
-            state_path=folder / "paper_state.json",
-        )
         self.store = DuckDBStore(folder / "journal.db")
-        execution = ExecutionEngine(
-            broker, risk, self.store, calendar=calendar, initial_cash=initial_equity,
+        execution = open_engine(
+            "paper",
+            settings,
+            os.environ,
+            risk,
+            self.store,
+            calendar=calendar,
             clock=self.clock.now,
-        )  # fmt: skip
+            asset_classes=asset_classes,
+            state_path=folder / "paper_state.json",
+            initial_cash=initial_equity,
+        )
         self.view = MemoryLiveView(
             clock=self.clock,
             engine=risk,
@@ -110,7 +113,7 @@ class LiveIngress:
             view=self.view,
             stale_bars=settings.api.signal_stale_bars,
             source="serve",
-            fill_book=broker.pf,
+            fill_book=execution.broker.pf,  # type: ignore[attr-defined]  # paper
             on_risk_change=self._persist,
         )
 

@@ -103,7 +103,7 @@ def paper_session(
     store = DuckDBStore(tmp_path / "journal.db")
     execution = ExecutionEngine(
         broker, risk_engine, store, calendar=AssetClass.CRYPTO, initial_cash=equity,
-        clock=clock.now,
+        symbols=tuple(classes), clock=clock.now,
     )  # fmt: skip
     session = TradingSession(
         model=model,
