@@ -13,7 +13,7 @@ backtester's grouping (``app/backtest/engine.py``), so the two walk the same eve
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import numpy as np
@@ -66,7 +66,8 @@ class SeriesReplay:
         bundle = model.bundle
         if not bundle.feature_spec:
             raise InputError(f"model {model.version}: no feature spec stored with it")
-        spec = FeatureSpec.from_dict(dict(bundle.feature_spec))
+        known = {f.name for f in fields(FeatureSpec)}
+        spec = FeatureSpec.from_dict({k: v for k, v in bundle.feature_spec.items() if k in known})
         names = list(bundle.feature_names)
         self.bars = {s: f.reset_index(drop=True) for s, f in bars.items()}
         self.lookback = bundle.lookback
