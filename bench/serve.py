@@ -68,7 +68,7 @@ async def _load(url: str, path: str, headers: dict, clients: int, seconds: float
 
 
 def _bar_close_latency(tmp: Path, tickers: int) -> dict:
-    from tests.unit.live.live_builders import paper_session, sim_bars, tiny_model
+    from tests.unit.live.session_builders import paper_session, sim_bars, tiny_model
 
     bars, classes = sim_bars(days=2)
     base = next(iter(bars.values()))

@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "rl",  # rl-train, rl-eval (app/cli/rl.py)
     "panel",
     "broker",
+    "predict",
     "live",
 )
 

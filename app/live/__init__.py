@@ -1,1 +1,4 @@
-"""The live loop: bar closes -> model -> risk -> execution, the same path for replay and live."""
+"""The live half's plain classes: replay sources and the per-asset-class feed worker.
+
+Everything here runs and is tested without Ray; ``app/actors`` wraps it in thin actor shells.
+"""

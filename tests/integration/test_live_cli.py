@@ -15,7 +15,7 @@ from app.cli.main import main
 from app.config import load_settings
 from app.live.series import SeriesReplay
 from app.tuning.data_loading import load_data
-from tests.unit.live.live_builders import save_promoted, tiny_model
+from tests.unit.live.session_builders import save_promoted, tiny_model
 
 SETTINGS = load_settings()
 

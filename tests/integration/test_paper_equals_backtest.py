@@ -14,7 +14,8 @@ from app.broker.execution import ExecutionEngine
 from app.broker.paper import PaperBroker
 from app.config import CostSettings, RiskSettings
 from app.risk.engine import RiskEngine
-from app.sources.simulator import SimConfig, SimulatedMarket
+from app.sim.config import SimConfig
+from app.sim.market import SimulatedMarket
 from app.store import DuckDBStore
 from tests.support.replay import replay
 from tests.unit.backtest.bt_fastpath_inputs import multi_ticker, random_signals

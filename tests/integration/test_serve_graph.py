@@ -19,7 +19,7 @@ from app.live.records import signals_frame
 from app.live.series import SeriesReplay
 from app.serve.auth import resolve_keys
 from app.serve.graph import build_app
-from tests.unit.live.live_builders import save_promoted, sim_bars, tiny_model
+from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
 
 pytestmark = [pytest.mark.timeout(600)]
 

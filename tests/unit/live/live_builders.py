@@ -1,118 +1,106 @@
-"""Builders for the live-loop tests: simulator bars, a real (small, untrained) registry model
-whose windows come from the real feature spec, and a paper session on a DuckDB journal."""
+"""Builders for the live tests: a small simulator folder, a tiny real bundle, a feed on DuckDB."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from app.broker.execution import ExecutionEngine
-from app.broker.paper import PaperBroker
-from app.clock import ReplayClock
-from app.config import CostSettings, RiskSettings
-from app.features.batch import build_features
-from app.features.spec import default_spec
-from app.live.model import SignalModel
-from app.live.session import TradingSession
+from app.features.spec import FeatureSpec, default_spec
+from app.live.checkpoint import CheckpointDir
+from app.live.feed import FeedWorker
+from app.live.headlines import HeadlineScorer
+from app.live.replay import ReplayData, load_replay
+from app.live.window_spec import WindowSpec
 from app.models.bundle import ModelBundle
 from app.models.dataset import FeatureScaler
 from app.models.factory import build_model, model_config_for
-from app.models.registry import promote, save_version
-from app.risk.engine import RiskEngine
 from app.sim.config import SimConfig
+from app.sim.files import write_simulation
 from app.sim.market import SimulatedMarket
-from app.store import DuckDBStore
-from app.types import AssetClass
+from app.store import open_store
+from app.text.impact import IMPACT_COLUMNS
+from app.text.sentiment import SentimentModel
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "AAPL")
 LOOKBACK = 6
 
 
-def sim_bars(days: int = 3, seed: int = 3) -> tuple[dict[str, pd.DataFrame], dict[str, AssetClass]]:
-    sim = SimulatedMarket(SimConfig.for_symbols(list(SYMBOLS), days=days, seed=seed)).run()
-    bars = {s: sim.bars[s][["ts", "open", "high", "low", "close", "volume"]] for s in SYMBOLS}
-    return bars, {s: AssetClass(sim.asset_classes[s]) for s in SYMBOLS}
+def sim_folder(root: Path, days: int = 2, seed: int = 3) -> Path:
+    """A seeded simulator folder (crypto BTCUSDT, ETHUSDT and stocks AAPL)."""
+    result = SimulatedMarket(SimConfig.for_symbols(list(SYMBOLS), days=days, seed=seed)).run()
+    return write_simulation(result, root / "sim")
 
 
-def tiny_model(
-    bars: dict[str, pd.DataFrame], version: str = "lstm-test-1", seed: int = 0, sharp: float = 2.0
-) -> SignalModel:
-    """An untrained LSTM over the crypto spec's columns, its scaler fitted on ``bars``; its
-    logits centred (``logit_bias``) and sharpened (``temperature``) on these bars, so its
-    input-dependent calls vary between classes and some pass the risk gate: the run trades."""
-    spec = default_spec(AssetClass.CRYPTO)
-    names = spec.feature_names
-    rows = np.concatenate(
-        [
-            build_features(f, asset_class=AssetClass.CRYPTO, spec=spec)[list(names)].to_numpy()
-            for f in bars.values()
-        ]
-    )
-    rows = rows[np.isfinite(rows).all(axis=1)]
-    config = model_config_for(
-        "lstm", n_features=len(names), lookback=LOOKBACK, d_model=8, n_layers=1
-    )
+def small_spec(asset_class: str = "crypto") -> FeatureSpec:
+    """The default spec with a short EMA set, so windows are ready after ~50 bars."""
+    base = default_spec(asset_class).to_dict()
+    base["ema_periods"] = [9, 20, 50]
+    return FeatureSpec.from_dict(base)
+
+
+def tiny_bundle(
+    spec: FeatureSpec, *, impact_dim: int | None = None, seed: int = 0, n_tickers: int = 0
+) -> ModelBundle:
+    """A real (untrained, seeded) LSTM over ``spec``'s columns; with ``impact_dim``, a fitted
+    random news-impact ridge of that embedding size and its two columns."""
     import torch
 
+    names = spec.feature_names + (IMPACT_COLUMNS if impact_dim else ())
+    feature_spec = spec.to_dict()
+    if impact_dim:
+        rng = np.random.default_rng(seed)
+        feature_spec["news_impact"] = {
+            "fitted": True, "coef": rng.normal(0, 0.5, impact_dim).tolist(), "intercept": 0.1,
+            "alpha": 1.0, "n_train": 100, "horizon_bars": 6, "half_lives_min": [15, 60],
+        }  # fmt: skip
+    config = model_config_for(
+        "lstm", n_features=len(names), lookback=LOOKBACK, d_model=8, n_layers=1,
+        n_tickers=n_tickers,
+    )  # fmt: skip
     torch.manual_seed(seed)
-    bundle = ModelBundle(
+    scale = np.ones(len(names))
+    scale[[i for i, n in enumerate(names) if n.startswith(("atr_", "macd"))]] = 50.0
+    return ModelBundle(
         kind="lstm",
         model_config=config,
         model=build_model("lstm", config),
-        scaler=FeatureScaler.fit(rows),
-        temperature=1.0,
+        scaler=FeatureScaler(np.zeros(len(names)), scale),
+        temperature=0.5,
         lookback=LOOKBACK,
-        feature_names=tuple(names),
-        symbols=SYMBOLS,
+        feature_names=names,
+        symbols=("BTCUSDT", "ETHUSDT"),
         label_settings={"horizon": 1},
-        feature_spec=spec.to_dict(),
+        feature_spec=feature_spec,
     )
-    from app.live.series import SeriesReplay
-
-    classes = dict.fromkeys(bars, AssetClass.CRYPTO)
-    replay = SeriesReplay(bars, classes, SignalModel(version, bundle))
-    windows = (replay.window(s, j) for s, f in bars.items() for j in range(len(f)))
-    x = np.stack([w for w in windows if w is not None])
-    logits = bundle.logits(x)
-    bundle.logit_bias = tuple(float(b) for b in -logits.mean(axis=0))
-    bundle.temperature = float((logits - logits.mean(axis=0)).std() / sharp)
-    return SignalModel(version, bundle)
 
 
-def save_promoted(root: Path, model: SignalModel) -> Path:
-    save_version(root, model.bundle, version=model.version)
-    promote(root, model.version)
-    return root
-
-
-def paper_session(
-    tmp_path: Path,
-    model: SignalModel,
-    classes: dict[str, AssetClass],
-    clock: ReplayClock,
+def crypto_worker(
+    tmp: Path,
+    data: ReplayData,
+    window: WindowSpec,
+    model: SentimentModel | None,
     *,
-    equity: float = 100_000.0,
-    risk: RiskSettings | None = None,
-    costs: CostSettings | None = None,
-    **kw: object,
-) -> tuple[TradingSession, DuckDBStore]:
-    risk_engine = RiskEngine(risk or RiskSettings())
-    broker = PaperBroker(classes, costs, initial_cash=equity, state_path=tmp_path / "paper.json")
-    store = DuckDBStore(tmp_path / "journal.db")
-    execution = ExecutionEngine(
-        broker, risk_engine, store, calendar=AssetClass.CRYPTO, initial_cash=equity,
-        symbols=tuple(classes), clock=clock.now,
-    )  # fmt: skip
-    session = TradingSession(
-        model=model,
-        risk=risk_engine,
-        execution=execution,
-        asset_classes=classes,
-        calendar=AssetClass.CRYPTO,
-        clock=clock,
-        fill_book=broker.pf,
-        **kw,  # type: ignore[arg-type]
+    store_name: str = "store.db",
+    checkpoint_every: int = 50,
+    store_every: int = 16,
+) -> FeedWorker:
+    store = open_store(f"duckdb:///{tmp / store_name}")
+    scorer = None
+    if model is not None:
+        scorer = HeadlineScorer(model, data.assets, window.impact_model)
+    return FeedWorker(
+        "crypto",
+        data.symbols("crypto"),
+        window,
+        store,
+        scorer=scorer,
+        checkpoints=CheckpointDir(tmp / f"ckpt-{store_name}", "crypto"),
+        checkpoint_every=checkpoint_every,
+        store_every=store_every,
+        keep_rows=True,
     )
-    return session, store
+
+
+def replay_data(folder: Path) -> ReplayData:
+    return load_replay(folder, "crypto")

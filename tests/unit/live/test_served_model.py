@@ -8,7 +8,7 @@ import pytest
 
 from app.live.series import SeriesReplay
 from app.serve.deployments import ModelServer, TickerWindow
-from tests.unit.live.live_builders import save_promoted, sim_bars, tiny_model
+from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
 
 
 def test_model_server_answers_like_the_model_and_keeps_versions_apart(tmp_path) -> None:

@@ -16,7 +16,7 @@ from app.config import CostSettings
 from app.live.records import signals_frame
 from app.live.series import SeriesReplay
 from app.types import BAR_INTERVAL, DecisionAction
-from tests.unit.live.live_builders import paper_session, sim_bars, tiny_model
+from tests.unit.live.session_builders import paper_session, sim_bars, tiny_model
 
 
 def _replay(tmp_path, bars, classes, model, costs=None, **kw):
