@@ -62,7 +62,7 @@ class SignalModel:
         if not windows:
             return {}
         tickers = list(windows)
-        x = np.stack([np.asarray(windows[t], dtype=np.float32) for t in tickers])
+        x = np.stack([np.asarray(windows[t], dtype=np.float64) for t in tickers])
         ids = self.bundle.ticker_ids(tickers)
         probs = self.bundle.predict_proba(x, ids)
         return {t: probs[i] for i, t in enumerate(tickers)}

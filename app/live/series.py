@@ -89,7 +89,7 @@ class SeriesReplay:
                     f"model {model.version}: feature columns {missing[:3]} are not built from "
                     "bars and side inputs (fold-fitted news-impact columns need their model)"
                 )
-            x = feats[names].to_numpy(np.float64).astype(np.float32)  # as the model trained
+            x = feats[names].to_numpy(np.float64)  # float64, as the feed's windows
             finite = np.isfinite(x).all(axis=1)
             # a window is complete when its lookback rows are all finite
             run = np.convolve(finite.astype(np.int64), np.ones(self.lookback, np.int64))[: len(x)]

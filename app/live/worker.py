@@ -28,7 +28,6 @@ from app.config import Settings, load_settings
 from app.errors import InputError
 from app.live.model import SignalModel
 from app.live.records import write_records
-from app.live.series import SeriesReplay
 from app.live.session import TradingSession
 from app.models import registry
 from app.risk.engine import RiskEngine
@@ -95,12 +94,12 @@ class _Worker:
                 "live feeds (ccxt / IB polling) come with the feed actors (app/live/feed.py), "
                 "not in this build: give --replay PATH"
             )
-        data = _load(opts, settings)
-        classes = dict.fromkeys(data.bars, data.asset_class)
-        replay = SeriesReplay(data.bars, classes, model)
+        data, asset_class = _load(opts)
+        classes = {s: asset_class for s in data.symbols(asset_class)}
         bars_from = _replay_start(data.bars, opts.replay_from)
         clock = ReplayClock(bars_from)
-        session, store, server = self._build(model, classes, data.asset_class, clock)
+        session, store, server = self._build(model, classes, asset_class, clock)
+        replay = _FeedReplay(data, asset_class, model, store, opts.speed)
         urls: dict[str, str] = {}
         t0 = time.monotonic()
         try:
@@ -211,7 +210,9 @@ class _Worker:
         opts = self.opts
         gap = None if opts.speed is None else 1.0 / opts.speed
         next_at = time.monotonic()
-        for close in replay.closes(bars_from):
+        for close in replay.closes():
+            if close.ts < bars_from:
+                continue  # the warm-up before the held-back part: features only
             if self.stop.is_set():
                 return "signal"
             if opts.duration_s is not None and time.monotonic() - t0 >= opts.duration_s:
@@ -275,12 +276,34 @@ def _check_live_allowed(opts: LiveOptions) -> None:
     )
 
 
-def _load(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyped-def]
-    from app.tuning.data_loading import load_data
+def _load(opts: LiveOptions):  # type: ignore[no-untyped-def]
+    """The recording (``app.live.replay``) and the asset class to trade from it."""
+    from app.live.replay import load_replay
 
-    return load_data(
-        list(opts.replay), None, opts.asset_class, news=False, news_impact=False, settings=settings
-    )
+    if len(opts.replay) != 1:
+        raise InputError(f"--replay: one file, folder or simulator folder, got {opts.replay}")
+    data = load_replay(opts.replay[0], opts.asset_class)
+    asset_class = opts.asset_class or data.classes[0]
+    return data, AssetClass(asset_class)
+
+
+class _FeedReplay:
+    """Bar closes of a recording through the feed path a live bar takes (``FeedWorker``:
+    validate, store, incremental features, windows), emitted as they complete."""
+
+    def __init__(self, data, asset_class, model, store, speed) -> None:  # type: ignore[no-untyped-def]
+        from app.live.feed import FeedWorker
+        from app.live.replay import Replay
+        from app.live.window_spec import WindowSpec
+
+        window = WindowSpec.from_bundle(model.bundle)
+        self.replay = Replay(data, asset_class)  # pacing is the worker loop's
+        self.feed = FeedWorker(asset_class, self.replay.symbols, window, store)
+
+    def closes(self):  # type: ignore[no-untyped-def]
+        for item in self.replay.items():
+            yield from self.feed.on_item(item)
+        self.feed.close()
 
 
 def _replay_start(bars, replay_from: datetime | None) -> datetime:  # type: ignore[no-untyped-def]
@@ -314,9 +337,9 @@ def research_live_step(
     summary (``{"skipped": why}`` when the model's windows cannot be built here)."""
     if registry.promoted_version(settings.registry_dir) is None:
         registry.promote(settings.registry_dir, version)
-    from app.tuning.data_loading import load_data
+    from app.live.replay import load_replay
 
-    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=settings)
+    data = load_replay(sim_folder)
     opts = LiveOptions(
         out=out,
         replay=(sim_folder,),

@@ -91,7 +91,7 @@ class ModelServer:
             by_version.setdefault(r.version, []).append(i)
         for version, idx in by_version.items():
             model = self.model(version)
-            x = np.stack([np.asarray(requests[i].window, dtype=np.float32) for i in idx])
+            x = np.stack([np.asarray(requests[i].window, dtype=np.float64) for i in idx])
             ids = model.bundle.ticker_ids([requests[i].ticker for i in idx])
             probs = model.bundle.predict_proba(x, ids)
             for k, i in enumerate(idx):

@@ -1,5 +1,5 @@
 """``python -m app live`` end to end on a simulator folder (paper, --speed max, the API on a free
-loopback port): its signals equal the batch pass over the same bars, its fills equal
+loopback port): its signals equal ``predict`` on the same bars, its fills equal
 ``backtest --signals`` of those signals on the same bars; no promoted model -> exit 2."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 
 from app.cli.main import main
 from app.config import load_settings
-from app.live.series import SeriesReplay
+from app.live.replay import load_replay
+from app.pipeline.predict import predict_inputs, predict_signals
 from app.tuning.data_loading import load_data
 from tests.unit.live.session_builders import save_promoted, tiny_model
 
@@ -59,8 +60,9 @@ def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -
     assert list(got.columns) == [
         "ts", "ticker", "signal", "confidence", "p_up", "p_down", "p_flat", "model_version",
     ]  # fmt: skip
-    classes = dict.fromkeys(data.bars, data.asset_class)
-    want = SeriesReplay(data.bars, classes, model).predict_frame(model)
+    replayed = load_replay(sim_folder)
+    inputs = predict_inputs(replayed, data.asset_class)  # no text model: as the worker runs
+    want = predict_signals(model.bundle, inputs, model_version=model.version).signals
     assert len(got) == len(want) == summary["signals"]
     assert got["ticker"].tolist() == want["ticker"].tolist()
     assert pd.to_datetime(got["ts"], utc=True).tolist() == want["ts"].tolist()
