@@ -99,7 +99,7 @@ class _Worker:
         bars_from = _replay_start(data.bars, opts.replay_from)
         clock = ReplayClock(bars_from)
         session, store, server = self._build(model, classes, asset_class, clock)
-        replay = _FeedReplay(data, asset_class, model, store, opts.speed)
+        replay = _FeedReplay(data, asset_class, model, store, settings)
         urls: dict[str, str] = {}
         t0 = time.monotonic()
         try:
@@ -211,12 +211,12 @@ class _Worker:
         gap = None if opts.speed is None else 1.0 / opts.speed
         next_at = time.monotonic()
         for close in replay.closes():
-            if close.ts < bars_from:
-                continue  # the warm-up before the held-back part: features only
             if self.stop.is_set():
                 return "signal"
             if opts.duration_s is not None and time.monotonic() - t0 >= opts.duration_s:
                 return "duration"
+            if close.ts < bars_from:
+                continue  # the warm-up before the held-back part: features only
             self._maybe_swap(session)
             clock.advance_to(close.ts + BAR_INTERVAL)
             try:
@@ -291,14 +291,24 @@ class _FeedReplay:
     """Bar closes of a recording through the feed path a live bar takes (``FeedWorker``:
     validate, store, incremental features, windows), emitted as they complete."""
 
-    def __init__(self, data, asset_class, model, store, speed) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, data, asset_class, model, store, settings) -> None:  # type: ignore[no-untyped-def]
         from app.live.feed import FeedWorker
+        from app.live.headlines import HeadlineScorer
         from app.live.replay import Replay
         from app.live.window_spec import WindowSpec
 
         window = WindowSpec.from_bundle(model.bundle)
         self.replay = Replay(data, asset_class)  # pacing is the worker loop's
-        self.feed = FeedWorker(asset_class, self.replay.symbols, window, store)
+        scorer = None
+        if data.news:  # headlines scored as `predict` scores them (the promoted head)
+            from app.models.text_loader import cached_sentiment_model
+
+            text = cached_sentiment_model(settings.sentiment, settings.registry_dir)
+            scorer = HeadlineScorer(text, data.assets, window.impact_model)
+        # bars reach the store in batches (one DuckDB write per bar costs ~30 ms here)
+        self.feed = FeedWorker(
+            asset_class, self.replay.symbols, window, store, scorer=scorer, store_every=288
+        )
 
     def closes(self):  # type: ignore[no-untyped-def]
         for item in self.replay.items():

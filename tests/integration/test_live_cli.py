@@ -14,6 +14,7 @@ import pytest
 from app.cli.main import main
 from app.config import load_settings
 from app.live.replay import load_replay
+from app.models.text_loader import cached_sentiment_model
 from app.pipeline.predict import predict_inputs, predict_signals
 from app.tuning.data_loading import load_data
 from tests.unit.live.session_builders import save_promoted, tiny_model
@@ -44,7 +45,7 @@ def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -> None:
     data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
-    model = tiny_model(data.bars)
+    model = tiny_model(data.bars, sharp=1.0)  # temperature ~ the logits spread
     config = _config(tmp_path, save_promoted(tmp_path / "registry", model))
     out = tmp_path / "live"
     argv = ["live", "--config", str(config), "--replay", str(sim_folder), "--speed", "max"]
@@ -61,7 +62,8 @@ def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -
         "ts", "ticker", "signal", "confidence", "p_up", "p_down", "p_flat", "model_version",
     ]  # fmt: skip
     replayed = load_replay(sim_folder)
-    inputs = predict_inputs(replayed, data.asset_class)  # no text model: as the worker runs
+    text = cached_sentiment_model(SETTINGS.sentiment, tmp_path / "registry")
+    inputs = predict_inputs(replayed, data.asset_class, text)  # headlines scored, as live
     want = predict_signals(model.bundle, inputs, model_version=model.version).signals
     assert len(got) == len(want) == summary["signals"]
     assert got["ticker"].tolist() == want["ticker"].tolist()
