@@ -1,4 +1,4 @@
-"""Build a broker adapter by venue name, importing the adapter only when asked for.
+"""Build a broker adapter by venue name.
 
 Only ``app.broker.execution`` imports this module (tests/unit/broker/test_import_contract.py):
 every other caller reaches a venue through the ExecutionEngine or its read-only helpers.
@@ -6,12 +6,13 @@ every other caller reaches a venue through the ExecutionEngine or its read-only 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from app.broker.ccxt_broker import KEY_VARS, credentials_from_env
+from app.broker.ccxt_broker import KEY_VARS, CcxtBroker, credentials_from_env
 from app.broker.errors import BrokerError, MissingCredentials
+from app.broker.ib_broker import IBBroker, asset_classes_of
+from app.broker.paper import PaperBroker
 from app.config import Settings
 from app.types import AssetClass
 
@@ -53,8 +54,6 @@ def make_broker(
         raise ValueError(f"venue={venue!r}: expected one of {VENUES}")
     symbols = [a.symbol for a in settings.universe]
     if venue == "paper":
-        from app.broker.paper import PaperBroker
-
         classes = asset_classes or {a.symbol: a.asset_class for a in settings.universe}
         return PaperBroker(
             classes,
@@ -63,8 +62,6 @@ def make_broker(
             state_path=state_path or settings.data_dir / "paper_broker.json",
         )
     if venue == "binance":
-        from app.broker.ccxt_broker import CcxtBroker
-
         key, secret = credentials_from_env(env)
         crypto = [s for s in symbols if settings.asset(s).asset_class.value == "crypto"]
         return CcxtBroker(
@@ -75,10 +72,4 @@ def make_broker(
             testnet=testnet or settings.execution.testnet,
             venue_url=venue_url or settings.execution.venue_url,
         )
-    try:
-        module = importlib.import_module("app.broker.ib_broker")
-    except ImportError as exc:
-        raise VenueNotAvailable(
-            f"venue 'ib': app.broker.ib_broker is not available ({exc})"
-        ) from exc
-    return module.IBBroker(settings)
+    return IBBroker(settings.ib, asset_classes_of(settings.universe))

@@ -11,6 +11,7 @@ the link is down, is a ``VenueUnavailable``. ``IBConnectionKeeper`` keeps the li
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -96,6 +97,10 @@ class IBBroker:
         self.ib.disconnect()
 
     async def _connect_once(self) -> None:
+        # ib_async logs a refused connection itself, in two lines; ours below says it in one.
+        client_log = logging.getLogger("ib_async.client")
+        level = client_log.level
+        client_log.setLevel(logging.CRITICAL)
         try:
             await self.ib.connectAsync(
                 self.settings.host,
@@ -110,6 +115,8 @@ class IBBroker:
                 f"IB at {self.address} (client id {self.client_id}) unreachable ({why}); "
                 "is TWS or IB Gateway running with the API enabled on that port?"
             ) from exc
+        finally:
+            client_log.setLevel(level)
 
     async def _request(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """One request with a deadline; no link or no answer in time -> VenueUnavailable."""

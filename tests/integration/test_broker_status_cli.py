@@ -45,3 +45,21 @@ def test_missing_keys_exit_2_naming_the_variables(monkeypatch, capsys) -> None:
         main(["broker", "status", "--venue", "binance"])
     assert exc.value.code == 2
     assert "BINANCE_API_KEY and BINANCE_API_SECRET" in capsys.readouterr().err
+
+
+def test_ib_with_nothing_listening_exits_1_with_one_line(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "APP_IB__PORT": str(port), "APP_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "broker", "status", "--venue", "ib"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and f"127.0.0.1:{port}" in err[0], done.stderr

@@ -31,7 +31,10 @@ def app_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not LINT.exists():
         pytest.skip(f"import-linter not installed at {LINT}")
     root = tmp_path_factory.mktemp("layers")
-    shutil.copytree(ROOT / "app", root / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("app", "ui"):
+        shutil.copytree(
+            ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     return root
 
