@@ -1,4 +1,4 @@
-"""``python -m app live``: the live / paper worker (parsing only; app/live/worker.py works).
+"""``python -m app live``: the live / paper worker (parsing only; app/worker.py works).
 
     python -m app live --replay runs/sim --speed max --out runs/live
     python -m app live --replay data/BTCUSDT_5m.csv --asset-class crypto --speed 20 --out d
@@ -15,8 +15,8 @@ import argparse
 from pathlib import Path
 
 from app.errors import InputError
-from app.live.worker import VENUES, LiveOptions, run_live
 from app.types import AssetClass
+from app.worker import VENUES, LiveOptions, run_live
 
 
 def _speed(text: str) -> float | None:

@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _live_step(settings: Any, result: Any, seconds: float) -> dict[str, Any]:
-    """The paper worker on the held-back end of the same data (app/live/worker.py)."""
-    from app.live.worker import readable, research_live_step
+    """The paper worker on the held-back end of the same data (app/worker.py)."""
+    from app.worker import readable, research_live_step
 
     work = result.options.workdir
     _log("[run] live (paper replay of the held-back data)")

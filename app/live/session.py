@@ -39,7 +39,6 @@ from app.clock import Clock
 from app.live.model import SignalModel
 from app.risk.engine import RiskEngine
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
-from app.serve.memory import MemoryLiveView
 from app.types import (
     BAR_INTERVAL,
     AssetClass,
@@ -70,6 +69,18 @@ class ClosedBars(Protocol):
 
     @property
     def windows(self) -> Mapping[str, np.ndarray]: ...  # ticker -> raw (lookback, features)
+
+
+class LiveRecorder(Protocol):
+    """Where the session publishes what happened (``app.serve.memory.MemoryLiveView``)."""
+
+    def add_feed(self, source: str, asset_class: AssetClass, symbols: Sequence[str] = ()): ...
+    def feed_bar(self, source: str, asset_class: AssetClass, symbol: str, bar_ts: datetime): ...
+    def feeds(self) -> list: ...
+    def publish_signal(self, signal: Signal, decision: RiskDecision, computed_at=None): ...  # noqa: ANN001
+    def record_order(self, order: Order, status: OrderStatus, ts: datetime, *a: object): ...
+    def record_fill(self, fill: Fill) -> None: ...
+    def mark(self, ts: datetime, equity: float, day_open_equity: float, positions, prices): ...  # noqa: ANN001
 
 
 class SignalSource(Protocol):
@@ -136,7 +147,7 @@ class TradingSession:
         asset_classes: Mapping[str, AssetClass],
         calendar: AssetClass,
         clock: Clock,
-        view: MemoryLiveView | None = None,
+        view: LiveRecorder | None = None,
         stale_bars: int = 2,
         atr_period: int = ATR_PERIOD,
         source: str = "live",
