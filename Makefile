@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run live test lint bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: setup
 	$(BIN)/python -m app run --workdir runs/latest
+
+# The paper worker and its API until Ctrl-C: replays the main job's simulator data at one bar
+# per second per ticker (the live feed actors take over from --replay when they land).
+live: setup
+	$(BIN)/python -m app live --replay runs/latest/sim --speed 1 --out runs/live
 
 test: setup
 	$(BIN)/ruff check .

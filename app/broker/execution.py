@@ -527,3 +527,34 @@ async def venue_status(
         ],
         "positions": {s: {"qty": p.qty, "avg_price": p.avg_price} for s, p in positions.items()},
     }
+
+
+def open_engine(
+    venue: str,
+    settings,
+    env,
+    risk: RiskEngine,
+    store: TimeSeriesStore,
+    *,
+    calendar: AssetClass,
+    clock: Callable[[], datetime] = utc_now,
+    live: bool = False,
+    testnet: bool = False,
+    venue_url: str = "",
+    asset_classes=None,
+    state_path=None,
+    initial_cash: float | None = None,
+) -> ExecutionEngine:
+    """The ExecutionEngine of ``venue`` (the live worker's way in: it never builds an adapter
+    itself). Paper takes the replay's tickers, state file and cash (see ``make_broker``)."""
+    from app.broker.factory import make_broker, require_live_allowed
+
+    require_live_allowed(venue, live, env)
+    broker = make_broker(
+        venue, settings, env, testnet=testnet, venue_url=venue_url,
+        asset_classes=asset_classes, state_path=state_path, initial_cash=initial_cash,
+    )  # fmt: skip
+    return ExecutionEngine(
+        broker, risk, store, settings.execution, calendar=calendar,
+        initial_cash=initial_cash, symbols=tuple(asset_classes or ()), clock=clock,
+    )  # fmt: skip

@@ -7,12 +7,14 @@ every other caller reaches a venue through the ExecutionEngine or its read-only 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 from app.broker.ccxt_broker import KEY_VARS, CcxtBroker, credentials_from_env
 from app.broker.errors import BrokerError, MissingCredentials
 from app.broker.ib_broker import IBBroker, asset_classes_of
 from app.broker.paper import PaperBroker
 from app.config import Settings
+from app.types import AssetClass
 
 VENUES = ("paper", "binance", "ib")
 
@@ -41,17 +43,23 @@ def make_broker(
     *,
     testnet: bool = False,
     venue_url: str = "",
+    asset_classes: Mapping[str, AssetClass] | None = None,
+    state_path: Path | None = None,
+    initial_cash: float | None = None,
 ):
+    """The adapter of ``venue``. Paper: ``asset_classes`` / ``state_path`` / ``initial_cash``
+    replace the universe's classes, ``data_dir/paper_broker.json`` and the configured cash
+    (a replay trades its own tickers in its own folder)."""
     if venue not in VENUES:
         raise ValueError(f"venue={venue!r}: expected one of {VENUES}")
     symbols = [a.symbol for a in settings.universe]
     if venue == "paper":
-        classes = {a.symbol: a.asset_class for a in settings.universe}
+        classes = asset_classes or {a.symbol: a.asset_class for a in settings.universe}
         return PaperBroker(
             classes,
             settings.costs,
-            initial_cash=settings.execution.initial_cash,
-            state_path=settings.data_dir / "paper_broker.json",
+            initial_cash=initial_cash or settings.execution.initial_cash,
+            state_path=state_path or settings.data_dir / "paper_broker.json",
         )
     if venue == "binance":
         key, secret = credentials_from_env(env)

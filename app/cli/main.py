@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "panel",
     "broker",
     "predict",
+    "live",
 )
 
 

@@ -50,6 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="keep the zero-shot sentiment head even when Financial PhraseBank is there",
     )
+    p.add_argument(
+        "--live-seconds",
+        type=float,
+        default=60.0,
+        help="then paper-trade the held-back data for at most this long (0: skip)",
+    )
     p.set_defaults(func=run)
 
 
@@ -65,9 +71,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         folds=args.folds,
         train_sentiment=args.train_sentiment,
     )
-    result = research_run(load_settings(), options, log=_log)
+    settings = load_settings()
+    result = research_run(settings, options, log=_log)
     print(result.readable())
-    return result.to_dict()
+    out = result.to_dict()
+    if options.data == "sim" and args.live_seconds > 0:
+        out["live"] = _live_step(settings, result, args.live_seconds)
+    return out
+
+
+def _live_step(settings: Any, result: Any, seconds: float) -> dict[str, Any]:
+    """The paper worker on the held-back end of the same data (app/worker.py)."""
+    from app.worker import readable, research_live_step
+
+    work = result.options.workdir
+    _log("[run] live (paper replay of the held-back data)")
+    summary = research_live_step(
+        settings, work / "sim", result.walkforward.version, work / "live", duration_s=seconds
+    )
+    print(readable(summary))
+    return summary
 
 
 def _log(msg: str) -> None:

@@ -30,6 +30,8 @@ def main_job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]
             "10",
             "--folds",
             "2",
+            "--live-seconds",
+            "20",
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -99,3 +101,11 @@ def test_signals_are_out_of_sample_and_all_reach_the_risk_engine(
     assert metrics["signals"]["rejected"] == 0
     below_gate = int(((signals["confidence"] < 0.70) & (signals["signal"] != "HOLD")).sum())
     assert metrics["hold_reasons"].get("confidence_below_gate", 0) == below_gate
+
+
+def test_the_run_ends_paper_trading_the_held_back_data(main_job: tuple[Path, dict, str]) -> None:
+    work, summary, stdout = main_job
+    live = summary["live"]
+    assert live["errors"] == [] and live["bars"] > 0 and live["signals"] == live["bars"]
+    assert "signal API: http://127.0.0.1:" in stdout and "Paper trading replay" in stdout
+    assert (work / "live" / "signals.csv").is_file() and (work / "live" / "fills.csv").is_file()

@@ -1,0 +1,88 @@
+"""``python -m app live``: the live / paper worker (parsing only; app/worker.py works).
+
+    python -m app live --replay runs/sim --speed max --out runs/live
+    python -m app live --replay data/BTCUSDT_5m.csv --asset-class crypto --speed 20 --out d
+    python -m app live --venue binance --live --testnet --out runs/live-testnet
+
+Serves the promoted model version (exit 2 when there is none), prints the API URLs, runs until
+--duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv, decisions.csv,
+fills.csv and equity.csv to --out and prints the JSON summary as the last stdout line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from app.errors import InputError
+from app.types import AssetClass
+from app.worker import VENUES, LiveOptions, run_live
+
+
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed {text!r}: a number of bars/s, or max") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--speed {text!r}: must be > 0")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "live",
+        help="the live / paper trading worker and its signal API",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", type=Path, help="settings TOML")
+    p.add_argument("--venue", choices=VENUES, default="paper")
+    p.add_argument("--live", action="store_true", help="allow a real venue (needs its keys)")
+    p.add_argument("--testnet", action="store_true", help="the venue's test network")
+    p.add_argument("--venue-url", default="", help="point the venue client at another address")
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help="a <SYMBOL>_5m.csv file, a folder of them, or a simulator folder",
+    )
+    p.add_argument("--speed", type=_speed, default=None, help="bars per second per ticker, or max")
+    p.add_argument("--asset-class", choices=[c.value for c in AssetClass], default=None)
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
+    p.add_argument("--address", default="", help="Ray address to join (the Serve graph)")
+    p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
+    p.add_argument("--flatten-on-exit", action="store_true")
+    p.add_argument("--no-panel", action="store_true", help="do not start the control panel")
+    p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> dict[str, object]:
+    if args.testnet and args.venue == "paper":
+        raise InputError("--testnet: a venue option; --venue paper has no test network")
+    opts = LiveOptions(
+        out=args.out,
+        config=args.config,
+        venue=args.venue,
+        live=args.live,
+        testnet=args.testnet,
+        venue_url=args.venue_url,
+        replay=tuple(args.replay),
+        speed=args.speed,
+        asset_class=AssetClass(args.asset_class) if args.asset_class else None,
+        duration_s=args.duration,
+        port=args.port,
+        address=args.address,
+        store=args.store,
+        flatten_on_exit=args.flatten_on_exit,
+        panel=not args.no_panel,
+        serve_api=not args.no_api,
+    )
+    return run_live(opts)

@@ -1,0 +1,384 @@
+"""``python -m app live``: the always-on worker, here on the plain classes (no Ray).
+
+It loads the promoted model (none: ``InputError``, exit 2), builds the paper venue (or checks a
+real one is allowed), the risk engine, the ``ExecutionEngine`` on a journal store, the
+``MemoryLiveView`` and the signal API (uvicorn on 127.0.0.1), then feeds bar closes through the
+``TradingSession`` until ``--duration``, the end of the replay, or SIGTERM / Ctrl-C. On stop it
+flattens if asked, writes ``--out`` and returns the summary the CLI prints last.
+
+A promotion (``POST /v1/models/promote`` or the registry CLI) is picked up at the next bar
+close: the registry's pointer is read once per bar (a small file), the new version loaded and
+swapped in before the model runs, so signals carry the new version from that bar on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from app.clock import ReplayClock
+from app.config import Settings, load_settings
+from app.errors import InputError
+from app.live.model import SignalModel
+from app.live.records import write_records
+from app.live.session import TradingSession
+from app.models import registry
+from app.risk.engine import RiskEngine
+from app.types import BAR_INTERVAL, AssetClass
+
+VENUES = ("paper", "binance", "ib")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What the ``live`` command was asked; see app/cli/live.py for each flag."""
+
+    out: Path
+    config: Path | None = None
+    venue: str = "paper"
+    live: bool = False
+    testnet: bool = False
+    venue_url: str = ""
+    replay: tuple[Path, ...] = ()
+    speed: float | None = None  # bars per second per ticker; None = as fast as possible
+    asset_class: AssetClass | None = None
+    duration_s: float | None = None
+    port: int = 8000
+    address: str = ""  # a Ray cluster to join (the Serve graph); "" = the plain worker
+    store: str = ""  # journal store URL; default: a DuckDB file in --out
+    flatten_on_exit: bool = False
+    panel: bool = True
+    replay_from: datetime | None = None  # replay only bars from here (warm-up before it)
+    serve_api: bool = True
+    initial_equity: float = 100_000.0
+    announce: Callable[[str], None] = field(default=print, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.venue not in VENUES:
+            raise InputError(f"--venue={self.venue!r}: expected one of {', '.join(VENUES)}")
+        if self.speed is not None and not self.speed > 0:
+            raise InputError(f"--speed={self.speed!r}: a positive number of bars/s, or max")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise InputError(f"--duration={self.duration_s!r}: must be > 0 seconds")
+        if not 0 <= self.port <= 65535:
+            raise InputError(f"--port={self.port!r}: expected 0-65535 (0 = any free port)")
+
+
+def run_live(opts: LiveOptions, settings: Settings | None = None) -> dict[str, object]:
+    """Run the worker to its end; returns the JSON summary."""
+    settings = settings or (load_settings(opts.config) if opts.config else load_settings())
+    return asyncio.run(_Worker(opts, settings).run())
+
+
+class _Worker:
+    def __init__(self, opts: LiveOptions, settings: Settings) -> None:
+        self.opts = opts
+        self.settings = settings
+        self.stop = asyncio.Event()
+        self.errors: list[str] = []
+
+    async def run(self) -> dict[str, object]:
+        opts, settings = self.opts, self.settings
+        model = _promoted(settings.registry_dir)
+        if opts.venue != "paper":
+            _check_live_allowed(opts)
+        if not opts.replay:
+            raise InputError(
+                "live feeds (ccxt / IB polling) come with the feed actors (app/live/feed.py), "
+                "not in this build: give --replay PATH"
+            )
+        data, asset_class = _load(opts)
+        classes = {s: asset_class for s in data.symbols(asset_class)}
+        bars_from = _replay_start(data.bars, opts.replay_from)
+        clock = ReplayClock(bars_from)
+        session, store, server = self._build(model, classes, asset_class, clock)
+        replay = _FeedReplay(data, asset_class, model, store, settings)
+        urls: dict[str, str] = {}
+        t0 = time.monotonic()
+        try:
+            await session.start()
+            if server is not None:
+                urls["api"] = server.start()
+                urls["docs"] = urls["api"] + "/docs"
+                opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']})")
+            self._on_signals()
+            reason = await self._loop(session, replay, clock, bars_from, t0)
+            if opts.flatten_on_exit:
+                await self._flatten(session, clock)
+        finally:
+            with contextlib.suppress(Exception):
+                await session.stop()
+            if server is not None:
+                server.stop()
+            store.close()
+        files = write_records(session.records, session.fill_rows(), opts.out)
+        rec = session.records
+        summary: dict[str, object] = {
+            "stopped": reason,
+            "model_version": session.model.version,
+            "venue": opts.venue,
+            "bars": rec.bars,
+            "signals": len(rec.signals),
+            "decisions": len(rec.decisions),
+            "orders": rec.orders,
+            "fills": len(rec.fills),
+            "final_equity": rec.equity[-1].equity if rec.equity else opts.initial_equity,
+            "risk_state": session.risk.state.value,
+            "errors": self.errors + rec.errors,
+            "seconds": round(time.monotonic() - t0, 3),
+            "urls": urls,
+            "files": files,
+        }
+        (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
+
+    def _build(self, model, classes, asset_class, clock):  # type: ignore[no-untyped-def]
+        import os
+
+        from app.broker.execution import open_engine
+        from app.serve.memory import MemoryLiveView
+        from app.store import DuckDBStore, open_store
+
+        opts, settings = self.opts, self.settings
+        opts.out.mkdir(parents=True, exist_ok=True)
+        risk = RiskEngine(settings.risk)
+        store = open_store(opts.store) if opts.store else DuckDBStore(opts.out / "journal.db")
+        execution = open_engine(
+            opts.venue,
+            settings,
+            os.environ,
+            risk,
+            store,
+            calendar=asset_class,
+            clock=clock.now,
+            live=opts.live,
+            testnet=opts.testnet,
+            venue_url=opts.venue_url,
+            asset_classes=classes,
+            state_path=opts.out / "paper_state.json",
+            initial_cash=opts.initial_equity,
+        )
+        view = None
+        server = None
+        if opts.serve_api:
+            from app.live.http import ApiServer
+            from app.serve.api import build_api
+            from app.serve.auth import resolve_keys
+
+            api_settings = settings.model_copy(
+                update={"api": settings.api.model_copy(update={"port": opts.port})}
+            )
+            api_settings = resolve_keys(api_settings, announce=opts.announce)
+            view = MemoryLiveView(
+                clock=clock,
+                engine=risk,
+                registry_dir=settings.registry_dir,
+                tickers=list(classes),
+                api=api_settings.api,
+                initial_equity=opts.initial_equity,
+                calendar=asset_class,
+            )
+            server = ApiServer(build_api(view, api_settings), api_settings.api.host, opts.port)
+        session = TradingSession(
+            model=model,
+            risk=risk,
+            execution=execution,
+            asset_classes=classes,
+            calendar=asset_class,
+            clock=clock,
+            view=view,
+            stale_bars=settings.api.signal_stale_bars,
+            source="replay",
+            fill_book=getattr(execution.broker, "pf", None),  # paper: rows with slippage
+        )
+        return session, store, server
+
+    def _on_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.stop.set)
+
+    async def _loop(self, session, replay, clock, bars_from, t0) -> str:  # type: ignore[no-untyped-def]
+        opts = self.opts
+        gap = None if opts.speed is None else 1.0 / opts.speed
+        next_at = time.monotonic()
+        for close in replay.closes():
+            if self.stop.is_set():
+                return "signal"
+            if opts.duration_s is not None and time.monotonic() - t0 >= opts.duration_s:
+                return "duration"
+            if close.ts < bars_from:
+                continue  # the warm-up before the held-back part: features only
+            self._maybe_swap(session)
+            clock.advance_to(close.ts + BAR_INTERVAL)
+            try:
+                await session.on_bar_close(close)
+            except Exception as exc:  # one bad bar must not end the worker; it is reported
+                self.errors.append(f"{close.ts.isoformat()}: {type(exc).__name__}: {exc}")
+                if len(self.errors) > 100:
+                    return "errors"
+            if gap is not None:
+                next_at += gap
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), delay)
+            else:
+                await asyncio.sleep(0)  # let signal handlers run
+        return "end_of_replay"
+
+    def _maybe_swap(self, session: TradingSession) -> None:
+        """A promotion since the last bar: serve that version from this bar on."""
+        current = registry.promoted_version(self.settings.registry_dir)
+        if current is not None and current != session.model.version:
+            try:
+                session.swap_model(SignalModel.load(self.settings.registry_dir, current))
+            except Exception as exc:  # keep serving the old version, say why
+                self.errors.append(f"promotion to {current}: {type(exc).__name__}: {exc}")
+
+    async def _flatten(self, session: TradingSession, clock: ReplayClock) -> None:
+        """--flatten-on-exit: the kill switch's flatten, sent as orders (they fill at the
+        venue's next price; a replay that ended leaves them open and says so)."""
+        now = clock.now()
+        session.risk.kill("flatten_on_exit")
+        decision = session.risk.on_mark(session.execution.snapshot(), now, session.calendar)
+        if decision is not None and decision.orders:
+            await session._execute(decision)  # noqa: SLF001 - the session's own order path
+            session.records.decisions.append(decision)
+
+
+def _promoted(registry_dir: Path) -> SignalModel:
+    if registry.promoted_version(registry_dir) is None:
+        raise InputError(
+            f"no promoted model in {registry_dir}: run `make run` (or walkforward, then "
+            "`python -m app models promote VERSION`) first"
+        )
+    return SignalModel.promoted(registry_dir)
+
+
+def _check_live_allowed(opts: LiveOptions) -> None:
+    if not opts.live:
+        raise InputError(
+            f"--venue {opts.venue} sends real orders: add --live (and its keys in the "
+            "environment); paper trading is --venue paper"
+        )
+    raise InputError(
+        f"--venue {opts.venue}: a real venue trades on the live feeds (app/live/feed.py, not in "
+        "this build), never on a replay; --replay runs on --venue paper"
+    )
+
+
+def _load(opts: LiveOptions):  # type: ignore[no-untyped-def]
+    """The recording (``app.live.replay``) and the asset class to trade from it."""
+    from app.live.replay import load_replay
+
+    if len(opts.replay) != 1:
+        raise InputError(f"--replay: one file, folder or simulator folder, got {opts.replay}")
+    data = load_replay(opts.replay[0], opts.asset_class)
+    asset_class = opts.asset_class or data.classes[0]
+    return data, AssetClass(asset_class)
+
+
+class _FeedReplay:
+    """Bar closes of a recording through the feed path a live bar takes (``FeedWorker``:
+    validate, store, incremental features, windows), emitted as they complete."""
+
+    def __init__(self, data, asset_class, model, store, settings) -> None:  # type: ignore[no-untyped-def]
+        from app.live.feed import FeedWorker
+        from app.live.headlines import HeadlineScorer
+        from app.live.replay import Replay
+        from app.live.window_spec import WindowSpec
+
+        window = WindowSpec.from_bundle(model.bundle)
+        self.replay = Replay(data, asset_class)  # pacing is the worker loop's
+        scorer = None
+        if data.news:  # headlines scored as `predict` scores them (the promoted head)
+            from app.models.text_loader import cached_sentiment_model
+
+            text = cached_sentiment_model(settings.sentiment, settings.registry_dir)
+            scorer = HeadlineScorer(text, data.assets, window.impact_model)
+        # bars reach the store in batches (one DuckDB write per bar costs ~30 ms here)
+        self.feed = FeedWorker(
+            asset_class, self.replay.symbols, window, store, scorer=scorer, store_every=288
+        )
+
+    def closes(self):  # type: ignore[no-untyped-def]
+        for item in self.replay.items():
+            yield from self.feed.on_item(item)
+        self.feed.close()
+
+
+def _replay_start(bars, replay_from: datetime | None) -> datetime:  # type: ignore[no-untyped-def]
+    first = min(f["ts"].iloc[0] for f in bars.values()).to_pydatetime()
+    if replay_from is None:
+        return first
+    return max(first, replay_from)
+
+
+def held_back_start(bars, fraction: float) -> datetime:  # type: ignore[no-untyped-def]
+    """The first bar time of the last ``fraction`` of the series (the held-back part)."""
+    import pandas as pd
+
+    ts = sorted(pd.concat([f["ts"] for f in bars.values()]).unique())
+    return pd.Timestamp(ts[int(len(ts) * (1.0 - fraction))]).to_pydatetime()
+
+
+def research_live_step(
+    settings: Settings,
+    sim_folder: Path,
+    version: str,
+    out: Path,
+    *,
+    duration_s: float = 60.0,
+    fraction: float = 0.2,
+    speed: float | None = 50.0,
+    announce: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """`make run`'s last step: promote the run's model when none is, then the paper worker on
+    the held-back last ``fraction`` of the same data for at most ``duration_s``; returns the
+    summary (``{"skipped": why}`` when the model's windows cannot be built here)."""
+    if registry.promoted_version(settings.registry_dir) is None:
+        registry.promote(settings.registry_dir, version)
+    from app.live.replay import load_replay
+
+    data = load_replay(sim_folder)
+    opts = LiveOptions(
+        out=out,
+        replay=(sim_folder,),
+        speed=speed,
+        duration_s=duration_s,
+        port=0,
+        replay_from=held_back_start(data.bars, fraction),
+        announce=announce,
+    )
+    try:
+        return run_live(opts, settings)
+    except InputError as exc:
+        return {"skipped": str(exc)}
+
+
+def readable(summary: dict[str, object]) -> str:
+    """A few lines a person reads at the end of `make run`."""
+    if "skipped" in summary:
+        return f"\nPaper trading replay: skipped ({summary['skipped']})\n"
+    return "\n".join(
+        [
+            "",
+            f"Paper trading replay ({summary['stopped']}, {summary['seconds']} s, model "
+            f"{summary['model_version']}):",
+            f"  bars {summary['bars']}  signals {summary['signals']}  decisions "
+            f"{summary['decisions']}  orders {summary['orders']}  fills {summary['fills']}",
+            f"  final equity {summary['final_equity']:.2f}  risk state {summary['risk_state']}"
+            f"  errors {len(summary['errors'])}",  # type: ignore[arg-type]
+            f"  files: {', '.join(summary['files'].values())}",  # type: ignore[union-attr]
+            "",
+        ]
+    )
