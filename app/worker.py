@@ -54,7 +54,6 @@ class LiveOptions:
     address: str = ""  # a Ray cluster to join (the Serve graph); "" = the plain worker
     store: str = ""  # journal store URL; default: a DuckDB file in --out
     flatten_on_exit: bool = False
-    panel: bool = True
     replay_from: datetime | None = None  # replay only bars from here (warm-up before it)
     serve_api: bool = True
     initial_equity: float = 100_000.0
@@ -86,6 +85,11 @@ class _Worker:
 
     async def run(self) -> dict[str, object]:
         opts, settings = self.opts, self.settings
+        if opts.address:
+            raise InputError(
+                f"--address={opts.address!r}: the worker runs its plain classes in this process; "
+                "joining a Ray cluster (the Serve graph of app/serve/graph.py) is not wired in yet"
+            )
         model = _promoted(settings.registry_dir)
         if opts.venue != "paper":
             _check_live_allowed(opts)

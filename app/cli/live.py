@@ -55,10 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--asset-class", choices=[c.value for c in AssetClass], default=None)
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS")
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
-    p.add_argument("--address", default="", help="Ray address to join (the Serve graph)")
+    p.add_argument("--address", default="", help="Ray address to join (not wired in yet: refused)")
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
     p.add_argument("--flatten-on-exit", action="store_true")
-    p.add_argument("--no-panel", action="store_true", help="do not start the control panel")
     p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run)
@@ -82,7 +81,6 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         address=args.address,
         store=args.store,
         flatten_on_exit=args.flatten_on_exit,
-        panel=not args.no_panel,
         serve_api=not args.no_api,
     )
     return run_live(opts)
