@@ -103,7 +103,7 @@ def same_direction_hold(direction: int, held_qty: float) -> tuple[str, ...] | No
     signed ``held_qty`` (0 = none): the HOLD reasons when it already points that way, else None
     (no position: go on; an opposite one: CLOSE). A bulk caller that knows the position without
     a snapshot asks this after steps 1-5 (see ``certain_holds``); ``decide`` uses it too."""
-    if held_qty == 0.0 or (held_qty > 0) is not (direction > 0):
+    if held_qty == 0.0 or (held_qty > 0) != (direction > 0):
         return None
     return _ALREADY_LONG if held_qty > 0 else _ALREADY_SHORT
 

@@ -80,3 +80,15 @@ def test_rate_limit_reason_is_the_same_on_both_paths() -> None:
     checked = e.check_order(entry_order("B", ts=later), market("B", ts=later))
     assert decided.reasons == ("rate_limited:1>=1/min",)
     assert checked.reasons == ("rate_limited:1>=1/min",)
+
+
+def test_same_direction_hold_takes_numpy_quantities() -> None:
+    import numpy as np
+
+    from app.risk.engine import same_direction_hold
+
+    # a numpy float position must read as the same direction (``is`` on np.bool_ never matched)
+    assert same_direction_hold(1, np.float64(2.0)) == same_direction_hold(1, 2.0) is not None
+    assert same_direction_hold(-1, np.float64(-2.0)) == same_direction_hold(-1, -2.0) is not None
+    assert same_direction_hold(-1, np.float64(2.0)) is None
+    assert same_direction_hold(1, np.float64(0.0)) is None
