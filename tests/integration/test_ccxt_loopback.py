@@ -23,39 +23,10 @@ from app.config import CcxtSettings
 from app.errors import InputError
 from app.sources import SourceUnavailable
 from app.sources.ccxt_source import BAR_MS, CcxtSource
+from tests.support.binance_loopback import symbol_info
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 T0_MS = int(T0.timestamp() * 1000)
-
-
-def _symbol_info(symbol: str, base: str, quote: str) -> dict:
-    return {
-        "symbol": symbol,
-        "status": "TRADING",
-        "baseAsset": base,
-        "baseAssetPrecision": 8,
-        "quoteAsset": quote,
-        "quotePrecision": 8,
-        "quoteAssetPrecision": 8,
-        "orderTypes": ["LIMIT", "MARKET"],
-        "isSpotTradingAllowed": True,
-        "isMarginTradingAllowed": False,
-        "permissions": ["SPOT"],
-        "filters": [
-            {
-                "filterType": "PRICE_FILTER",
-                "minPrice": "0.01",
-                "maxPrice": "1000000.00",
-                "tickSize": "0.01",
-            },
-            {
-                "filterType": "LOT_SIZE",
-                "minQty": "0.00001",
-                "maxQty": "9000.00",
-                "stepSize": "0.00001",
-            },
-        ],
-    }
 
 
 EXCHANGE_INFO = {
@@ -63,8 +34,8 @@ EXCHANGE_INFO = {
     "serverTime": T0_MS,
     "rateLimits": [],
     "symbols": [
-        _symbol_info("BTCUSDT", "BTC", "USDT"),
-        _symbol_info("LUNAUSDT", "LUNA", "USDT"),  # listed, but klines say "Invalid symbol"
+        symbol_info("BTCUSDT", "BTC", "USDT"),
+        symbol_info("LUNAUSDT", "LUNA", "USDT"),  # listed, but klines say "Invalid symbol"
     ],
 }
 

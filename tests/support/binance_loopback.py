@@ -28,7 +28,8 @@ FEE_RATE = 0.001
 NO_BALANCE = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 
 
-def _symbol_info(symbol: str, base: str, quote: str) -> dict:
+def symbol_info(symbol: str, base: str, quote: str) -> dict:
+    """One symbol of Binance's exchangeInfo (spot, 0.01 tick, 0.0001 lot, 5 USDT notional)."""
     return {
         "symbol": symbol,
         "status": "TRADING",
@@ -297,7 +298,7 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                 if path == "/api/v3/time":
                     return self._send(200, {"serverTime": state.now_ms})
                 if path == "/api/v3/exchangeInfo":
-                    infos = [_symbol_info(s, b, qu) for s, (b, qu) in state.markets.items()]
+                    infos = [symbol_info(s, b, qu) for s, (b, qu) in state.markets.items()]
                     return self._send(
                         200,
                         {
