@@ -347,20 +347,22 @@ def research_live_step(
     announce: Callable[[str], None] = print,
 ) -> dict[str, object]:
     """`make run`'s last step: promote the run's model when none is, then the paper worker on
-    the held-back last ``fraction`` of the same data for at most ``duration_s``; returns the
+    the data the model never saw (its walk-forward's last test window; the last ``fraction``
+    of the series when the version records none) for at most ``duration_s``; returns the
     summary (``{"skipped": why}`` when the model's windows cannot be built here)."""
     if registry.promoted_version(settings.registry_dir) is None:
         registry.promote(settings.registry_dir, version)
     from app.live.replay import load_replay
 
     data = load_replay(sim_folder)
+    start = registry.test_window_start(settings.registry_dir, version)
     opts = LiveOptions(
         out=out,
         replay=(sim_folder,),
         speed=speed,
         duration_s=duration_s,
         port=0,
-        replay_from=held_back_start(data.bars, fraction),
+        replay_from=start or held_back_start(data.bars, fraction),
         announce=announce,
     )
     try:

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--live-seconds",
         type=float,
         default=60.0,
-        help="then paper-trade the held-back data for at most this long (0: skip)",
+        help="then paper-trade the model's unseen test window for at most this long (0: skip)",
     )
     p.set_defaults(func=run)
 
@@ -81,11 +81,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _live_step(settings: Any, result: Any, seconds: float) -> dict[str, Any]:
-    """The paper worker on the held-back end of the same data (app/worker.py)."""
+    """The paper worker on the bars the model never saw (app/worker.py)."""
     from app.worker import readable, research_live_step
 
     work = result.options.workdir
-    _log("[run] live (paper replay of the held-back data)")
+    _log("[run] live (paper replay of the test window)")
     summary = research_live_step(
         settings, work / "sim", result.walkforward.version, work / "live", duration_s=seconds
     )
