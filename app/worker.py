@@ -113,7 +113,7 @@ class _Worker:
                 urls["docs"] = urls["api"] + "/docs"
                 opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']})")
             self._on_signals()
-            reason = await self._loop(session, replay, clock, bars_from, t0)
+            reason = await self._loop(session, replay, clock, bars_from)
             if opts.flatten_on_exit:
                 await self._flatten(session, clock)
         finally:
@@ -210,17 +210,19 @@ class _Worker:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop.set)
 
-    async def _loop(self, session, replay, clock, bars_from, t0) -> str:  # type: ignore[no-untyped-def]
+    async def _loop(self, session, replay, clock, bars_from) -> str:  # type: ignore[no-untyped-def]
         opts = self.opts
         gap = None if opts.speed is None else 1.0 / opts.speed
         next_at = time.monotonic()
+        trading_since: float | None = None  # --duration counts from the first traded bar
         for close in replay.closes():
             if self.stop.is_set():
                 return "signal"
-            if opts.duration_s is not None and time.monotonic() - t0 >= opts.duration_s:
-                return "duration"
             if close.ts < bars_from:
                 continue  # the warm-up before the held-back part: features only
+            trading_since = time.monotonic() if trading_since is None else trading_since
+            if opts.duration_s is not None and time.monotonic() - trading_since >= opts.duration_s:
+                return "duration"
             self._maybe_swap(session)
             clock.advance_to(close.ts + BAR_INTERVAL)
             try:

@@ -53,7 +53,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--speed", type=_speed, default=None, help="bars per second per ticker, or max")
     p.add_argument("--asset-class", choices=[c.value for c in AssetClass], default=None)
-    p.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop after this long of trading (the warm-up of a replay does not count)",
+    )
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
     p.add_argument("--address", default="", help="Ray address to join (not wired in yet: refused)")
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")

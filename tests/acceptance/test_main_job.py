@@ -109,3 +109,8 @@ def test_the_run_ends_paper_trading_the_held_back_data(main_job: tuple[Path, dic
     assert live["errors"] == [] and live["bars"] > 0 and live["signals"] == live["bars"]
     assert "signal API: http://127.0.0.1:" in stdout and "Paper trading replay" in stdout
     assert (work / "live" / "signals.csv").is_file() and (work / "live" / "fills.csv").is_file()
+    # the replay trades only bars the model never saw: from its last fold's test window on
+    report = json.loads((work / "walkforward" / "report.json").read_text())
+    test_start = pd.Timestamp(report["folds"][-1]["times"]["test"][0])
+    live_signals = pd.read_csv(work / "live" / "signals.csv", parse_dates=["ts"])
+    assert live_signals["ts"].min() >= test_start
