@@ -146,6 +146,9 @@ class SideFeed:
         polled, so what was public by that close reaches the bar's row."""
         if isinstance(self.clock, ReplayClock):
             self.clock.on_bar(bar)
+        now = self.clock.now()
+        if any(d is None or now >= d for d in self._next.values()):
+            worker.flush_store()  # a source may read the stored bars (FINRA: the day's volume)
         return self.hand_to(worker)
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from app.clock import ReplayClock
 from app.config import CcxtSettings
@@ -105,3 +106,72 @@ def test_prints_polled_by_the_feed_give_the_batch_features(tmp_path) -> None:
     assert_frames_close(live, batch, rtol=1e-9)
     assert live["trade_size_dev"].nunique() > 10 and live["block_trade_flag"].sum() >= 3
     assert (live["trade_size_dev"] != 0.0).sum() > 30
+
+
+def test_finra_daily_polled_by_the_feed_on_real_stock_bars(shared_data, tmp_path) -> None:
+    """FINRA's daily files from a loopback CDN, polled hourly by the feed of the real AAPL
+    bars: the ratio of a covered day holds on the next session's bars, and the live rows equal
+    the batch engine's on the stored flow."""
+    from datetime import datetime, time
+
+    from app.live.side_feed import FinraDailyPoller
+    from app.sources.http import HttpClient, HttpPolicy
+    from tests.integration.test_dark_pool_finra import HEADER, NY, _independent_day_volumes
+    from tests.unit.sources.side_loopback import LoopbackServer, text_answer
+
+    path = shared_data / "stocks_yahoo_5m" / "AAPL_5m.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    frame = pd.read_csv(path, nrows=78 * 5)  # Wednesday 2025-06-04 .. Tuesday 2025-06-10
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
+    frame.insert(0, "symbol", "AAPL")
+    volumes = _independent_day_volumes(path)
+    days = sorted({t.astimezone(NY).date() for t in frame["ts"]})
+    covered = {days[1]: 0.44, days[2]: 0.52}  # Thursday, Friday; Monday's file is missing
+    bars = [Bar("AAPL", *row) for row in _rows(frame)]
+    spec = default_spec(AssetClass.STOCKS)
+    clock = ReplayClock(frame["ts"].iloc[0].to_pydatetime())
+    store = open_store(f"duckdb:///{tmp_path}/finra.db")
+    try:
+        with LoopbackServer() as server, HttpClient(HttpPolicy(retries=0)) as client:
+            for day, share in covered.items():
+                off = int(volumes[day] * share)
+                body = f"{HEADER}\n{day:%Y%m%d}|AAPL|{off // 2}|0|{off}|B,Q,N\n"
+                server.route(f"/equity/regsho/daily/CNMSshvol{day:%Y%m%d}.txt",
+                             text_answer(body, "text/plain"))  # fmt: skip
+            poller = FinraDailyPoller(client, ["AAPL"], since=days[0], base_url=server.url)
+            side = SideFeed([poller], store, clock)
+            worker = FeedWorker("stocks", ["AAPL"], WindowSpec.for_spec(spec, 4), store,
+                                keep_rows=True, store_every=12, side=side)  # fmt: skip
+            for bar in bars:
+                worker.on_item(bar)
+            worker.close()  # the last bars to the store
+        stored = store.read("flow", "AAPL")
+        stored_bars = store.read_bars("AAPL")
+    finally:
+        store.close()
+    ratio = stored[stored["kind"] == "dark_pool_ratio"].sort_values("ts")
+    want_ratio = [int(volumes[d] * s) / volumes[d] for d, s in covered.items()]
+    np.testing.assert_allclose(ratio["value"].to_numpy(), want_ratio, rtol=1e-12)
+    # hourly polls during the sessions: about 7 per day, not one per bar
+    assert 20 <= side.stats["finra_daily"].polls <= 40
+
+    live = pd.DataFrame(
+        np.stack([v for _, v in worker.rows["AAPL"]]), columns=list(spec.feature_names)
+    )
+    closes = (frame["ts"] + pd.Timedelta(minutes=5)).dt.tz_convert(NY)
+    want = np.zeros(len(frame))
+    for k, close in enumerate(closes):
+        i = days.index(close.date())
+        if i > 0 and days[i - 1] in covered:
+            assert close >= datetime.combine(days[i - 1], time(18), tzinfo=NY)
+            want[k] = want_ratio[list(covered).index(days[i - 1])]
+    np.testing.assert_allclose(live["dark_pool_ratio"].to_numpy(), want, rtol=1e-12, atol=0)
+    assert (want > 0).sum() == 2 * 78  # Friday's and Monday's sessions
+    batch = build_features(stored_bars, asset_class=AssetClass.STOCKS, flow=stored, spec=spec)
+    assert_frames_close(live, batch, rtol=1e-9)
+
+
+def _rows(frame: pd.DataFrame) -> list[tuple]:
+    cols = [frame[c].to_numpy(np.float64) for c in ("open", "high", "low", "close", "volume")]
+    return [(t.to_pydatetime(), *(float(c[i]) for c in cols)) for i, t in enumerate(frame["ts"])]
