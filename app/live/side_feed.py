@@ -68,6 +68,8 @@ class SidePoller(Protocol):
 
     name: str
     every: timedelta
+    cursor: bool  # True: a poll never returns an item an earlier poll (or run) returned
+    needs_bars: bool  # True: a poll reads the stored bars (they are flushed first)
 
     def poll(self, now: datetime, store: FlowStore) -> SideBatch[FlowPoint]: ...
 
@@ -111,15 +113,18 @@ class SideFeed:
             stats.polls += 1
             stats.items_read += len(batch.items)
             stats.rejected.update(batch.rejected)
-            new = self._store_new(batch.items)
+            new = self._store_new(batch.items, look_up=not poller.cursor)
             stats.items_new += len(new)
             out += new
         return out
 
-    def _store_new(self, items: Sequence[FlowPoint]) -> list[FlowPoint]:
+    def _store_new(self, items: Sequence[FlowPoint], *, look_up: bool) -> list[FlowPoint]:
         unique = list({_key(p): p for p in items}.values())
         if not unique:
             return []
+        if not look_up:  # a cursor's items are new by construction
+            self.store.write("flow", flow_frame(unique))
+            return unique
         start = min(p.ts for p in unique)
         end = max(p.ts for p in unique) + timedelta(microseconds=1)
         stored: set[FlowKey] = set()
@@ -147,7 +152,8 @@ class SideFeed:
         if isinstance(self.clock, ReplayClock):
             self.clock.on_bar(bar)
         now = self.clock.now()
-        if any(d is None or now >= d for d in self._next.values()):
+        due = [p for p in self.pollers if (d := self._next[p.name]) is None or now >= d]
+        if any(p.needs_bars for p in due):
             worker.flush_store()  # a source may read the stored bars (FINRA: the day's volume)
         return self.hand_to(worker)
 
@@ -182,6 +188,8 @@ class CcxtPrintPoller:
         self.every = every
         self.max_pages = max_pages
         self.name = f"ccxt_trades:{market}"
+        self.cursor = True
+        self.needs_bars = False
         self.cursor_ms: int | None = None
         self.history: deque[float] = deque(maxlen=self.rule.window)
 
@@ -234,6 +242,8 @@ class FinraDailyPoller:
         self.base_url = base_url
         self.every = every
         self.name = "finra_daily"
+        self.cursor = False  # a late file may repeat a day's rows: looked up in the store
+        self.needs_bars = True  # the day's consolidated volume = its stored bar volume
         self.next_day = since
 
     def poll(self, now: datetime, store: FlowStore) -> SideBatch[FlowPoint]:
@@ -280,6 +290,8 @@ class AtsWeeklyPoller:
         self.symbols = tuple(symbols)
         self.every = every
         self.name = f"finra_ats:{self.path.name}"
+        self.cursor = False  # the whole file at every poll
+        self.needs_bars = False
 
     def poll(self, now: datetime, store: FlowStore) -> SideBatch[FlowPoint]:
         if not self.path.is_file():
