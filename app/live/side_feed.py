@@ -11,10 +11,12 @@ the items the store did not hold yet. ``SideFeed.hand_to`` gives them to a ``Fee
 side items, which its tickers' incremental features take before the next bar (each item waits
 there until its ``published_at``). So the live rows equal the batch engine's on the stored flow.
 
-Restart: the store is the memory. A poller resumes from what the store holds (the prints'
-cursor, the block percentiles' history), and an item already stored is never handed over again
-(the engines count every delivery). An item stored just before a crash but not yet taken by the
-worker's side log is therefore missed by the live features (it is in the store for training).
+A source that stays down (``SourceUnavailable``) is counted and logged, and asked again at its
+next cadence; the bars go on. Restart: the store is the memory. A poller resumes from what the
+store holds (the prints' cursor, the block percentiles' history), and an item already stored is
+never handed over again (the engines count every delivery). An item stored just before a crash
+but not yet in the worker's side log is therefore missed by the live features (it is in the
+store for training).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pandas as pd
 
 from app.clock import Clock, ReplayClock
 from app.errors import InputError
+from app.sources import SourceUnavailable
 from app.sources.ats_weekly import parse_ats_weekly
 from app.sources.ccxt_source import store_symbol
 from app.sources.dark_pool import daily_bar_volumes, dark_pool_ratios
@@ -83,6 +86,7 @@ class PollStats:
     polls: int = 0
     items_read: int = 0
     items_new: int = 0
+    failures: int = 0  # polls whose source stayed down (tried again at the next cadence)
     rejected: Counter[str] = field(default_factory=Counter)
 
 
@@ -108,9 +112,14 @@ class SideFeed:
             if due is not None and now < due:
                 continue
             self._next[poller.name] = now + poller.every
-            batch = poller.poll(now, self.store)
             stats = self.stats[poller.name]
             stats.polls += 1
+            try:
+                batch = poller.poll(now, self.store)
+            except SourceUnavailable as exc:  # the bars go on; the cursor did not move
+                stats.failures += 1
+                log.warning("%s: %s; next poll at %s", poller.name, exc, self._next[poller.name])
+                continue
             stats.items_read += len(batch.items)
             stats.rejected.update(batch.rejected)
             new = self._store_new(batch.items, look_up=not poller.cursor)
@@ -253,8 +262,13 @@ class FinraDailyPoller:
             if day.weekday() >= 5:
                 self.next_day = day + timedelta(days=1)
                 continue
-            got = fetch_finra_days(self.client, day, day, base_url=self.base_url,
-                                   symbols=self.symbols)  # fmt: skip
+            try:
+                got = fetch_finra_days(self.client, day, day, base_url=self.base_url,
+                                       symbols=self.symbols)  # fmt: skip
+            except SourceUnavailable:
+                if not batch.items:
+                    raise
+                break  # keep the days read; this one is asked again at the next poll
             if got.missing and finra_published_at(_next_weekday(day)) > now:
                 break  # maybe late: ask again at the next poll
             batch.extend(got)

@@ -15,17 +15,13 @@ from tests.integration.test_ats_weekly import _weekly_file
 
 
 class Taken:
-    """What a FeedWorker would receive (``on_polled``) and whether bars were flushed first."""
+    """What a FeedWorker would receive (``on_polled``)."""
 
     def __init__(self) -> None:
         self.items: list = []
-        self.flushes = 0
 
     def on_polled(self, items) -> None:  # type: ignore[no-untyped-def]
         self.items.extend(items)
-
-    def flush_store(self) -> None:
-        self.flushes += 1
 
 
 def test_ats_file_polled_daily_stored_and_handed_over_once(tmp_path) -> None:
@@ -56,7 +52,7 @@ def test_ats_file_polled_daily_stored_and_handed_over_once(tmp_path) -> None:
         again = SideFeed([AtsWeeklyPoller(path, ["AAPL"])], store, clock)
         assert again.hand_to(Taken()) == 0
         stored = store.read("flow", "AAPL")
-        assert len(stored) == len(totals) + 1 and taken.flushes == 0
+        assert len(stored) == len(totals) + 1
     finally:
         store.close()
 
@@ -66,3 +62,37 @@ def test_poller_names_must_be_distinct(tmp_path) -> None:
     pollers = [AtsWeeklyPoller(tmp_path / "a.txt"), AtsWeeklyPoller(tmp_path / "a.txt")]
     with pytest.raises(InputError, match="distinct"):
         SideFeed(pollers, store=None, clock=clock)  # type: ignore[arg-type]
+
+
+def test_a_source_that_stays_down_is_retried_at_its_cadence(tmp_path) -> None:
+    """FINRA's CDN answers 503: the poll is counted as failed, the feed goes on, and the same
+    day is asked for again an hour later, when the file is there."""
+    from datetime import date
+
+    from app.live.side_feed import FinraDailyPoller
+    from app.sources.http import HttpClient, HttpPolicy
+    from tests.unit.sources.side_loopback import Answer, LoopbackServer, text_answer
+
+    day = date(2025, 6, 2)
+    body = "Date|Symbol|ShortVolume|ShortExemptVolume|TotalVolume|Market\n20250602|AAPL|5|0|9|Q\n"
+    clock = ReplayClock(datetime(2025, 6, 2, 22, 5, tzinfo=UTC))  # after 18:00 New York
+    store = open_store(f"duckdb:///{tmp_path}/down.db")
+    try:
+        with LoopbackServer() as server, HttpClient(HttpPolicy(retries=0)) as client:
+            path = f"/equity/regsho/daily/CNMSshvol{day:%Y%m%d}.txt"
+            server.route(path, Answer(503), text_answer(body, "text/plain"))
+            poller = FinraDailyPoller(client, ["AAPL"], since=day, base_url=server.url)
+            feed = SideFeed([poller], store, clock)
+            taken = Taken()
+            assert feed.hand_to(taken) == 0 and feed.stats["finra_daily"].failures == 1
+            clock.advance_to(clock.now() + timedelta(minutes=30))
+            assert feed.hand_to(taken) == 0 and len(server.hits(path)) == 1  # not due yet
+            clock.advance_to(clock.now() + timedelta(minutes=30))
+            feed.hand_to(taken)
+        kinds = sorted(p.kind for p in taken.items)
+        # no bars stored for the day: the ratio cannot be formed, the FINRA rows are kept
+        assert kinds == ["offexchange_volume", "short_volume", "short_volume_ratio"]
+        assert feed.stats["finra_daily"].rejected == {"dark_pool_no_consolidated_volume": 1}
+        assert poller.next_day == date(2025, 6, 3) and len(server.hits(path)) == 2
+    finally:
+        store.close()
