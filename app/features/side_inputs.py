@@ -183,6 +183,34 @@ def _asof(values: np.ndarray, published_ns: np.ndarray, close_ns: np.ndarray, ne
     return out
 
 
+def session_starts(close_ns: np.ndarray, gap_ns: float) -> np.ndarray:
+    """True where a bar opens a session: the first bar, or one whose open follows the previous
+    close by more than ``gap_ns`` (a night, a weekend, a halt)."""
+    starts = np.ones(len(close_ns), dtype=bool)
+    starts[1:] = (close_ns[1:] - BAR_NS - close_ns[:-1]) > gap_ns
+    return starts
+
+
+def _session_held(
+    values: np.ndarray, published_ns: np.ndarray, close_ns: np.ndarray, gap_ns: float
+) -> np.ndarray:
+    """The last published value while it is in force, else 0: from its publication through
+    the end of the next session, i.e. while at most one session has started since (a daily
+    report published after the close speaks for the next session, not for the one after)."""
+    out = np.zeros(len(close_ns))
+    idx = _asof_index(published_ns, close_ns)
+    has = np.flatnonzero(idx >= 0)
+    if len(has) == 0:
+        return out
+    starts = session_starts(close_ns, gap_ns)
+    session = np.cumsum(starts)  # sessions started at or before each bar's open
+    start_open = close_ns[starts] - BAR_NS
+    before = np.searchsorted(start_open, published_ns[idx[has]], side="right")
+    rows = has[session[has] - before <= 1]
+    out[rows] = values[idx[rows]]
+    return out
+
+
 def _age(published_ns: np.ndarray, close_ns: np.ndarray, cap: float) -> np.ndarray:
     idx = _asof_index(published_ns, close_ns)
     out = np.full(len(close_ns), cap)
@@ -327,9 +355,11 @@ def flow_features(
             change = np.zeros(len(e.value))
             change[1:] = np.log(e.value[1:] / e.value[:-1])
             out[name] = _asof(change, e.published_ns, close_ns, 0.0)
-        elif name == "dark_pool_ratio":  # share above its recent norm; 0 = usual / unknown
+        elif name in ("dark_pool_ratio", "dark_pool_ratio_dev"):  # the report in force, or 0
             e = events["dark_pool_ratio"]
-            out[name] = _asof(event_deviations(e.value, window), e.published_ns, close_ns, 0.0)
+            value = e.value if name == "dark_pool_ratio" else event_deviations(e.value, window)
+            gap_ns = spec.session_gap_minutes * MINUTE_NS
+            out[name] = _session_held(value, e.published_ns, close_ns, gap_ns)
         elif name == "trade_size_dev":
             e = events["trade_print"]
             ones = np.ones(len(e.value))

@@ -69,8 +69,12 @@ class SideState:
         self.event_z: dict[str, float] = dict.fromkeys(self.event_values, 0.0)
         self.prev_addresses: float | None = None
         self.addresses_chg = 0.0
-        self.dark_pool = 0.0
+        # the last dark-pool report (published_ns, share, deviation) and the recent shares
+        self.dark_pool: tuple[int, float, float] | None = None
         self.dark_pool_values: deque[float] = deque(maxlen=window)
+        # open times of the last two sessions (a report holds through the next session)
+        self._session_gap = spec.session_gap_minutes * MINUTE_NS
+        self.session_starts: deque[int] = deque(maxlen=2)
         self.prints = [0.0, 0.0, 0.0, 0.0]  # decayed size/count, short then long half-life
         self.uoa = [0.0, 0.0]  # decayed call / put premium
         self.last_block_ns: int | None = None
@@ -136,6 +140,8 @@ class SideState:
                 p = self.prints
                 self.prints = [p[0] * s, p[1] * s, p[2] * g, p[3] * g]
                 self.uoa = [self.uoa[0] * s, self.uoa[1] * s]
+        if self.last_close_ns is None or close_ns - BAR_NS - self.last_close_ns > self._session_gap:
+            self.session_starts.append(close_ns - BAR_NS)
         self.last_close_ns = close_ns
         if due:
             self._apply(due, close_ns)
@@ -201,7 +207,7 @@ class SideState:
             self.prev_addresses = value
         elif kind == "dark_pool_ratio":
             self.dark_pool_values.append(value)
-            self.dark_pool = deviation_last(self.dark_pool_values)
+            self.dark_pool = (pub, value, deviation_last(self.dark_pool_values))
         elif kind == "trade_print":
             s = _exp2(-(close_ns - pub) / self._short_h)
             g = _exp2(-(close_ns - pub) / self._long_h)
@@ -249,8 +255,11 @@ class SideState:
             return self.event_z[_Z_FEATURE_KIND[name]]
         if name == "active_addresses_chg":
             return self.addresses_chg
-        if name == "dark_pool_ratio":
-            return self.dark_pool
+        if name in ("dark_pool_ratio", "dark_pool_ratio_dev"):
+            report = self.dark_pool
+            if report is None or sum(1 for s in self.session_starts if s > report[0]) > 1:
+                return 0.0  # none yet, or two sessions began since it was published: stale
+            return report[1] if name == "dark_pool_ratio" else report[2]
         if name == "trade_size_dev":
             return trade_size_dev(*self.prints)
         if name == "block_trade_flag":
@@ -280,7 +289,8 @@ class SideState:
             "dark_pool_values": list(self.dark_pool_values),
             "prev_addresses": self.prev_addresses,
             "addresses_chg": self.addresses_chg,
-            "dark_pool": self.dark_pool,
+            "dark_pool": list(self.dark_pool) if self.dark_pool else None,
+            "session_starts": list(self.session_starts),
             "prints": list(self.prints),
             "uoa": list(self.uoa),
             "last_block_ns": self.last_block_ns,
@@ -294,7 +304,7 @@ class SideState:
         self.last_close_ns = state["last_close_ns"]
         self.receive(SideInputs(*_items_from_state(state["pending"])))
         for key in ("news_count", "news_weighted", "last_news_ns", "prev_addresses",
-                    "addresses_chg", "dark_pool", "last_block_ns", "last_flow_ns"):  # fmt: skip
+                    "addresses_chg", "last_block_ns", "last_flow_ns"):  # fmt: skip
             setattr(self, key, state[key])
         self.topic_sums = list(state["topic_sums"])
         self.news_sums = list(state["news_sums"])
@@ -306,6 +316,10 @@ class SideState:
             self.event_values[key].extend(values)
         self.event_z.update(state["event_z"])
         self.dark_pool_values.extend(state["dark_pool_values"])
+        report = state["dark_pool"]
+        # a checkpoint from before the session rule held a bare deviation: no report in force
+        self.dark_pool = tuple(report) if isinstance(report, list) else None  # type: ignore[assignment]
+        self.session_starts.extend(state.get("session_starts", ()))
         self.prints = list(state["prints"])
         self.uoa = list(state["uoa"])
         return self

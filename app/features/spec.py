@@ -24,6 +24,7 @@ FLOW_FEATURE_KINDS: dict[str, tuple[str, ...]] = {
     "active_addresses_chg": ("active_addresses",),
     "whale_transfers": ("whale_transfers",),
     "dark_pool_ratio": ("dark_pool_ratio",),
+    "dark_pool_ratio_dev": ("dark_pool_ratio",),
     "inst_volume_norm": ("inst_volume",),
     "trade_size_dev": ("trade_print",),
     "block_trade_flag": ("block_trade",),
@@ -64,6 +65,7 @@ _FLOW_BY_CLASS: dict[AssetClass, tuple[str, ...]] = {
     ),
     AssetClass.STOCKS: (
         "dark_pool_ratio",
+        "dark_pool_ratio_dev",
         "inst_volume_norm",
         "trade_size_dev",
         "block_trade_flag",
@@ -126,6 +128,9 @@ class FeatureSpec:
     # decayed sums of the z-scored events of the z-score flow features, one column per
     # half-life: a print's pressure fades with its age, which the last value alone does not say
     flow_sum_half_lives_minutes: tuple[float, ...] = (15.0, 60.0)
+    # a gap between bars longer than this starts a new trading session; a daily report
+    # (``dark_pool_ratio``) is in force from its publication through the end of the next session
+    session_gap_minutes: float = 60.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "asset_class", AssetClass(self.asset_class))
@@ -159,6 +164,7 @@ class FeatureSpec:
         for name in (
             "news_half_life_minutes", "flow_half_life_minutes", "flow_long_half_life_minutes",
             "news_age_cap_bars", "macro_age_cap_bars", "flow_age_cap_bars", "bb_k",
+            "session_gap_minutes",
         ):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise InputError(f"FeatureSpec.{name}={getattr(self, name)!r}: must be > 0")

@@ -35,11 +35,13 @@ class SideBatch:
     news: tuple[ScoredHeadline, ...] = ()
     macro: tuple[MacroPoint, ...] = ()
     flow: tuple[FlowPoint, ...] = ()
+    polled: int = 0  # of ``count``, items a SideFeed polled (not from the replayed stream)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "count": self.count,
+            "polled": self.polled,
             "after": self.after,
             "news": [_news(h) for h in self.news],
             "macro": [
@@ -56,6 +58,7 @@ class SideBatch:
         return cls(
             seq=int(d["seq"]),
             count=int(d["count"]),
+            polled=int(d.get("polled", 0)),
             after=dict(d["after"]),
             news=tuple(_news_back(h) for h in d["news"]),
             macro=tuple(MacroPoint(n, _dt(t), _dt(p), float(v)) for n, t, p, v in d["macro"]),

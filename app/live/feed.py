@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from app.live.items import FeedItem, ResumePoint
 from app.live.window_spec import WindowSpec
 from app.schema.bars import BAR_COLUMNS
 from app.types import BAR_NS, AssetClass, Bar, FlowPoint, MacroPoint, NewsItem, from_ns, to_ns
+
+if TYPE_CHECKING:
+    from app.live.side_feed import SideFeed
 
 
 class BarStore(Protocol):
@@ -106,6 +109,7 @@ class FeedWorker:
         checkpoint_every: int = 288,
         store_every: int = 1,
         keep_rows: bool = False,
+        side: SideFeed | None = None,
     ) -> None:
         self.asset_class = AssetClass(asset_class)
         if window.spec.asset_class is not self.asset_class:
@@ -128,12 +132,15 @@ class FeedWorker:
         self.store_every = store_every
         self._unstored: list[Bar] = []
         self.keep_rows = keep_rows
+        self.side = side  # side sources polled on their own cadence before each new bar
         self.rows: dict[str, list[tuple[int, np.ndarray]]] = {s: [] for s in self.symbols}
         self._atr_col = window.feature_names.index(f"atr_{window.spec.atr_period}")
         self._tickers = {s: self._new_ticker(s) for s in self.symbols}
         self._pending: dict[int, dict[str, tuple[Bar, np.ndarray | None, float]]] = {}
         self._buffer: list[NewsItem | MacroPoint | FlowPoint] = []
         self.side_seen = 0
+        self.side_polled = 0  # of side_seen, items from ``side`` (not the replayed stream)
+        self._buffer_polled = 0
         self._counts = dict.fromkeys(
             ("bars", "stored", "already_stored", "closes", "restored_bars", "checkpoints"), 0
         )
@@ -154,12 +161,20 @@ class FeedWorker:
         self._buffer.append(item)
         return []
 
+    def on_polled(self, items: Sequence[FlowPoint]) -> None:
+        """Side items a ``SideFeed`` polled: taken like ``on_item``'s, but not counted in the
+        resume point's ``side_seen`` (that counts the replayed stream's items)."""
+        self._buffer.extend(items)
+        self._buffer_polled += len(items)
+
     def on_bar(self, bar: Bar) -> list[BarClose]:
         reason = self._check(bar)
         if reason is not None:
             per = self._rejected.setdefault(bar.symbol, {})
             per[reason] = per.get(reason, 0) + 1
             return []
+        if self.side is not None:
+            self.side.before_bar(bar, self)
         self.flush_side()
         self._unstored.append(bar)
         if len(self._unstored) >= self.store_every:
@@ -210,11 +225,14 @@ class FeedWorker:
             news=tuple(scored),
             macro=tuple(i for i in items if isinstance(i, MacroPoint)),
             flow=tuple(i for i in items if isinstance(i, FlowPoint)),
+            polled=self._buffer_polled,
         )
+        self._buffer_polled = 0
         if self.checkpoints is not None:
             self.checkpoints.append(batch)
         self._apply_batch(batch, self.symbols)
         self.side_seen += batch.count
+        self.side_polled += batch.polled
 
     def _apply_batch(self, batch: SideBatch, symbols: Sequence[str]) -> None:
         side = SideInputs(tuple(h.news for h in batch.news), batch.macro, batch.flow)
@@ -281,7 +299,7 @@ class FeedWorker:
     def resume_point(self) -> ResumePoint:
         return ResumePoint(
             bars_after={s: t.last_ts_ns for s, t in self._tickers.items()},
-            side_seen=self.side_seen + len(self._buffer),
+            side_seen=self.side_seen + len(self._buffer) - self.side_polled - self._buffer_polled,
         )
 
     def checkpoint(self) -> None:
@@ -325,6 +343,7 @@ class FeedWorker:
         for s in self.symbols:
             for batch in batches[applied[s] :]:
                 self._apply_batch(batch, (s,))
+        self.side_polled += sum(b.polled for b in batches)
         if batches:
             self.side_seen = batches[-1].seq + batches[-1].count
         return out
@@ -334,6 +353,7 @@ class FeedWorker:
             "asset_class": self.asset_class.value,
             "symbols": list(self.symbols),
             "side_seen": self.side_seen,
+            "side_polled": self.side_polled,
             "counts": dict(self._counts),
             "rejected": self._rejected,
             "tickers": {
@@ -359,6 +379,7 @@ class FeedWorker:
                 f"{self.asset_class.value} {list(self.symbols)}"
             )
         self.side_seen = int(state["side_seen"])
+        self.side_polled = int(state.get("side_polled", 0))
         self._counts.update(state["counts"])
         self._rejected = {s: dict(r) for s, r in state["rejected"].items()}
         for s, ts in state["tickers"].items():

@@ -1,4 +1,4 @@
-"""Dark-pool ratio end to end: real AAPL 5m bars + a hand-written FINRA daily file ->
+"""Dark-pool ratio end to end: real AAPL and SPY 5m bars + a hand-written FINRA daily file ->
 ``ingest-side --source finra_dark_pool`` -> DuckDB -> ``build_features`` (and the incremental
 engine). The expected values are recomputed here from the CSV with the standard library."""
 
@@ -24,6 +24,7 @@ from tests.unit.features.feat_builders import assert_frames_close, replay, run_i
 NY = ZoneInfo("America/New_York")
 HEADER = "Date|Symbol|ShortVolume|ShortExemptVolume|TotalVolume|Market"
 SHARES = {1: 0.41, 2: 0.47, 4: 0.38}  # trading-day index -> off-exchange share we write
+# (the bars start on Wednesday 2025-06-04: day 2 is a Friday, its report speaks for Monday)
 
 
 def _independent_day_volumes(path) -> dict[date, int]:  # type: ignore[no-untyped-def]
@@ -35,9 +36,9 @@ def _independent_day_volumes(path) -> dict[date, int]:  # type: ignore[no-untype
     return dict(out)
 
 
-@pytest.fixture
-def stocks(shared_data):  # type: ignore[no-untyped-def]
-    path = shared_data / "stocks_yahoo_5m" / "AAPL_5m.csv"
+@pytest.fixture(params=["AAPL", "SPY"])
+def stocks(request, shared_data):  # type: ignore[no-untyped-def]
+    path = shared_data / "stocks_yahoo_5m" / f"{request.param}_5m.csv"
     if not path.is_file():
         pytest.skip(f"{path} not found")
     return path
@@ -47,7 +48,8 @@ def test_dark_pool_ratio_from_finra_file_and_stored_bars(stocks, tmp_path, capsy
     url = f"duckdb:///{tmp_path}/dp.db"
     frame = pd.read_csv(stocks, nrows=78 * 8)  # about eight trading days
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True).astype("datetime64[ns, UTC]")
-    frame.insert(0, "symbol", "AAPL")
+    symbol = stocks.name.split("_")[0]
+    frame.insert(0, "symbol", symbol)
     store = open_store(url)
     try:
         store.write_bars(frame)
@@ -62,14 +64,14 @@ def test_dark_pool_ratio_from_finra_file_and_stored_bars(stocks, tmp_path, capsy
     for day, share in covered.items():
         offexchange[day] = int(volumes[day] * share)
         total = offexchange[day]
-        rows = [HEADER, f"{day:%Y%m%d}|AAPL|{total // 2}|1200|{total}|B,Q,N",
-                f"{day:%Y%m%d}|MSFT|10|0|20|B,Q,N"]  # fmt: skip
+        rows = [HEADER, f"{day:%Y%m%d}|{symbol}|{total // 2}|1200|{total}|B,Q,N",
+                f"{day:%Y%m%d}|ZZZZ|10|0|20|B,Q,N"]  # fmt: skip
         (finra_dir / f"CNMSshvol{day:%Y%m%d}.txt").write_text("\n".join(rows) + "\n")
     # a file for a day without bars: its ratio cannot be formed and is counted
-    (finra_dir / "CNMSshvol20200102.txt").write_text(f"{HEADER}\n20200102|AAPL|5|0|10|Q\n")
+    (finra_dir / "CNMSshvol20200102.txt").write_text(f"{HEADER}\n20200102|{symbol}|5|0|10|Q\n")
 
     argv = ["ingest-side", "--kind", "flow", "--source", "finra_dark_pool", "--path",
-            str(finra_dir), "--symbol", "AAPL", "--store", url]  # fmt: skip
+            str(finra_dir), "--symbol", symbol, "--store", url]  # fmt: skip
     code = main(argv)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0, summary
@@ -77,8 +79,8 @@ def test_dark_pool_ratio_from_finra_file_and_stored_bars(stocks, tmp_path, capsy
 
     store = open_store(url)
     try:
-        flow = store.read("flow", "AAPL")
-        bars = store.read_bars("AAPL")
+        flow = store.read("flow", symbol)
+        bars = store.read_bars(symbol)
     finally:
         store.close()
     points = flow[flow["kind"] == "dark_pool_ratio"].sort_values("ts")
@@ -90,20 +92,35 @@ def test_dark_pool_ratio_from_finra_file_and_stored_bars(stocks, tmp_path, capsy
 
     spec = default_spec(AssetClass.STOCKS)
     batch = build_features(bars, asset_class=AssetClass.STOCKS, flow=flow, spec=spec)
-    closes = bars["ts"] + pd.Timedelta(minutes=5)
-    # independently: the ratio's deviation from the mean of the ratios known so far
+    # independently, with the calendar: a covered day's report (public 18:00 New York, after
+    # its regular session) is the one in force on every bar of the next trading day, which
+    # here crosses a weekend; every other bar is neutral (0), the covered day's own included
+    closes = (bars["ts"] + pd.Timedelta(minutes=5)).dt.tz_convert(NY)
+    bar_day = [days.index(c.date()) for c in closes]  # trading-day index of each bar
     want = np.zeros(len(bars))
-    for k, when in enumerate(published):
-        known = expected[: k + 1]
-        want[(closes >= pd.Timestamp(when)).to_numpy()] = known[-1] - sum(known) / len(known)
-    np.testing.assert_allclose(batch["dark_pool_ratio"].to_numpy(), want, rtol=0, atol=1e-12)
-    # neutral until the second covered day's publication (one ratio has no norm to deviate
-    # from), non-neutral from then on; nothing is used before 18:00 New York of its day
-    first_used = (closes >= pd.Timestamp(published[1])).to_numpy()
-    assert (batch["dark_pool_ratio"].to_numpy()[~first_used] == 0.0).all()
-    assert (batch["dark_pool_ratio"].to_numpy()[first_used] != 0.0).all()
-    same_day = (closes.dt.tz_convert(NY).dt.date == sorted(covered)[1]).to_numpy()
-    assert (batch["dark_pool_ratio"].to_numpy()[same_day] == 0.0).all()
+    for k, (day_index, close) in enumerate(zip(bar_day, closes, strict=True)):
+        previous = days[day_index - 1] if day_index > 0 else None
+        if previous in covered:
+            assert close >= datetime.combine(previous, time(18), tzinfo=NY)  # from publication
+            want[k] = offexchange[previous] / volumes[previous]
+    got = batch["dark_pool_ratio"].to_numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0.0)  # bar by bar
+    on = np.array([days[d - 1] in covered if d > 0 else False for d in bar_day])
+    assert (got[on] > 0.0).all() and (got[~on] == 0.0).all() and on.sum() == 3 * 78
+    assert {days[d] for d in np.array(bar_day)[on]} == {days[i + 1] for i in SHARES}
+    # before its publication nothing of a day's report shows, not even on the day itself
+    for day in covered:
+        public = pd.Timestamp(datetime.combine(day, time(18), tzinfo=NY))
+        share = offexchange[day] / volumes[day]
+        assert (got[(closes < public).to_numpy()] != share).all()
+    # the deviation column: the share minus the mean of the reports so far, same days in force
+    shares = expected
+    dev = batch["dark_pool_ratio_dev"].to_numpy()
+    for k, day in enumerate(sorted(covered)):
+        rows = np.array([bool(d) and days[d - 1] == day for d in bar_day])
+        expected_dev = shares[k] - sum(shares[: k + 1]) / (k + 1)
+        np.testing.assert_allclose(dev[rows], expected_dev, rtol=0, atol=1e-12)
+    assert (dev[~on] == 0.0).all()
 
     per_bar = replay(bars["ts"], None, None, flow)
     assert_frames_close(run_incremental(spec, bars, per_bar), batch, rtol=1e-9)

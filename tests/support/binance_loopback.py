@@ -1,7 +1,9 @@
 """A loopback server speaking Binance spot REST (the parts ccxt's binance class calls to trade).
 
 Endpoints: ``/api/v3/ping``, ``time``, ``exchangeInfo``, ``account``, ``order`` (POST / GET /
-DELETE), ``openOrders``, ``myTrades``, ``ticker/24hr``. Market orders fill at the price the test
+DELETE), ``openOrders``, ``myTrades``, ``ticker/24hr``, and the public tape ``aggTrades``
+(``tape``: aggTrade rows by id, served up to ``tape_now_ms()`` when set, as a venue serves
+only what has printed). Market orders fill at the price the test
 sets (``set_price``); a resting STOP_LOSS triggers and a LIMIT fills when a later price crosses
 it. Commission: 0.1% of the quote amount, charged in the quote asset (so base balances equal
 positions). Resting orders do not lock balances (real Binance spot would: see docs/EXECUTION.md).
@@ -19,7 +21,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -77,6 +79,9 @@ class BinanceState:
         self._ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self.now_ms = 1_735_689_600_000
+        self.tape: dict[str, list[dict]] = {}  # symbol -> aggTrade rows ("a", "T", ...) by id
+        self.tape_now_ms: Callable[[], int] | None = None
+        self.tape_requests: list[dict[str, str]] = []
 
     # ------------------------------------------------------------------ test controls
 
@@ -231,6 +236,23 @@ class BinanceState:
             rows = [t for t in rows if t["time"] >= int(q["startTime"])]
         return rows[: int(q.get("limit", 500))]
 
+    def agg_trades(self, q: dict[str, str]) -> list[dict]:
+        """``GET /api/v3/aggTrades``: by ``fromId``, or in ``[startTime, endTime]`` (<= 1 h)."""
+        self.tape_requests.append(q)
+        rows = self.tape.get(q.get("symbol", ""), [])
+        now = self.tape_now_ms() if self.tape_now_ms else None
+        if "fromId" in q:
+            if "startTime" in q:
+                raise ValueError("Binance refuses fromId with startTime")
+            rows = [t for t in rows if t["a"] >= int(q["fromId"])]
+        else:
+            lo, hi = int(q["startTime"]), int(q["endTime"])
+            if hi - lo > 3_600_000:
+                raise ValueError("Binance allows at most one hour per aggTrades window")
+            rows = [t for t in rows if lo <= t["T"] <= hi]
+        rows = [t for t in rows if now is None or t["T"] <= now]
+        return rows[: int(q.get("limit", 500))]
+
 
 def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -335,6 +357,8 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, rows)
                 if path == "/api/v3/myTrades":
                     return self._send(200, state.my_trades(q))
+                if path == "/api/v3/aggTrades":
+                    return self._send(200, state.agg_trades(q))
                 if path == "/api/v3/ticker/24hr":
                     sym = q.get("symbol", "")
                     p = f"{state.prices.get(sym, 0.0):.8f}"

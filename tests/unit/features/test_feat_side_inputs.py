@@ -157,9 +157,15 @@ def test_flow_features_by_hand() -> None:
     assert z[6] == pytest.approx((400 - values.mean()) / values.std()) and z[40] == z[6]
     assert out["active_addresses_chg"].iloc[7] == 0.0
     assert out["active_addresses_chg"].iloc[8] == pytest.approx(math.log(1.1))
-    dark = out["dark_pool_ratio"]  # share minus the mean of the recent shares
-    assert dark.iloc[4] == 0.0 and dark.iloc[5] == 0.0
-    assert dark.iloc[7] == pytest.approx(0.30 - 0.36) and dark.iloc[50] == dark.iloc[7]
+    dark = out["dark_pool_ratio"]  # the share in force (one session here: held to the end)
+    assert dark.iloc[4] == 0.0 and dark.iloc[5] == 0.42 and dark.iloc[6] == 0.42
+    assert dark.iloc[7] == 0.30 and dark.iloc[50] == 0.30
+    dev = out["dark_pool_ratio_dev"]  # share minus the mean of the recent shares
+    assert (
+        dev.iloc[5] == 0.0
+        and dev.iloc[7] == pytest.approx(0.30 - 0.36)
+        and dev.iloc[50] == dev.iloc[7]
+    )
     flags = out["block_trade_flag"].to_numpy()
     assert flags[9] == 1.0 and flags.sum() == 1.0  # only in the bar it printed
     assert out["uoa_call_put_ratio"].iloc[10] == pytest.approx(0.5)
@@ -167,6 +173,34 @@ def test_flow_features_by_hand() -> None:
     assert out["trade_size_dev"].iloc[11] == pytest.approx(0.0)  # recent == long-run mean
     assert out["flow_age"].iloc[11] == 0.0 and out["flow_age"].iloc[1] == spec.flow_age_cap_bars
     assert out["flow_age"].iloc[15] == 4.0
+
+
+def test_dark_pool_report_holds_through_the_next_session_only() -> None:
+    """Four 12-bar sessions 17 h apart. A report published in the night after session 0 is
+    in force on session 1 and gone on session 2; one published inside session 2 holds for its
+    rest and for session 3. Batch by hand, and the incremental engine equal to it."""
+    from tests.unit.features.feat_builders import replay, run_incremental
+
+    parts = [bars_frame(n=12, seed=k) for k in range(4)]
+    for k, part in enumerate(parts):
+        part["ts"] = part["ts"] + pd.Timedelta(hours=18 * k)
+    frame = pd.concat(parts, ignore_index=True)
+    spec = default_spec("stocks")
+    night = frame["ts"].iloc[11] + pd.Timedelta(hours=2)
+    inside = _close(frame, 29) - pd.Timedelta(seconds=1)
+    flow = _flow([("dark_pool_ratio", night, 0.4), ("dark_pool_ratio", inside, 0.6)], "AAPL")
+    frame["symbol"] = "AAPL"
+    out = build_features(frame, asset_class="stocks", flow=flow, spec=spec)
+    want = np.zeros(48)
+    want[12:24] = 0.4  # the next session
+    want[29:48] = 0.6  # the rest of its session and the next one
+    np.testing.assert_array_equal(out["dark_pool_ratio"].to_numpy(), want)
+    dev = out["dark_pool_ratio_dev"].to_numpy()
+    assert (dev[12:24] == 0.0).all() and dev[29] == pytest.approx(0.6 - 0.5)
+    assert (dev[24:29] == 0.0).all() and dev[40] == dev[29]
+    incremental = run_incremental(spec, frame, replay(frame["ts"], None, None, flow))
+    np.testing.assert_array_equal(incremental["dark_pool_ratio"].to_numpy(), want)
+    np.testing.assert_allclose(incremental["dark_pool_ratio_dev"].to_numpy(), dev, rtol=1e-12)
 
 
 def test_bad_side_rows_are_rejected_counted_and_good_rows_kept() -> None:
@@ -203,7 +237,8 @@ def test_bad_side_rows_are_rejected_counted_and_good_rows_kept() -> None:
     }
     assert out["sentiment_score"].iloc[3] == pytest.approx(0.4 / (1 + spec.news_prior_weight))
     assert out["fear_greed"].iloc[3] == pytest.approx(0.2)
-    assert out["dark_pool_ratio"].iloc[3] == pytest.approx(0.3 - 0.4)  # 1.7 left out
+    assert out["dark_pool_ratio"].iloc[3] == 0.3  # the last of the valid ones
+    assert out["dark_pool_ratio_dev"].iloc[3] == pytest.approx(0.3 - 0.4)  # 1.7 left out
 
 
 def test_side_frame_errors_name_the_column() -> None:
