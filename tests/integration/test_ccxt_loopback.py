@@ -280,3 +280,23 @@ def test_cli_exits_1_when_the_venue_stays_down(venue, tmp_path, capsys, monkeypa
     assert code == 1
     assert "fetch_ohlcv BTC/USDT failed after 1 attempts" in captured.err
     assert json.loads(captured.out.strip().splitlines()[-1])["exit_code"] == 1
+
+
+def test_venue_bars_warm_up_then_poll_each_closed_bar_once(venue) -> None:
+    """The live feed's poller over ccxt's real binance class: the warm-up ends at the last
+    closed bar, each poll returns the bars closed since, none twice, never the forming one."""
+    from app.live.venue_bars import VenueBars
+
+    state, _ = venue
+    n = state.n_bars  # bars 0..n-2 closed, n-1 forming
+    bars = VenueBars(_source(venue), {"BTCUSDT": "BTC/USDT"}, lambda: state.now)
+    warm = bars.warmup(20)
+    assert [b.ts for b in warm] == [T0 + timedelta(minutes=5 * i) for i in range(n - 21, n - 1)]
+    assert bars.poll() == []
+    state.n_bars += 3  # three more bars close
+    polled = bars.poll()
+    assert [b.ts for b in polled] == [T0 + timedelta(minutes=5 * i) for i in range(n - 1, n + 2)]
+    assert polled[0].close == 100.0 + n and bars.poll() == []
+    assert bars.due() == T0 + timedelta(
+        minutes=5 * (n + 3), seconds=2
+    )  # the forming bar closes, + grace
