@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from app.broker.fill_model import ATR_PERIOD, wilder_atr
@@ -47,6 +47,7 @@ class StagedSession:
         stale_bars: int = 2,
         atr_period: int = ATR_PERIOD,
         source: str = "live",
+        on_status: Callable[[RiskStatus], None] | None = None,
     ) -> None:
         if stale_bars < 1:
             raise ValueError(f"stale_bars={stale_bars!r}: must be >= 1")
@@ -59,6 +60,8 @@ class StagedSession:
         self.view = view
         self.stale_after = stale_bars * BAR_INTERVAL
         self.source = source
+        self.on_status = on_status  # the API's risk mirror (app/serve/graph.py)
+        self._lock = asyncio.Lock()  # bar closes and operator commands, one at a time
         self.records = SessionRecords()
         self.reducing_classes: set[AssetClass] = set()
         self.status: RiskStatus | None = None
@@ -70,8 +73,13 @@ class StagedSession:
     def swap_model(self, model: Any) -> None:
         self.model = model
 
+    def _set_status(self, status: RiskStatus) -> None:
+        self.status = status
+        if self.on_status is not None:
+            self.on_status(status)
+
     async def start(self) -> None:
-        self.status = await _value(self.risk.status())
+        self._set_status(await _value(self.risk.status()))
         reply = await _value(self.execution.start(self.status))
         self._changes = reply.changes
         if self.view is not None:
@@ -84,13 +92,38 @@ class StagedSession:
 
     async def command(self, cmd: RiskCommand) -> RiskStatus:
         """An operator command, applied by the risk stage; the status the next bar uses."""
-        self.status = await _value(self.risk.command(cmd))
-        return self.status
+        async with self._lock:
+            self._set_status(await _value(self.risk.command(cmd)))
+        return self.status  # type: ignore[return-value]
+
+    async def flatten(self, reason: str) -> int:
+        """The kill switch with its flatten sent now (``--flatten-on-exit``): the risk stage's
+        ``on_mark`` at the last close, executed; returns how many orders went out."""
+        await self.command(RiskCommand("halt", reason=reason))
+        async with self._lock:
+            if self.last_ts is None:
+                return 0
+            now = self.last_ts + BAR_INTERVAL
+            account = await _value(self.execution.start(self.status))
+            req = RiskRequest(now, self.calendar, account.snapshot, (), (), (), self._changes)
+            verdict = await _value(self.risk.decide_bar(req))
+            self._set_status(verdict.status)
+            self._changes = None
+            if verdict.flatten is None or not verdict.flatten.orders:
+                return 0
+            await _value(self.execution.execute((verdict.flatten,), self.status))
+            self.records.decisions.append(verdict.flatten)
+            self.records.orders += len(verdict.flatten.orders)
+            return len(verdict.flatten.orders)
 
     async def fill_rows(self) -> list[tuple]:
         return await _value(self.execution.fill_rows())
 
     async def on_bar_close(self, closed: Any) -> StepResult:
+        async with self._lock:
+            return await self._step(closed)
+
+    async def _step(self, closed: Any) -> StepResult:
         ts = closed.ts
         if self.last_ts is not None and ts <= self.last_ts:
             raise ValueError(
@@ -132,7 +165,7 @@ class StagedSession:
             self._merge(self._changes, marked.changes),
         )
         verdict = await _value(self.risk.decide_bar(req))  # 2. on_mark, 3. every signal
-        self.status = verdict.status
+        self._set_status(verdict.status)
         self._changes = None
         decisions = verdict.all
         fills = marked.fills
