@@ -216,21 +216,19 @@ class ExecutionStage:
         self._n_fills = 0
 
     async def start(self, status: RiskStatus) -> ExecutionReply:
-        """Reconcile with the venue (before any order); idempotent."""
+        """Reconcile with the venue (before any order); idempotent: later calls only answer
+        the account's snapshot."""
         before = self._sync(status)
-        if not self.started:
-            await self.engine.start()
-            self.started = True
-            self._n_fills = len(self.engine.pf.fills)
+        await self._started()
         return self._reply(before, ())
 
     async def on_bars(
         self, bars: Sequence[Bar], now: datetime, status: RiskStatus
     ) -> ExecutionReply:
-        await self.start(status)
+        before = self._sync(status)
+        await self._started()
         if self.on_time is not None:
             self.on_time(now)
-        before = self._sync(status)
         for bar in bars:
             await self.engine.on_bar(bar)
         self.engine.mark(now)
@@ -239,12 +237,19 @@ class ExecutionStage:
     async def execute(
         self, decisions: Sequence[RiskDecision], status: RiskStatus
     ) -> ExecutionReply:
-        await self.start(status)
         before = self._sync(status)
+        await self._started()
         records: list[OrderRecord] = []
         for decision in decisions:
             records.extend(await self.engine.execute(decision))
         return self._reply(before, tuple(records))
+
+    async def _started(self) -> None:
+        """``ExecutionEngine.start`` once (and again on a new process after a crash)."""
+        if not self.started:
+            await self.engine.start()
+            self.started = True
+            self._n_fills = len(self.engine.pf.fills)
 
     async def stop(self) -> None:
         if self.started:
