@@ -167,7 +167,7 @@ class StagedSession:
         verdict = await _value(self.risk.decide_bar(req))  # 2. on_mark, 3. every signal
         self._set_status(verdict.status)
         self._changes = None
-        decisions = verdict.all
+        decisions = verdict.ordered
         fills = marked.fills
         if any(d.orders for d in decisions):  # 4. the approved orders
             sent = await _value(self.execution.execute(decisions, self.status))

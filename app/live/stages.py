@@ -32,7 +32,16 @@ from app.config import RiskSettings
 from app.live.session import _fill_of
 from app.risk.engine import RiskEngine
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
-from app.types import AssetClass, Bar, DecisionAction, Fill, Order, RiskDecision, RiskState
+from app.types import (
+    AssetClass,
+    Bar,
+    DecisionAction,
+    Fill,
+    Order,
+    RiskDecision,
+    RiskState,
+    Signal,
+)
 
 COMMANDS = ("halt", "resume", "reducing")
 
@@ -94,7 +103,7 @@ class RiskRequest:
     now: datetime  # the close of the bar
     calendar: AssetClass
     portfolio: PortfolioSnapshot  # marked at ``now``
-    signals: tuple  # tuple[Signal, ...]
+    signals: tuple[Signal, ...]
     markets: tuple[MarketSnapshot, ...]
     blocked: tuple[tuple[str, ...], ...]
     changes: RiskChanges | None = None
@@ -115,7 +124,8 @@ class RiskReply:
     status: RiskStatus
 
     @property
-    def all(self) -> tuple[RiskDecision, ...]:
+    def ordered(self) -> tuple[RiskDecision, ...]:
+        """Every decision in execution order: the flatten first."""
         return ((self.flatten,) if self.flatten is not None else ()) + self.decisions
 
 

@@ -32,15 +32,19 @@ def _last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sim") / "sim"
+def make_sim(folder: Path, days: int = 3) -> Path:
+    """A simulator folder of BTCUSDT and ETHUSDT (seed 3) through ``python -m app simulate``."""
     code = main(
-        ["simulate", "--out", str(folder), "--days", "3", "--seed", "3"]
+        ["simulate", "--out", str(folder), "--days", str(days), "--seed", "3"]
         + ["--symbols", "BTCUSDT", "ETHUSDT"]
     )
     assert code == 0
     return folder
+
+
+@pytest.fixture(scope="module")
+def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sim(tmp_path_factory.mktemp("sim") / "sim")
 
 
 def promoted_config(tmp_path: Path, sim_folder: Path):  # type: ignore[no-untyped-def]

@@ -7,20 +7,26 @@ checked by the plain worker's test helper."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
 
 from app.cli.main import main
-from tests.integration.test_live_cli import (  # noqa: F401 - sim_folder is a fixture
+from tests.integration.test_live_cli import (
     _last_json,
     check_live_equals_predict_and_backtest,
+    make_sim,
     promoted_config,
-    sim_folder,
 )
 
 pytestmark = [pytest.mark.timeout(600)]
 KEY = "operate-key-of-the-serve-worker-test"
+
+
+@pytest.fixture(scope="module")
+def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sim(tmp_path_factory.mktemp("sim") / "sim", days=2)  # 576 bar closes
 
 
 def test_live_on_ray_serve_equals_predict_and_backtest(
