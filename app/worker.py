@@ -87,8 +87,9 @@ class _Worker:
         opts, settings = self.opts, self.settings
         if opts.address:
             raise InputError(
-                f"--address={opts.address!r}: the worker runs its plain classes in this process; "
-                "joining a Ray cluster (the Serve graph of app/serve/graph.py) is not wired in yet"
+                f"--address={opts.address!r}: this worker runs the plain classes in one process; "
+                "the Ray / Serve graph worker is app.worker_serve.run_live_serve (the CLI's "
+                "`live --address` calls it)"
             )
         model = _promoted(settings.registry_dir)
         if opts.venue != "paper":

@@ -5,7 +5,9 @@ process dies (``ray.kill(..., no_restart=False)``, a lost node), Ray starts it a
 constructor restores the worker from its checkpoint and the store, and the interrupted
 ``run()`` call is retried: it continues the source from ``resume_point()``. Bar closes go to a
 sink actor (``on_close.remote(bar_close)``, in order); after a restart the closes rebuilt by
-``restore()`` are sent again, marked ``replayed``.
+``restore()`` are sent again, marked ``replayed``. With ``FeedConfig.wait_sink`` each close
+waits for the sink's answer (the Serve app's handle: one bar close in the graph at a time, and
+``--speed max`` goes as fast as the graph answers); ``stop()`` ends a running ``run()``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class FeedConfig:
     store_every: int = 1
     speed: float | None = None  # bars per second per ticker; None = max
     score_news: bool = True  # load the configured sentiment model for headlines
+    wait_sink: bool = False  # wait for each close's answer (a Serve handle's DeploymentResponse)
+    registry_dir: str | None = None  # where the sentiment head is (default: the settings')
 
 
 class FeedActor:
@@ -69,6 +73,7 @@ class FeedActor:
             store_every=config.store_every,
         )
         self.starts = 1 + _restarts_so_far()
+        self._stop = False
         self._send(self.worker.restore())
 
     def _scorer(self, window: WindowSpec) -> Any:
@@ -79,23 +84,30 @@ class FeedActor:
         from app.models.text_loader import cached_sentiment_model
 
         settings = load_settings()
-        model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
+        registry_dir = self.config.registry_dir or settings.registry_dir
+        model = cached_sentiment_model(settings.sentiment, Path(registry_dir))
         return HeadlineScorer(model, self.data.assets, window.impact_model)
 
     def _send(self, closes: list[BarClose]) -> None:
         if self.sink is not None:
             for close in closes:
-                self.sink.on_close.remote(close)
+                sent = self.sink.on_close.remote(close)
+                if self.config.wait_sink:
+                    _wait(sent)
 
     def run(self, max_items: int | None = None) -> dict[str, Any]:
         """Stream the source from the worker's resume point to its end (or ``max_items``)."""
         replay = Replay(self.data, self.config.asset_class, speed=self.config.speed)
         for k, item in enumerate(replay.items(self.worker.resume_point())):
-            if max_items is not None and k >= max_items:
+            if (max_items is not None and k >= max_items) or self._stop:
                 break
             self._send(self.worker.on_item(item))
         self.worker.close()
         return self.stats()
+
+    def stop(self) -> None:
+        """End a running ``run()`` after its current item (it closes the worker and returns)."""
+        self._stop = True
 
     def stats(self) -> dict[str, Any]:
         return {**asdict(self.worker.stats()), "starts": self.starts, "pid": os.getpid()}
@@ -107,6 +119,15 @@ class FeedActor:
 
     def checkpoint(self) -> None:
         self.worker.checkpoint()
+
+
+def _wait(sent: Any) -> Any:
+    """The answer of a sink call: a Serve ``DeploymentResponse`` or a Ray ``ObjectRef``."""
+    if hasattr(sent, "result"):
+        return sent.result()
+    import ray
+
+    return ray.get(sent)
 
 
 def _restarts_so_far() -> int:

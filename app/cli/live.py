@@ -3,6 +3,7 @@
     python -m app live --replay runs/sim --speed max --out runs/live
     python -m app live --replay data/BTCUSDT_5m.csv --asset-class crypto --speed 20 --out d
     python -m app live --venue binance --live --testnet --out runs/live-testnet
+    python -m app live --address local --replay runs/sim --speed max --out runs/live-ray
 
 Serves the promoted model version (exit 2 when there is none), prints the API URLs, runs until
 --duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv, decisions.csv,
@@ -61,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="stop after this long of trading (the warm-up of a replay does not count)",
     )
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
-    p.add_argument("--address", default="", help="Ray address to join (not wired in yet: refused)")
+    p.add_argument(
+        "--address",
+        default="",
+        help="run on Ray through the Serve graph: local (start one here), auto, ray://HOST:PORT "
+        "or IP:PORT (join); the API is Serve's HTTP proxy on 127.0.0.1:--port",
+    )
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
     p.add_argument("--flatten-on-exit", action="store_true")
     p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
@@ -89,4 +95,8 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         flatten_on_exit=args.flatten_on_exit,
         serve_api=not args.no_api,
     )
+    if opts.address:  # the distributed loop: feed actors -> the Serve graph
+        from app.worker_serve import run_live_serve
+
+        return run_live_serve(opts)
     return run_live(opts)

@@ -6,10 +6,11 @@
   the same version and a promotion applies from the next bar on; versions load on first use
   and the last few stay cached. ``reconfigure`` (the deployment's ``user_config``) preloads a
   version in place on running replicas: no restart, no dropped request.
-- ``LiveIngress``: the FastAPI app of ``app.serve.api.build_api`` (built in the replica, after
-  the constructor, through ``__serve_build_asgi_app__``) over the replica's ``MemoryLiveView``,
-  plus ``on_bar_close`` which the feed calls: the ``TradingSession`` step with the model
-  answered by the Model deployment. GETs read the view's memory; they never call the model.
+  A bar close is one ``BarWindows`` request (every ticker's window): one hop per bar close, and
+  concurrent bar closes (several asset classes) share a forward pass.
+- ``RiskDeployment`` (one replica): ``app.live.stages.RiskStage``, the deterministic engine of
+  the account; its state is written after every bar's decisions and every command.
+- The ingress (``app/serve/graph.py``) and the execution actor (``app/actors/execution.py``).
 
 Everything sent between them is a frozen dataclass or a domain type.
 """
@@ -29,7 +30,9 @@ import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from app.config import RiskSettings
 from app.live.model import SignalModel, signal_of
+from app.live.stages import RiskCommand, RiskReply, RiskRequest, RiskStage, RiskStatus
 from app.models import registry
 from app.types import Signal
 
@@ -44,6 +47,18 @@ class TickerWindow:
     ts: datetime  # open time of the bar
     window: np.ndarray  # (lookback, features), raw
     version: str
+
+
+@dataclass(frozen=True, slots=True)
+class BarWindows:
+    """Every ticker's raw window at one bar close, and the model version to score them with."""
+
+    ts: datetime  # open time of the bar
+    windows: tuple[tuple[str, np.ndarray], ...]  # (ticker, (lookback, features)) in bar order
+    version: str
+
+    def requests(self) -> list[TickerWindow]:
+        return [TickerWindow(t, self.ts, w, self.version) for t, w in self.windows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +113,12 @@ class ModelServer:
                 out[i] = signal_of(requests[i].ticker, requests[i].ts, probs[k], version)
         return out  # type: ignore[return-value]
 
+    def predict_bars(self, bars: list[BarWindows]) -> list[tuple[Signal, ...]]:
+        """``predict`` over every window of ``bars`` at once; one tuple per bar, in order."""
+        flat = [r for b in bars for r in b.requests()]
+        answers = iter(self.predict(flat))
+        return [tuple(next(answers) for _ in b.windows) for b in bars]
+
 
 @serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
 class ModelDeployment(ModelServer):
@@ -107,10 +128,32 @@ class ModelDeployment(ModelServer):
     async def signal(self, requests: list[TickerWindow]) -> list[Signal]:
         return await asyncio.to_thread(self.predict, requests)
 
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.001)
+    async def bar_signals(self, bars: list[BarWindows]) -> list[tuple[Signal, ...]]:
+        return await asyncio.to_thread(self.predict_bars, bars)
+
+
+@serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
+class RiskDeployment:
+    """The Risk deployment: one replica, one account's deterministic engine. Its methods do
+    not await, so a bar's decisions and an operator command never interleave."""
+
+    def __init__(self, settings: RiskSettings, state_path: str) -> None:
+        self.stage = RiskStage(settings, state_path)
+
+    async def status(self) -> RiskStatus:
+        return self.stage.status()
+
+    async def decide_bar(self, req: RiskRequest) -> RiskReply:
+        return self.stage.decide_bar(req)
+
+    async def command(self, cmd: RiskCommand) -> RiskStatus:
+        return self.stage.command(cmd)
+
 
 class ServedModel:
-    """The ``SignalSource`` the session awaits: one request per ticker to the Model deployment
-    (batched there), the version read from the registry pointer once per bar."""
+    """The ``SignalSource`` the session awaits: one request per bar close to the Model
+    deployment, the version read from the registry pointer once per bar."""
 
     def __init__(self, handle: DeploymentHandle, registry_dir: Path, version: str) -> None:
         self.handle = handle
@@ -120,10 +163,11 @@ class ServedModel:
     async def signals(self, ts: datetime, windows: Mapping[str, np.ndarray]) -> dict[str, Signal]:
         version = registry.promoted_version(self.registry_dir) or self.version
         self.version = version
-        calls = [
-            self.handle.signal.remote(TickerWindow(t, ts, w, version)) for t, w in windows.items()
-        ]
-        answers = await asyncio.gather(*calls)
+        if not windows:
+            return {}
+        answers = await self.handle.bar_signals.remote(
+            BarWindows(ts, tuple(windows.items()), version)
+        )
         return {s.ticker: s for s in answers}
 
 

@@ -1,138 +1,154 @@
-"""``build_app(settings, ...) -> Application``: the Serve graph of the live loop.
+"""The Serve graph of the live loop: FastAPI ingress -> Model -> Risk -> the execution actor.
 
-HTTP ingress (FastAPI, ``app.serve.api``) -> Model deployment (batched, versioned) ; the
-ingress replica (one) holds the ``TradingSession`` with the deterministic risk engine and the
-``ExecutionEngine`` (paper by default), and persists the risk engine's state
-(``RiskEngine.to_state``) after every bar's decisions and every operator command, so a restarted
-replica continues from it. The feed calls ``on_bar_close`` through the app handle; API reads
-come from the replica's memory.
+``build_app(settings, ...) -> Application`` (the worker's way in) and ``app_builder(args)``
+(``serve deploy serve_config.yaml``: Serve calls it with the config's ``args``).
+
+- ``LiveIngress`` (one replica: one account) serves the API of ``app.serve.api.build_api`` over
+  its ``MemoryLiveView`` and runs each bar close (``on_close`` / ``on_bar_close``, called by the
+  feed actors through the app handle) as a ``StagedSession`` step: the execution actor's
+  ``on_bars`` and the Model deployment together, then the Risk deployment's ``decide_bar``,
+  then the execution actor's ``execute``: two or three hops per bar close, whatever the number
+  of tickers. Signals are kept in the view; GETs read memory and never call the model.
+- ``ModelDeployment`` and ``RiskDeployment``: ``app/serve/deployments.py``.
+- The execution actor (``app/actors/execution.py``) is created by the ingress on its own node
+  (the journal and the paper state are files in ``state_dir`` there) and shares its fate.
+
+Only frozen dataclasses and domain types travel between them (``app/live/stages.py``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from app.actors.execution import EXECUTION_ACTOR_OPTIONS, ExecutionActor, ExecutionConfig
 from app.clock import ReplayClock, WallClock
 from app.config import Settings
 from app.errors import InputError
-from app.live.session import ClosedBars, TradingSession
+from app.live.staged import StagedSession
+from app.live.stages import RiskCommand, RiskStatus
 from app.models import registry
-from app.risk.engine import RiskEngine
-from app.serve.deployments import ModelDeployment, ServedModel, StepSummary
+from app.serve.deployments import ModelDeployment, RiskDeployment, ServedModel, StepSummary
+from app.serve.memory import MemoryLiveView
 from app.types import BAR_INTERVAL, AssetClass
 
+MAX_ERRORS = 100
 
-def _risk_engine(settings: Settings, path: Path) -> RiskEngine:
-    if path.exists():
-        return RiskEngine.from_state(settings.risk, json.loads(path.read_text()))
-    return RiskEngine(settings.risk)
+
+class Remote:
+    """A Ray actor or Serve handle whose method calls return awaitables (``StagedSession``'s
+    stages): ``Remote(h).decide_bar(req)`` is ``h.decide_bar.remote(req)``."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._handle, name)
+        return lambda *a, **kw: method.remote(*a, **kw)
+
+
+class _GraphView(MemoryLiveView):
+    """The view over a risk engine that lives in the Risk deployment: reads use a mirror
+    refreshed from every status; commands go to the deployment through the session."""
+
+    session: StagedSession
+
+    def set_status(self, status: RiskStatus) -> None:
+        with self._lock:
+            self.engine = status.engine(self.engine.settings)
+
+    async def halt(self, reason: str):  # type: ignore[no-untyped-def]  # noqa: ANN201
+        return await self._remote(RiskCommand("halt", reason=reason))
+
+    async def resume(self):  # type: ignore[no-untyped-def]  # noqa: ANN201
+        return await self._remote(RiskCommand("resume"))
+
+    async def set_reducing(self, on: bool):  # type: ignore[no-untyped-def]  # noqa: ANN201
+        return await self._remote(RiskCommand("reducing", on=on))
+
+    async def _remote(self, cmd: RiskCommand):  # type: ignore[no-untyped-def]  # noqa: ANN202
+        await self.session.command(cmd)  # refreshes the mirror through on_status
+        return self._risk_command(lambda _engine: None)  # the risk event, the answer
 
 
 @serve.deployment(num_replicas=1, max_ongoing_requests=512, ray_actor_options={"num_cpus": 0})
 @serve.ingress()
 class LiveIngress:
-    """The API and the session of one account (one replica: one account, one risk engine)."""
+    """The API and the bar-close driver of one account."""
 
     async def __init__(
         self,
         model: DeploymentHandle,
+        risk: DeploymentHandle,
         settings: Settings,
         asset_classes: Mapping[str, AssetClass],
         calendar: AssetClass,
         state_dir: str,
         version: str,
-        replay_start: object | None = None,
+        replay_start: datetime | None = None,
         initial_equity: float = 100_000.0,
+        trade_from: datetime | None = None,
     ) -> None:
-        self._setup(
-            model, settings, asset_classes, calendar, state_dir, version, replay_start,
-            initial_equity,
-        )  # fmt: skip
-        await self.session.start()
-
-    def _setup(
-        self,
-        model: DeploymentHandle,
-        settings: Settings,
-        asset_classes: Mapping[str, AssetClass],
-        calendar: AssetClass,
-        state_dir: str,
-        version: str,
-        replay_start: object | None,
-        initial_equity: float,
-    ) -> None:
-        import os
-
-        from app.broker.execution import open_engine
-        from app.serve.memory import MemoryLiveView
-        from app.store import DuckDBStore
-
         self.settings = settings
-        folder = Path(state_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.risk_path = folder / "risk_state.json"
+        self.trade_from = trade_from
+        self.errors: list[str] = []
+        self.skipped = 0
         self.clock = ReplayClock(replay_start) if replay_start is not None else WallClock()
-        risk = _risk_engine(settings, self.risk_path)
-        self.store = DuckDBStore(folder / "journal.db")
-        execution = open_engine(
-            "paper",
-            settings,
-            os.environ,
-            risk,
-            self.store,
-            calendar=calendar,
-            clock=self.clock.now,
-            asset_classes=asset_classes,
-            state_path=folder / "paper_state.json",
-            initial_cash=initial_equity,
-        )
-        self.view = MemoryLiveView(
+        status: RiskStatus = await risk.status.remote()
+        config = ExecutionConfig(
+            state_dir, AssetClass(calendar), dict(asset_classes),
+            initial_equity=initial_equity, replay_start=replay_start,
+        )  # fmt: skip
+        self.execution = _execution_actor(config, settings)
+        self.view = _GraphView(
             clock=self.clock,
-            engine=risk,
+            engine=status.engine(settings.risk),
             registry_dir=settings.registry_dir,
             tickers=list(asset_classes),
             api=settings.api,
             initial_equity=initial_equity,
             calendar=calendar,
-            on_risk_change=self._persist,
         )
-        served = ServedModel(model, Path(settings.registry_dir), version)
-        self.session = TradingSession(
-            model=served,
-            risk=risk,
-            execution=execution,
+        self.session = StagedSession(
+            model=ServedModel(model, Path(settings.registry_dir), version),
+            risk=Remote(risk),
+            execution=Remote(self.execution),
             asset_classes=asset_classes,
             calendar=calendar,
             clock=self.clock,
             view=self.view,
             stale_bars=settings.api.signal_stale_bars,
             source="serve",
-            fill_book=execution.broker.pf,  # type: ignore[attr-defined]  # paper
-            on_risk_change=self._persist,
+            on_status=self.view.set_status,
         )
+        self.view.session = self.session
+        await self.session.start()
 
     def __serve_build_asgi_app__(self):  # type: ignore[no-untyped-def]  # noqa: N807
         from app.serve.api import build_api
 
         return build_api(self.view, self.settings)
 
-    def _persist(self, engine: RiskEngine) -> None:
-        tmp = self.risk_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(engine.to_state(), default=str))
-        tmp.replace(self.risk_path)
-
-    async def on_bar_close(self, closed: ClosedBars) -> StepSummary:
-        """One bar close through model -> risk -> execution; the signals land in the view."""
+    async def on_bar_close(self, closed: Any) -> StepSummary | None:
+        """One bar close through model -> risk -> execution (None: a warm-up bar before
+        ``trade_from``, or a close already processed: a restarted feed sends it again)."""
+        ts = closed.ts
+        last = self.session.last_ts
+        if (self.trade_from is not None and ts < self.trade_from) or (
+            last is not None and ts <= last
+        ):
+            self.skipped += 1
+            return None
         if isinstance(self.clock, ReplayClock):
-            self.clock.advance_to(closed.ts + BAR_INTERVAL)
+            self.clock.advance_to(ts + BAR_INTERVAL)
         step = await self.session.on_bar_close(closed)
-        self._persist(self.session.risk)
         return StepSummary(
             step.ts,
             len(step.signals),
@@ -142,11 +158,55 @@ class LiveIngress:
             self.session.model.version,
         )
 
-    async def fill_rows(self) -> list[tuple]:
-        return self.session.fill_rows()
+    async def on_close(self, closed: Any) -> StepSummary | None:
+        """The feed actors' sink: ``on_bar_close``, one bad bar counted, never fatal."""
+        try:
+            return await self.on_bar_close(closed)
+        except Exception as exc:  # noqa: BLE001 - reported in the summary, the loop goes on
+            if len(self.errors) < MAX_ERRORS:
+                self.errors.append(f"{closed.ts.isoformat()}: {type(exc).__name__}: {exc}")
+            return None
 
-    async def records(self):  # type: ignore[no-untyped-def]
+    async def flatten(self, reason: str) -> int:
+        """The kill switch's flatten, sent now (--flatten-on-exit); returns the orders sent."""
+        return await self.session.flatten(reason)
+
+    async def fill_rows(self) -> list[tuple]:
+        return await self.session.fill_rows()
+
+    async def records(self):  # type: ignore[no-untyped-def]  # noqa: ANN201
         return self.session.records
+
+    async def report(self) -> dict[str, Any]:
+        status = self.session.status
+        return {
+            "errors": list(self.errors),
+            "skipped": self.skipped,
+            "risk_state": status.state.value if status is not None else None,
+            "model_version": self.session.model.version,
+        }
+
+    async def stop(self) -> None:
+        await self.session.stop()
+
+
+def _execution_actor(config: ExecutionConfig, settings: Settings) -> Any:
+    """The account's execution actor on this replica's node (one per app: named after it)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    name = f"seed-trader-execution-{serve.get_replica_context().app_name}"
+    node = ray.get_runtime_context().get_node_id()
+    return (
+        ray.remote(ExecutionActor)
+        .options(
+            name=name,
+            get_if_exists=True,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+            **EXECUTION_ACTOR_OPTIONS,
+        )
+        .remote(config, settings)
+    )
 
 
 def build_app(
@@ -155,25 +215,89 @@ def build_app(
     asset_classes: Mapping[str, AssetClass],
     calendar: AssetClass,
     state_dir: str | Path,
-    replay_start: object | None = None,
+    replay_start: datetime | None = None,
     initial_equity: float = 100_000.0,
     model_replicas: int = 1,
+    trade_from: datetime | None = None,
 ) -> Application:
     """The live graph over the promoted model version (``InputError`` when none is).
     ``settings.api`` must already hold keys (``app.serve.auth.resolve_keys``)."""
     version = registry.promoted_version(settings.registry_dir)
     if version is None:
         raise InputError(f"no promoted model in {settings.registry_dir}")
+    if not asset_classes:
+        raise InputError("asset_classes: no ticker to trade")
+    state = Path(state_dir)
     model = ModelDeployment.options(
         num_replicas=model_replicas, user_config={"version": version}
     ).bind(str(settings.registry_dir))
+    risk = RiskDeployment.bind(settings.risk, str(state / "risk_state.json"))
     return LiveIngress.bind(
         model,
+        risk,
         settings,
         dict(asset_classes),
         AssetClass(calendar),
-        str(state_dir),
+        str(state),
         version,
         replay_start,
         initial_equity,
+        trade_from,
+    )
+
+
+class GraphArgs(BaseModel):
+    """The ``args`` of serve_config.yaml (``serve deploy``): what ``build_app`` needs beyond
+    the settings, which come from the environment (``APP_*``) and ``config`` (a TOML file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state_dir: str = Field(min_length=1)
+    calendar: AssetClass
+    model_replicas: int = Field(default=1, ge=1, le=64)
+    tickers: tuple[str, ...] = ()  # default: the configured universe of ``calendar``
+    initial_equity: float = Field(default=100_000.0, gt=0)
+    config: str | None = None  # a settings TOML on the node
+
+
+def parse_args(args: Mapping[str, Any]) -> GraphArgs:
+    """``args`` -> ``GraphArgs``; ``InputError`` naming each bad field."""
+    if not isinstance(args, Mapping):
+        raise InputError(f"serve args: expected a mapping, got {type(args).__name__}")
+    try:
+        return GraphArgs.model_validate(dict(args))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(args)'}={e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise InputError(f"serve args: {problems}") from None
+
+
+def app_builder(args: dict[str, Any]) -> Application:
+    """``serve deploy``'s builder: the settings from the environment (keys included: a
+    non-loopback API without keys is refused by ``resolve_keys``), the rest from ``args``."""
+    from app.config import load_settings
+    from app.serve.auth import resolve_keys
+
+    parsed = parse_args(args)
+    settings = load_settings(Path(parsed.config)) if parsed.config else load_settings()
+    settings = resolve_keys(settings)
+    universe = {a.symbol: AssetClass(a.asset_class) for a in settings.universe}
+    if parsed.tickers:
+        unknown = [t for t in parsed.tickers if t not in universe]
+        if unknown:
+            raise InputError(f"serve args: tickers={unknown!r}: not in the configured universe")
+        classes = {t: universe[t] for t in parsed.tickers}
+    else:
+        classes = {t: c for t, c in universe.items() if c is parsed.calendar}
+    if not classes:
+        raise InputError(f"serve args: calendar={parsed.calendar.value!r}: no ticker of that class")
+    return build_app(
+        settings,
+        asset_classes=classes,
+        calendar=parsed.calendar,
+        state_dir=parsed.state_dir,
+        initial_equity=parsed.initial_equity,
+        model_replicas=parsed.model_replicas,
     )

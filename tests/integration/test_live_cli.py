@@ -32,27 +32,33 @@ def _last_json(out: str) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("sim") / "sim"
+def make_sim(folder: Path, days: int = 3) -> Path:
+    """A simulator folder of BTCUSDT and ETHUSDT (seed 3) through ``python -m app simulate``."""
     code = main(
-        ["simulate", "--out", str(folder), "--days", "3", "--seed", "3"]
+        ["simulate", "--out", str(folder), "--days", str(days), "--seed", "3"]
         + ["--symbols", "BTCUSDT", "ETHUSDT"]
     )
     assert code == 0
     return folder
 
 
-def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -> None:
+@pytest.fixture(scope="module")
+def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sim(tmp_path_factory.mktemp("sim") / "sim")
+
+
+def promoted_config(tmp_path: Path, sim_folder: Path):  # type: ignore[no-untyped-def]
+    """A tiny model of the folder's bars, promoted in a fresh registry; (model, settings TOML)."""
     data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
     model = tiny_model(data.bars, sharp=1.0)  # temperature ~ the logits spread
-    config = _config(tmp_path, save_promoted(tmp_path / "registry", model))
-    out = tmp_path / "live"
-    argv = ["live", "--config", str(config), "--replay", str(sim_folder), "--speed", "max"]
-    assert main([*argv, "--port", "0", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    summary = _last_json(printed)
-    assert "signal API: http://127.0.0.1:" in printed
+    return model, _config(tmp_path, save_promoted(tmp_path / "registry", model))
+
+
+def check_live_equals_predict_and_backtest(  # type: ignore[no-untyped-def]
+    tmp_path: Path, sim_folder: Path, model, config: Path, out: Path, summary: dict, capsys
+) -> None:
+    """``live``'s --out files against ``predict`` (1e-6) and ``backtest --signals`` (exact)."""
+    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
     assert summary["stopped"] == "end_of_replay" and summary["errors"] == []
     assert summary["bars"] == sum(len(f) for f in data.bars.values())
     assert summary["fills"] > 20 and summary["orders"] >= summary["fills"] // 2
@@ -88,6 +94,18 @@ def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -
     decisions = pd.read_csv(out / "decisions.csv")
     assert list(decisions.columns) == ["ts", "ticker", "action", "qty", "reasons"]
     assert summary["decisions"] == len(decisions) >= summary["signals"]
+
+
+def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -> None:
+    model, config = promoted_config(tmp_path, sim_folder)
+    out = tmp_path / "live"
+    argv = ["live", "--config", str(config), "--replay", str(sim_folder), "--speed", "max"]
+    assert main([*argv, "--port", "0", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "signal API: http://127.0.0.1:" in printed
+    check_live_equals_predict_and_backtest(
+        tmp_path, sim_folder, model, config, out, _last_json(printed), capsys
+    )
 
 
 def test_no_promoted_model_exits_2_with_one_line(tmp_path, sim_folder, capsys) -> None:

@@ -1,11 +1,12 @@
 """The Serve graph for real (local Ray, Serve's HTTP proxy on 127.0.0.1): bar closes through
-ingress -> Model deployment -> risk -> paper execution give the fills ``run_backtest`` gives on
-the graph's own signals (exactly); a
-promotion under a load of GET requests fails none of them and the signals carry the new
-version from the next bar on."""
+ingress -> Model deployment -> Risk deployment -> the paper execution actor give the fills
+``run_backtest`` gives on the graph's own signals (exactly); a promotion under a load of GET
+requests fails none of them and the signals carry the new version from the next bar on; an
+operator halt reaches the Risk deployment, whose state file says so."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -99,6 +100,13 @@ def test_graph_trades_like_the_session_and_promotes_under_load(tmp_path, ray_ser
         for col in ("price", "qty", "fee", "side"):
             assert live[col].tolist() == bt[col].tolist(), col
         assert pd.to_datetime(live["ts"], utc=True).tolist() == bt["ts"].tolist()
+        saved = tmp_path / "state" / "risk_state.json"  # written by the Risk deployment
+        assert json.loads(saved.read_text())["kill_reason"] is None
+        with httpx.Client(base_url=ray_serve, timeout=30) as c:
+            r = c.post("/v1/risk/halt", json={"reason": "ops"}, headers=headers)
+            assert r.status_code == 200 and r.json()["state"] == "HALTED", r.text
+            assert c.get("/v1/risk", headers=headers).json()["state"] == "HALTED"
+        assert json.loads(saved.read_text())["kill_reason"] == "ops"
     finally:
         stop.set()
         serve.delete("live")

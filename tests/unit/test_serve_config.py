@@ -1,5 +1,6 @@
 """serve_config.yaml is a valid `serve deploy` file for the signal app (offline: Ray's own
-ServeDeploySchema) whose import path resolves to a callable app builder."""
+ServeDeploySchema) whose import path resolves to the app builder: called with the config's
+`args` alone it builds the Application (not deployed); bad args name the field."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_serve_config_pins_the_ingress_to_the_head_of_both_clusters() -> None:
     pinned = {
         d.name: d.ray_actor_options.resources for d in _app().deployments if d.ray_actor_options
     }
-    assert set(pinned) == {"LiveIngress", "ModelDeployment"}
+    assert set(pinned) == {"LiveIngress", "RiskDeployment", "ModelDeployment"}
     for name in ("cluster.yaml", "cluster-gcp.yaml"):
         cfg = yaml.safe_load((REPO_ROOT / name).read_text())
         head = cfg["available_node_types"][cfg["head_node_type"]]["resources"]
@@ -60,13 +61,43 @@ def test_import_path_resolves_to_a_callable_and_names_real_deployments() -> None
         assert hasattr(module, deployment.name), f"{module.__name__} has no {deployment.name}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="serve deploy calls the builder with the `args` dict alone; "
-    "app.serve.graph:build_app(settings, *, asset_classes, calendar, state_dir) takes a Settings",
-)
-def test_builder_accepts_serve_args_alone() -> None:
+def _builder():  # type: ignore[no-untyped-def]
     app = _app()
     module = importlib.import_module(_builder_module(app.import_path))
-    builder = getattr(module, app.import_path.partition(":")[2])
+    return getattr(module, app.import_path.partition(":")[2]), app
+
+
+def test_builder_accepts_serve_args_alone(tmp_path, monkeypatch) -> None:
+    from ray.serve import Application
+
+    from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
+
+    builder, app = _builder()
     inspect.signature(builder).bind(app.args)  # TypeError when more is required
+    bars, _ = sim_bars(days=1)
+    registry = save_promoted(tmp_path / "registry", tiny_model(bars))
+    monkeypatch.setenv("APP_REGISTRY_DIR", str(registry))
+    monkeypatch.setenv("APP_API__KEYS", '["operate-key-for-the-test"]')
+    args = {**app.args, "state_dir": str(tmp_path / "state")}
+    built = builder(args)
+    assert isinstance(built, Application)
+    assert isinstance(builder({**args, "tickers": ["BTCUSDT"]}), Application)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"model_replicas": 0}, "model_replicas=0"),
+        ({"calendar": "bonds"}, "calendar='bonds'"),
+        ({"replicas": 2}, "replicas=2"),
+        ({"state_dir": ""}, "state_dir=''"),
+    ],
+)
+def test_bad_serve_args_name_the_field(change, named) -> None:
+    from app.errors import InputError
+    from app.serve.graph import parse_args
+
+    _, app = _builder()
+    parse_args(app.args)  # the shipped args parse
+    with pytest.raises(InputError, match=named.replace("(", r"\(")):
+        parse_args({**app.args, **change})

@@ -1,0 +1,233 @@
+"""``python -m app live --address local|auto|ray://HOST:PORT|IP:PORT``: the worker on Ray.
+
+The same replay as the plain worker (app/worker.py), through the distributed live loop:
+a ``StoreActor`` owns the bars' DuckDB file (with QuestDB the feed writes over ILP itself), one
+``FeedActor`` for the traded asset class validates, stores, updates the incremental features
+and sends each bar close to the Serve app's handle (``app.serve.graph``: ingress -> Model ->
+Risk -> the execution actor), waiting for its answer, so ``--speed max`` goes as fast as the
+graph answers. The API is served by Serve's HTTP proxy on 127.0.0.1:``--port``. On stop
+(``--duration``, the end of the replay, SIGTERM / Ctrl-C) it flattens if asked, writes the same
+``--out`` files as the plain worker and returns the same JSON summary.
+
+``local`` starts a Ray inside this process (or uses the one this process already runs);
+anything else is handed to ``ray.init(address=...)`` (a running cluster). Ray 2.60 keeps token
+authentication on (``~/.ray/auth_token``): a joined cluster needs the same token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import threading
+import time
+from typing import Any
+
+from app.config import Settings, load_settings
+from app.errors import InputError
+from app.live.records import write_records
+from app.types import AssetClass
+from app.worker import LiveOptions, _check_live_allowed, _load, _promoted, _replay_start
+
+APP_NAME = "signal"
+STORE_EVERY = 288  # bars per store write, as the plain worker (one DuckDB write costs ~30 ms)
+
+
+def run_live_serve(opts: LiveOptions, settings: Settings | None = None) -> dict[str, object]:
+    """Run the worker on Ray to its end; returns the JSON summary (``InputError``: exit 2)."""
+    if not opts.address:
+        raise InputError("--address: give local, auto, ray://HOST:PORT or IP:PORT")
+    settings = settings or (load_settings(opts.config) if opts.config else load_settings())
+    model = _promoted(settings.registry_dir)
+    if opts.venue != "paper":
+        _check_live_allowed(opts)
+    if not opts.replay:
+        raise InputError("--address: the feed actors replay a recording here: give --replay PATH")
+    if not opts.serve_api:
+        raise InputError("--no-api: with --address the Serve app is the loop; drop one of them")
+    data, asset_class = _load(opts)
+    classes = {s: asset_class for s in data.symbols(asset_class)}
+    start = _replay_start(data.bars, opts.replay_from)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    return _ServeWorker(opts, settings, model, classes, asset_class, start).run()
+
+
+class _ServeWorker:
+    def __init__(self, opts, settings, model, classes, asset_class, start) -> None:  # type: ignore[no-untyped-def]
+        self.opts = opts
+        self.settings = settings
+        self.model = model
+        self.classes = classes
+        self.asset_class = AssetClass(asset_class)
+        self.start = start
+        self.stop = threading.Event()
+
+    def run(self) -> dict[str, object]:
+        import ray
+        from ray import serve
+
+        opts = self.opts
+        owned = _connect(opts.address)
+        actors: list[Any] = []
+        deployed = False
+        t0 = time.monotonic()
+        try:
+            port = opts.port or _free_port()
+            serve.start(
+                http_options={"host": "127.0.0.1", "port": port},
+                logging_config={"enable_access_log": False},
+            )
+            handle = serve.run(self._app(port), name=APP_NAME, route_prefix="/")
+            deployed = True
+            urls = {"api": f"http://127.0.0.1:{port}"}
+            urls["docs"] = urls["api"] + "/docs"
+            opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']}; Ray Serve)")
+            store, feed = self._feed(handle)
+            actors += [a for a in (feed, store) if a is not None]
+            reason, stats = self._wait(feed, t0)
+            if opts.flatten_on_exit:
+                handle.flatten.remote("flatten_on_exit").result()
+            records = handle.records.remote().result()
+            fill_rows = handle.fill_rows.remote().result()
+            report = handle.report.remote().result()
+            handle.stop.remote().result()
+            if store is not None:
+                ray.get(store.close.remote())
+        finally:
+            for actor in actors:
+                with contextlib.suppress(Exception):
+                    ray.kill(actor, no_restart=True)
+            if deployed:
+                with contextlib.suppress(Exception):
+                    serve.delete(APP_NAME)
+            if owned:
+                with contextlib.suppress(Exception):
+                    serve.shutdown()
+                ray.shutdown()
+        files = write_records(records, fill_rows, opts.out)
+        summary: dict[str, object] = {
+            "stopped": reason,
+            "model_version": report["model_version"],
+            "venue": opts.venue,
+            "address": opts.address,
+            "bars": records.bars,
+            "signals": len(records.signals),
+            "decisions": len(records.decisions),
+            "orders": records.orders,
+            "fills": len(records.fills),
+            "final_equity": records.equity[-1].equity if records.equity else opts.initial_equity,
+            "risk_state": report["risk_state"],
+            "errors": report["errors"] + records.errors,
+            "seconds": round(time.monotonic() - t0, 3),
+            "urls": urls,
+            "files": files,
+            "feed": {k: stats.get(k) for k in ("starts", "rejected") if k in stats},
+        }
+        (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
+
+    def _app(self, port: int):  # type: ignore[no-untyped-def]
+        from app.serve.auth import resolve_keys
+        from app.serve.graph import build_app
+
+        api = self.settings.api.model_copy(update={"port": port, "host": "127.0.0.1"})
+        settings = resolve_keys(
+            self.settings.model_copy(update={"api": api}), announce=self.opts.announce
+        )
+        return build_app(
+            settings,
+            asset_classes=self.classes,
+            calendar=self.asset_class,
+            state_dir=self.opts.out,
+            replay_start=self.start,
+            trade_from=self.start,
+            initial_equity=self.opts.initial_equity,
+        )
+
+    def _feed(self, handle):  # type: ignore[no-untyped-def]
+        """The store owner (DuckDB) and the class's feed actor, sending to ``handle``."""
+        import ray
+
+        from app.actors.feed_actor import FEED_ACTOR_OPTIONS, FeedActor, FeedConfig
+        from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor
+        from app.live.window_spec import WindowSpec
+
+        opts = self.opts
+        url = opts.store or f"duckdb:///{opts.out / 'bars.db'}"
+        store = None
+        if url.startswith("duckdb"):  # one writer: the store actor owns the file
+            store = ray.remote(StoreActor).options(**STORE_ACTOR_OPTIONS, num_cpus=0).remote(url)
+        config = FeedConfig(
+            asset_class=self.asset_class.value,
+            replay=str(opts.replay[0]),
+            checkpoint_dir=str(opts.out / "checkpoints"),
+            symbols=tuple(self.classes),
+            store_url=None if store is not None else url,
+            store_every=STORE_EVERY,
+            speed=opts.speed,
+            wait_sink=True,
+            registry_dir=str(self.settings.registry_dir),
+        )
+        window = WindowSpec.from_bundle(self.model.bundle)
+        feed = (
+            ray.remote(FeedActor)
+            .options(**FEED_ACTOR_OPTIONS, num_cpus=0)
+            .remote(config, window, store, handle)
+        )
+        return store, feed
+
+    def _wait(self, feed, t0: float) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+        """Until the replay ends, ``--duration`` passes, or SIGTERM / Ctrl-C."""
+        import ray
+
+        run = feed.run.remote()
+        previous = _on_signals(self.stop)
+        try:
+            while True:
+                done, _ = ray.wait([run], timeout=0.25)
+                if done:
+                    reason = "end_of_replay"
+                    break
+                over = self.opts.duration_s is not None
+                if over and time.monotonic() - t0 >= self.opts.duration_s:
+                    reason = "duration"
+                elif self.stop.is_set():
+                    reason = "signal"
+                else:
+                    continue
+                feed.stop.remote()
+                break
+            return reason, ray.get(run, timeout=300)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _connect(address: str) -> bool:
+    """Start (``local``) or join Ray; False when this process already runs one (kept)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    try:
+        ray.init(address=address, **kw)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise InputError(f"--address={address!r}: cannot reach Ray: {exc}") from exc
+    return True
+
+
+def _on_signals(stop: threading.Event) -> dict:
+    previous = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

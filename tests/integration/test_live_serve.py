@@ -1,0 +1,72 @@
+"""``python -m app live --address local`` on a simulator folder, through the session's Ray and
+Serve (``ray_serve``): the feed actor sends every bar close to the Serve graph (ingress -> Model
+-> Risk -> execution actor), the API answers on Serve's HTTP proxy while it runs, and the --out
+files equal ``predict`` (probabilities to 1e-6) and ``backtest --signals`` (fills exactly),
+checked by the plain worker's test helper."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.cli.main import main
+from tests.integration.test_live_cli import (
+    _last_json,
+    check_live_equals_predict_and_backtest,
+    make_sim,
+    promoted_config,
+)
+
+pytestmark = [pytest.mark.timeout(600)]
+KEY = "operate-key-of-the-serve-worker-test"
+
+
+@pytest.fixture(scope="module")
+def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sim(tmp_path_factory.mktemp("sim") / "sim", days=2)  # 576 bar closes
+
+
+def test_live_on_ray_serve_equals_predict_and_backtest(
+    tmp_path,
+    sim_folder,
+    ray_serve,
+    capsys,
+    monkeypatch,  # noqa: F811
+) -> None:
+    monkeypatch.setenv("APP_API__KEYS", f'["{KEY}"]')
+    model, config = promoted_config(tmp_path, sim_folder)
+    port = int(ray_serve.rsplit(":", 1)[1])
+    out = tmp_path / "live"
+    seen: list[int] = []
+    done = threading.Event()
+
+    def poll() -> None:  # the API of the running graph, on Serve's proxy
+        with httpx.Client(base_url=ray_serve, timeout=30) as c:
+            while not done.is_set():
+                try:
+                    r = c.get("/v1/signals/BTCUSDT", headers={"X-API-Key": KEY})
+                    seen.append(r.status_code)
+                except httpx.HTTPError:
+                    pass  # the app is not deployed yet, or already deleted
+                done.wait(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        argv = ["live", "--config", str(config), "--address", "local", "--speed", "max"]
+        argv += ["--replay", str(sim_folder), "--port", str(port), "--out", str(out)]
+        assert main(argv) == 0
+    finally:
+        done.set()
+        poller.join(timeout=30)
+    printed = capsys.readouterr().out
+    assert f"signal API: {ray_serve}" in printed and "Ray Serve" in printed
+    assert 200 in seen and 500 not in seen and 401 not in seen, seen  # 404/503: not deployed
+    summary = _last_json(printed)
+    assert summary["address"] == "local" and summary["feed"]["starts"] == 1
+    check_live_equals_predict_and_backtest(
+        tmp_path, sim_folder, model, config, out, summary, capsys
+    )
