@@ -1,12 +1,17 @@
-"""A sweep across the nodes of a loopback cluster survives losing one mid-sweep.
+"""Issue 14's "running across nodes", on one loopback cluster: head + 2 worker nodes
+(``ray.cluster_utils.Cluster``) whose workers alone declare the ``trainer`` and ``feed``
+resources, so trials and feed actors run on workers, never on the head.
 
-Head + 2 worker nodes (``ray.cluster_utils.Cluster``); every trial asks for the ``trainer``
-resource only workers declare, one per worker, so the two trials run on different nodes. A
-Tune callback removes the node of the first trial to report its second epoch (its first
-checkpoint is saved by then). The interrupted trial must restart from its last checkpoint (its
-epoch and iteration counters go on, not back to 1) on the surviving worker, and the sweep must
-end with the scores and best configuration of an uninterrupted run of the same trials
-(``run_fold`` in-process, same seeds; resumed training is exact on CPU).
+1. A feed actor on a worker node writes its bars over ILP/HTTP (``--store questdb://...``) to
+   a loopback server speaking QuestDB's HTTP API (tests/unit/store/questdb_fake.py); the ILP
+   lines received are exactly the replayed bars.
+2. A sweep survives losing a node: every trial asks for one ``trainer`` (one per worker), so
+   the two trials run on different nodes. A Tune callback removes the node of the first trial
+   to report its second epoch (its first checkpoint is saved by then). The interrupted trial
+   must restart from its last checkpoint (its epoch and iteration counters go on, not back to
+   1) on the surviving worker, and the sweep must end with the scores and best configuration
+   of an uninterrupted run of the same trials (``run_fold`` in-process, same seeds; resumed
+   training is exact on CPU). This test removes a node: it runs last in the module.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import torch
 ray = pytest.importorskip("ray")
 
 from ray import tune  # noqa: E402
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
+from app.actors.feed_actor import FEED_ACTOR_OPTIONS, BarCloseLog, FeedActor, FeedConfig  # noqa: E402
 from app.config import load_settings  # noqa: E402
+from app.live.replay import load_replay  # noqa: E402
+from app.live.window_spec import WindowSpec  # noqa: E402
 from app.sim.config import SimConfig  # noqa: E402
 from app.sim.files import write_simulation  # noqa: E402
 from app.sim.market import SimulatedMarket  # noqa: E402
@@ -32,9 +41,68 @@ from app.tuning.sweep import SweepConfig, load_sweep_data, run_sweep  # noqa: E4
 from app.tuning.sweep_trial import FoldMetrics, trial_inputs  # noqa: E402
 from app.tuning.walkforward import run_fold  # noqa: E402
 from tests.support.ray_cluster import loopback_cluster  # noqa: E402
+from tests.unit.live.live_builders import sim_folder, small_spec  # noqa: E402
+from tests.unit.store.questdb_fake import FakeQuestDB, parse_ilp  # noqa: E402
 
-EPOCHS = 4
+EPOCHS = 3
 TRAINER = {"trainer": 1.0}
+WORKER_RESOURCES = {**TRAINER, "feed": 1.0}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with loopback_cluster(WORKER_RESOURCES) as (c, workers):
+        yield c, workers
+
+
+def test_feed_actor_on_a_worker_node_writes_its_bars_over_ilp(cluster, tmp_path):
+    c, workers = cluster
+    sim = sim_folder(tmp_path)
+    window = WindowSpec.for_spec(small_spec(), lookback=6)
+    sink = (
+        ray.remote(BarCloseLog)
+        .options(num_cpus=0, scheduling_strategy=_on_node(c.head_node.node_id))
+        .remote()
+    )
+    with FakeQuestDB() as questdb:
+        port = questdb.url.rsplit(":", 1)[1]
+        config = FeedConfig(
+            asset_class="crypto",
+            replay=str(sim),
+            checkpoint_dir=str(tmp_path / "checkpoints"),
+            store_url=f"questdb://127.0.0.1:{port}?visible_timeout=10",
+            store_every=64,
+            score_news=False,
+        )
+        feed = (
+            ray.remote(FeedActor)
+            .options(**FEED_ACTOR_OPTIONS, num_cpus=0, resources={"feed": 1})
+            .remote(config, window, None, sink)
+        )
+        assert ray.get(feed.node_id.remote(), timeout=120) in {w.node_id for w in workers}
+        stats = ray.get(feed.run.remote(), timeout=120)
+        ray.kill(feed, no_restart=True)
+        lines = [line for body in questdb.writes for line in parse_ilp(body.decode())]
+
+    data = load_replay(sim, "crypto")
+    want = pd.concat([data.bars[s].assign(symbol=s) for s in data.symbols("crypto")])
+    got = pd.DataFrame(
+        [{"symbol": tags["symbol"], "ts": ts, **fields} for table, tags, fields, ts in lines]
+    )
+    assert {table for table, *_ in lines} == {"bars"}
+    assert len(questdb.writes) > 1  # batches of store_every bars, each its own ILP request
+    cols = ["symbol", "ts", "open", "high", "low", "close", "volume"]
+    want = want.assign(ts=want["ts"].astype("datetime64[ns, UTC]").astype("int64"))[cols]
+    pd.testing.assert_frame_equal(
+        got[cols].sort_values(["symbol", "ts"], ignore_index=True),
+        want.sort_values(["symbol", "ts"], ignore_index=True),
+        check_dtype=False,
+    )
+    assert stats["starts"] == 1 and not got.duplicated(["symbol", "ts"]).any()
+
+
+def _on_node(node_id: str) -> NodeAffinitySchedulingStrategy:
+    return NodeAffinitySchedulingStrategy(node_id=node_id, soft=False)
 
 
 class Recorder(tune.Callback):
@@ -85,7 +153,7 @@ def _sweep(sim: Path, out: Path) -> SweepConfig:
         folds=2,
         fold_indices=[1],
         max_epochs=EPOCHS,
-        max_windows_per_epoch=800,
+        max_windows_per_epoch=500,
         asha_grace_period=EPOCHS + 2,  # no early stops: both runs train every epoch
         max_concurrent=2,
         trial_resources=TRAINER,
@@ -125,18 +193,18 @@ def _uninterrupted(cfg: SweepConfig, settings) -> pd.DataFrame:
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)
-def test_sweep_loses_a_node_and_ends_as_an_uninterrupted_run(sim, tmp_path):
+def test_sweep_loses_a_node_and_ends_as_an_uninterrupted_run(cluster, sim, tmp_path):
+    c, workers = cluster
     settings = load_settings()
     cfg = _sweep(sim, tmp_path / "sweep")
     reference = _uninterrupted(cfg, settings)
-    with loopback_cluster(TRAINER) as (cluster, workers):
-        hurt = Recorder(cluster, workers, kill_at_epoch=2)
-        report = run_sweep(cfg, settings, callbacks=[hurt])
+    hurt = Recorder(c, workers, kill_at_epoch=2)
+    report = run_sweep(cfg, settings, callbacks=[hurt])
 
-    # both trials ran at once, one on each worker node (never on the head)
+    # the two trials ran on the two worker nodes (never on the head)
     killed = hurt.killed
     assert killed, "the callback never saw epoch 2"
-    assert {r["node"] for r in hurt.rows if not r["after_kill"]} == {w.node_id for w in workers}
+    assert {r["node"] for r in hurt.rows} == {w.node_id for w in workers}
 
     # the node went away mid-trial; the trial came back once, elsewhere, from a checkpoint
     assert hurt.recovered == [killed["trial"]]
@@ -146,6 +214,7 @@ def test_sweep_loses_a_node_and_ends_as_an_uninterrupted_run(sim, tmp_path):
     first = next(r for r in after if r["since_restore"] == 1)
     [survivor] = [w.node_id for w in workers if w.node_id != killed["node"]]
     assert first["node"] == survivor
+    assert {r["node"] for r in hurt.rows if r["trial"] != killed["trial"]} == {survivor}
     assert 1 < first["epoch"] <= before[-1]["epoch"] + 1  # not from scratch, no epoch skipped
     assert first["iteration"] == first["epoch"]  # Tune's counter came back with the checkpoint
     assert after[-1]["done"] and after[-1]["iteration"] == EPOCHS + 1
