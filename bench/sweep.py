@@ -44,6 +44,21 @@ def _config(sim: Path, out: Path, args: argparse.Namespace, configs: int, concur
     )
 
 
+def _start_ray(cpus: int, attempts: int = 3) -> None:
+    """``ray.init``, tried again when the raylet misses Ray's fixed 30 s start-up deadline
+    (it does on this shared machine at load averages above ~15)."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+
+
 def main() -> None:
     import ray
 
@@ -67,7 +82,7 @@ def main() -> None:
             SimulatedMarket(SimConfig.for_symbols(["BTCUSDT"], days=args.days)).run(), sim
         )
         t0 = time.perf_counter()
-        ray.init(num_cpus=max(args.concurrency), include_dashboard=False, log_to_driver=False)
+        _start_ray(max(args.concurrency))
         started = time.perf_counter() - t0
         warm = _config(sim, Path(tmp) / "warm", args, 1, 1).model_copy(update={"max_epochs": 1})
         t0 = time.perf_counter()

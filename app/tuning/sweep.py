@@ -164,6 +164,8 @@ def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTria
         key = config_key(conf)
         configs[key] = {k: v for k, v in conf.items() if k != "fold"}
         art = artifact_path(artifacts, conf)
+        if not (art / FINAL_JSON).is_file():
+            fetch_artifacts(res.checkpoint, art)
         finished = (art / FINAL_JSON).is_file()
         last = dict(res.metrics or {})  # Tune's last report (an epoch row when stopped early)
         if finished:
@@ -187,6 +189,19 @@ def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTria
                 checkpoints[key] = art / MODEL_DIR
     results = pd.DataFrame(rows).sort_values(["config_key", "fold"])
     return SweepTrials(results, returns, checkpoints, configs)
+
+
+def fetch_artifacts(checkpoint: Any, art: Path) -> None:
+    """Copy a finished trial's artifacts from its last checkpoint into ``art``.
+
+    On several machines a trial writes ``art`` on its own node's disk, where the driver does
+    not see it; its final report's checkpoint holds the same files on the sweep's storage
+    (``storage``: s3://, gs:// or a shared folder), which every node reads."""
+    if checkpoint is None:
+        return
+    with checkpoint.as_directory() as d:
+        if (Path(d) / FINAL_JSON).is_file():
+            shutil.copytree(d, art, dirs_exist_ok=True)
 
 
 def register_best(
