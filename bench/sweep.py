@@ -84,7 +84,9 @@ def main() -> None:
         t0 = time.perf_counter()
         _start_ray(max(args.concurrency))
         started = time.perf_counter() - t0
-        warm = _config(sim, Path(tmp) / "warm", args, 1, 1).model_copy(update={"max_epochs": 1})
+        warm = _config(sim, Path(tmp) / "warm", args, 1, 1).model_copy(
+            update={"max_epochs": 1, "asha_grace_period": 3}
+        )
         t0 = time.perf_counter()
         run_sweep(warm, settings)
         warmup = time.perf_counter() - t0
