@@ -44,7 +44,7 @@ from tests.support.ray_cluster import loopback_cluster  # noqa: E402
 from tests.unit.live.live_builders import sim_folder, small_spec  # noqa: E402
 from tests.unit.store.questdb_fake import FakeQuestDB, parse_ilp  # noqa: E402
 
-EPOCHS = 3
+EPOCHS = 4  # the node goes at epoch 2: two epochs and the test scoring still to run
 TRAINER = {"trainer": 1.0}
 WORKER_RESOURCES = {**TRAINER, "feed": 1.0}
 
