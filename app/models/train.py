@@ -24,6 +24,7 @@ from app.models.bundle import ModelBundle
 from app.models.calibration import expected_calibration_error, fit_temperature, nll, softmax
 from app.models.dataset import FeatureScaler, WindowSet, class_weights, iterate_batches
 from app.models.factory import build_model, model_config_for
+from app.models.train_state import TrainState
 
 
 @dataclass(frozen=True)
@@ -135,12 +136,17 @@ def train_classifier(
     device: torch.device,
     on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
     shard: tuple[int, int] = (0, 1),
+    *,
+    resume: TrainState | None = None,
+    on_state: Callable[[TrainState], None] | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]], int, float]:
     """Train in place; return (best model, history, best epoch, training windows/s).
 
     ``shard = (rank, world)`` is for data-parallel workers (app/tuning/final_fit.py): every
     worker draws the same epoch sample and trains on its ``rank::world`` share of it, DDP
-    averages the gradients, and the stop decision uses rank 0's validation scores."""
+    averages the gradients, and the stop decision uses rank 0's validation scores.
+    ``on_state`` gets the loop's state after every epoch; ``resume`` continues from one, and
+    then ends exactly as the uninterrupted run would have (same samples, same weights)."""
     if train_ends.size == 0 or val_ends.size == 0:
         raise ValueError(
             f"train_classifier: {train_ends.size} training and {val_ends.size} "
@@ -160,8 +166,26 @@ def train_classifier(
     best = (-np.inf, np.inf)
     best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
     history: list[dict[str, float]] = []
-    seen, busy = 0, 0.0
-    for epoch in range(1, config.max_epochs + 1):
+    seen, busy, first = 0, 0.0, 1
+    if resume is not None:
+        model.load_state_dict(resume.model)
+        opt.load_state_dict(resume.optimizer)
+        scaler.load_state_dict(resume.grad_scaler)
+        rng.bit_generator.state = resume.rng
+        torch.set_rng_state(resume.torch_rng)
+        best, best_state, best_epoch, stale = (
+            resume.best,
+            resume.best_state,
+            resume.best_epoch,
+            resume.stale,
+        )
+        history, seen, busy = list(resume.history), resume.seen, resume.busy
+        first = (
+            config.max_epochs + 1
+            if resume.stopped(config.patience, config.max_epochs)
+            else resume.epoch + 1
+        )
+    for epoch in range(first, config.max_epochs + 1):
         ends = train_ends
         if 0 < config.max_windows_per_epoch < ends.size:
             ends = np.sort(rng.choice(ends, config.max_windows_per_epoch, replace=False))
@@ -205,8 +229,26 @@ def train_classifier(
             best_state = copy.deepcopy(model.state_dict())
         else:
             stale += 1
-            if stale >= config.patience:
-                break
+        if on_state is not None:
+            on_state(
+                TrainState(
+                    epoch=epoch,
+                    model=copy.deepcopy(model.state_dict()),
+                    optimizer=copy.deepcopy(opt.state_dict()),
+                    grad_scaler=scaler.state_dict(),
+                    rng=rng.bit_generator.state,
+                    torch_rng=torch.get_rng_state(),
+                    best=best,
+                    best_state=best_state,
+                    best_epoch=best_epoch,
+                    stale=stale,
+                    history=list(history),
+                    seen=seen,
+                    busy=busy,
+                )
+            )
+        if stale >= config.patience:
+            break
     model.load_state_dict(best_state)
     return model, history, best_epoch, seen / busy if busy > 0 else 0.0
 
@@ -258,15 +300,27 @@ def fit_model(
     label_settings: dict[str, Any] | None = None,
     feature_spec: dict[str, Any] | None = None,
     on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
+    resume: TrainState | None = None,
+    on_state: Callable[[TrainState], None] | None = None,
 ) -> TrainResult:
-    """Fit scaler (training rows only), model and temperature (validation); return a bundle."""
+    """Fit scaler (training rows only), model and temperature (validation); return a bundle.
+    ``resume``/``on_state``: continue from / receive the loop's state (``train_classifier``)."""
     dev = resolve_device(device) if isinstance(device, str) else device
     t0 = time.perf_counter()
     scaler, X, model_config = prepare_training(windows, train_ends, spec)
     seed_everything(config.seed)
     model = build_model(spec.kind, model_config)
     model, history, best_epoch, wps = train_classifier(
-        model, windows, X, train_ends, val_ends, config, dev, on_epoch
+        model,
+        windows,
+        X,
+        train_ends,
+        val_ends,
+        config,
+        dev,
+        on_epoch,
+        resume=resume,
+        on_state=on_state,
     )
     return finish_training(
         TrainedModel(model, model_config, scaler, history, best_epoch, wps),

@@ -25,6 +25,7 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,9 +107,17 @@ def load_sweep_data(cfg: SweepConfig, settings: Settings) -> SweepData:
 
 
 def build_tuner(
-    cfg: SweepConfig, settings: Settings, shared: SweepData, out: Path, artifacts: Path
+    cfg: SweepConfig,
+    settings: Settings,
+    shared: SweepData,
+    out: Path,
+    artifacts: Path,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
-    """A ``tune.Tuner`` over every (configuration, fold); the trials get typed inputs."""
+    """A ``tune.Tuner`` over every (configuration, fold); the trials get typed inputs.
+
+    A trial checkpoints every epoch; one that fails (a lost node) is restarted up to
+    ``cfg.max_failures`` times from its last checkpoint, on any node with room."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
@@ -137,7 +146,12 @@ def build_tuner(
             ),
         ),
         run_config=tune.RunConfig(
-            name="sweep", storage_path=str(out / "tune"), verbose=cfg.verbose
+            name="sweep",
+            storage_path=cfg.storage or str(out / "tune"),
+            verbose=cfg.verbose,
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),  # the last two epochs
+            callbacks=list(callbacks) or None,
         ),
     )
 
@@ -150,6 +164,8 @@ def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTria
         key = config_key(conf)
         configs[key] = {k: v for k, v in conf.items() if k != "fold"}
         art = artifact_path(artifacts, conf)
+        if not (art / FINAL_JSON).is_file():
+            fetch_artifacts(res.checkpoint, art)
         finished = (art / FINAL_JSON).is_file()
         last = dict(res.metrics or {})  # Tune's last report (an epoch row when stopped early)
         if finished:
@@ -173,6 +189,19 @@ def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTria
                 checkpoints[key] = art / MODEL_DIR
     results = pd.DataFrame(rows).sort_values(["config_key", "fold"])
     return SweepTrials(results, returns, checkpoints, configs)
+
+
+def fetch_artifacts(checkpoint: Any, art: Path) -> None:
+    """Copy a finished trial's artifacts from its last checkpoint into ``art``.
+
+    On several machines a trial writes ``art`` on its own node's disk, where the driver does
+    not see it; its final report's checkpoint holds the same files on the sweep's storage
+    (``storage``: s3://, gs:// or a shared folder), which every node reads."""
+    if checkpoint is None:
+        return
+    with checkpoint.as_directory() as d:
+        if (Path(d) / FINAL_JSON).is_file():
+            shutil.copytree(d, art, dirs_exist_ok=True)
 
 
 def register_best(
@@ -203,11 +232,12 @@ def register_best(
 
 
 def _resources(cfg: SweepConfig) -> dict[str, float]:
-    """One GPU per trial when the cluster has GPUs, CPUs otherwise."""
+    """One GPU per trial when the cluster has GPUs, CPUs otherwise; plus the custom ones."""
     import ray
 
     gpus = ray.cluster_resources().get("GPU", 0)
-    return {"cpu": 1, "gpu": 1} if gpus >= 1 else {"cpu": cfg.cpus_per_trial}
+    base = {"cpu": 1, "gpu": 1} if gpus >= 1 else {"cpu": cfg.cpus_per_trial}
+    return {**cfg.trial_resources, **base}
 
 
 def summarize(results: pd.DataFrame, returns: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -237,8 +267,11 @@ def summarize(results: pd.DataFrame, returns: dict[str, np.ndarray]) -> dict[str
     }
 
 
-def run_sweep(cfg: SweepConfig, settings: Settings) -> dict[str, Any]:
-    """Load data once, run every (configuration, fold) trial, write the results."""
+def run_sweep(
+    cfg: SweepConfig, settings: Settings, callbacks: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """Load data once, run every (configuration, fold) trial, write the results.
+    ``callbacks``: extra ``ray.tune.Callback`` objects (progress, fault tests)."""
     import ray
 
     t0 = time.perf_counter()
@@ -253,7 +286,7 @@ def run_sweep(cfg: SweepConfig, settings: Settings) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     artifacts = out / "trials"
     shutil.rmtree(artifacts, ignore_errors=True)  # a re-run must not read an old run's results
-    grid = build_tuner(cfg, settings, shared, out, artifacts).fit()
+    grid = build_tuner(cfg, settings, shared, out, artifacts, callbacks).fit()
     trials = collect_trials(grid, artifacts, shared.fold_ids)
     results = trials.results
     results.to_csv(out / "results.csv", index=False)

@@ -40,6 +40,15 @@ class SweepConfig(BaseModel):
     search: dict[str, list[Any]] = Field(default_factory=lambda: dict(DEFAULT_SPACE))
     max_concurrent: int = Field(2, ge=1)
     cpus_per_trial: float = Field(1.0, gt=0)
+    # custom Ray resources every trial also asks for, e.g. {"trainer": 1} declared only by the
+    # worker nodes keeps trials off the head
+    trial_resources: dict[str, float] = Field(default_factory=dict)
+    # a trial that fails (its process or node lost) restarts this many times from its last
+    # epoch checkpoint; -1 = without limit
+    max_failures: int = Field(2, ge=-1)
+    # Tune's storage_path (checkpoints, results); default <out>/tune. With several machines:
+    # a folder every node mounts (NFS) or s3://... / gs://...
+    storage: str | None = None
     torch_threads: int = Field(1, ge=1)
     asha_grace_period: int = Field(1, ge=1)
     asha_reduction_factor: float = Field(2.0, gt=1)

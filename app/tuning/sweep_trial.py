@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -22,9 +23,11 @@ from app.config import Settings
 from app.features.spec import FeatureSpec
 from app.models.dataset import LabeledSeries, WindowSet
 from app.models.registry import save_version
+from app.models.train_state import TrainState
 from app.tuning.search_space import config_key, trial_settings
+from app.tuning.splits import Fold
 from app.tuning.sweep_config import SweepConfig, base_spec_and_train, walkforward_config
-from app.tuning.walkforward import FoldOutcome, Oracle, folds_for, run_fold
+from app.tuning.walkforward import FoldOutcome, Oracle, WalkForwardConfig, folds_for, run_fold
 from app.types import AssetClass
 
 FINAL_JSON = "final.json"
@@ -111,6 +114,22 @@ def artifact_path(artifacts_dir: Path, config: dict[str, Any]) -> Path:
     return artifacts_dir / key / f"fold-{int(config['fold'])}"
 
 
+def trial_inputs(
+    config: dict[str, Any],
+    series: list[LabeledSeries],
+    sweep: SweepConfig,
+    settings: Settings,
+    asset_class: AssetClass,
+) -> tuple[WindowSet, Fold, np.ndarray, WalkForwardConfig]:
+    """(windows, fold, time grid, walk-forward config) of the trial of ``config``: what
+    ``run_fold`` takes, so a trial can be re-run outside Tune (an uninterrupted reference)."""
+    spec, train = trial_settings(config, *base_spec_and_train(sweep))
+    windows = WindowSet(series, spec.lookback)
+    wf = walkforward_config(sweep, settings, asset_class, spec, train)
+    folds, grid = folds_for(windows, wf)
+    return windows, folds[int(config["fold"])], grid, wf
+
+
 def trainable(
     config: dict[str, Any],
     *,
@@ -124,23 +143,35 @@ def trainable(
 ) -> None:
     """One (configuration, fold): thin glue around app.tuning.walkforward.run_fold.
 
+    Every epoch is reported with a checkpoint holding the loop's whole state
+    (``TrainState``); a trial restarted after a failure (``FailureConfig(max_failures)``,
+    e.g. its node was lost) continues from its last checkpoint and ends as it would have
+    without the failure. Each report names the node it came from (``node_id``).
+
     The fold's model, test returns and final metrics also go to
     ``artifacts_dir/<config>/fold-<k>/`` (on the sweep's storage, like Tune's own results):
     a scheduler that stops a trial on its last report may drop that report's checkpoint, and
     the summary must not depend on that."""
+    import ray
     from ray import tune
 
+    node_id = ray.get_runtime_context().get_node_id()
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            if (Path(d) / FINAL_JSON).is_file():  # lost after its last report: report it again
+                tune.report({**json.loads((Path(d) / FINAL_JSON).read_text()), "node_id": node_id})
+                return
+            resume = TrainState.load(Path(d))
     torch.set_num_threads(sweep.torch_threads)
-    spec, train = trial_settings(config, *base_spec_and_train(sweep))
-    windows = WindowSet(series, spec.lookback)
-    wf = walkforward_config(sweep, settings, asset_class, spec, train)
-    folds, grid = folds_for(windows, wf)
-    fold = folds[int(config["fold"])]
+    windows, fold, grid, wf = trial_inputs(config, series, sweep, settings, asset_class)
 
-    def on_epoch(row: dict[str, float], model: torch.nn.Module) -> None:
+    def on_state(state: TrainState) -> None:
         with tempfile.TemporaryDirectory() as d:
-            torch.save(model.state_dict(), Path(d) / "weights.pt")
-            tune.report(dict(row), checkpoint=tune.Checkpoint.from_directory(d))
+            state.save(Path(d))
+            row = {**state.history[-1], "node_id": node_id}
+            tune.report(row, checkpoint=tune.Checkpoint.from_directory(d))
 
     outcome = run_fold(
         windows,
@@ -150,13 +181,15 @@ def trainable(
         oracle,
         settings.labels.model_dump(),  # the bundle's metadata (registry format) is plain JSON
         feature_spec.to_dict(),
-        on_epoch=on_epoch,
+        resume=resume,
+        on_state=on_state,
     )
     final = FoldMetrics.from_outcome(outcome)
     with tempfile.TemporaryDirectory() as d:
         write_artifacts(Path(d), outcome, final)
         write_artifacts(artifact_path(artifacts_dir, config), outcome, final)
-        tune.report(final.to_dict(), checkpoint=tune.Checkpoint.from_directory(d))
+        report = {**final.to_dict(), "node_id": node_id}
+        tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
 
 
 def write_artifacts(path: Path, outcome: FoldOutcome, final: FoldMetrics) -> None:

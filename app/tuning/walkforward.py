@@ -25,6 +25,7 @@ from app.models import baselines as bl
 from app.models.calibration import expected_calibration_error, softmax
 from app.models.dataset import WindowSet
 from app.models.train import ModelSpec, TrainConfig, TrainResult, fit_model, predict_logits
+from app.models.train_state import TrainState
 from app.sim.oracle import oracle_probabilities
 from app.text.impact import IMPACT_COLUMNS, NewsImpactModel, impact_columns
 from app.tuning.event_backtest import fold_backtest, pooled_backtest
@@ -247,8 +248,11 @@ def run_fold(
     bars: Mapping[str, pd.DataFrame] | None = None,
     risk: RiskSettings | None = None,
     costs: CostSettings | None = None,
+    resume: TrainState | None = None,
+    on_state: Callable[[TrainState], None] | None = None,
 ) -> FoldOutcome:
-    """Train on the fold's train/val blocks; score the model, baselines and oracle on test."""
+    """Train on the fold's train/val blocks; score the model, baselines and oracle on test.
+    ``resume``/``on_state``: continue training from / receive the loop's state per epoch."""
     ft = fold_times(fold, grid)
     train = windows.labeled_ends(*ft.train)
     val = windows.labeled_ends(*ft.val)
@@ -272,6 +276,8 @@ def run_fold(
         label_settings=label_settings,
         feature_spec=feature_spec,
         on_epoch=on_epoch,
+        resume=resume,
+        on_state=on_state,
     )
     bundle = result.bundle
     x_scaled = bundle.scaler.transform(windows.X)

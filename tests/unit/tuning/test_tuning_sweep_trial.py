@@ -106,3 +106,31 @@ def test_walkforward_config_takes_its_numbers_from_the_settings_passed_in() -> N
 def test_artifact_path_names_config_and_fold(tmp_path: Path) -> None:
     path = artifact_path(tmp_path, {"lookback": 16, "d_model": 8, "fold": 1})
     assert path == tmp_path / "d_model-8_lookback-16" / "fold-1"
+
+
+def test_collect_trials_reads_a_trial_from_its_checkpoint_when_its_node_kept_the_files(
+    tmp_path: Path,
+) -> None:
+    """Trials on other machines leave their artifacts on their own disks: the driver reads the
+    final checkpoint (on the sweep's storage) instead."""
+    from ray.tune import Checkpoint, Result
+
+    from app.tuning.sweep import collect_trials
+
+    final = FoldMetrics.from_outcome(_outcome(with_oracle=False))
+    ckpt = tmp_path / "storage" / "checkpoint_000004"
+    (ckpt / "model").mkdir(parents=True)
+    (ckpt / "final.json").write_text(json.dumps(final.to_dict()))
+    (ckpt / "returns.csv").write_text("ts,ret\n2025-01-01,0.01\n2025-01-02,-0.02\n")
+    config = {"d_model": 8, "fold": 1}
+    metrics = {**final.to_dict(), "config": config, "training_iteration": 5}
+    grid = [Result(metrics, Checkpoint.from_directory(str(ckpt)), None, str(tmp_path / "trial"))]
+    artifacts = tmp_path / "driver" / "trials"  # empty: the trial ran elsewhere
+
+    trials = collect_trials(grid, artifacts, fold_ids=[1])
+
+    row = trials.results.iloc[0]
+    assert row["done"] == 1.0 and row["test_dacc"] == 0.55 and row["val_dacc"] == 0.57
+    assert trials.returns[row["config_key"]].tolist() == [0.01, -0.02]
+    assert trials.checkpoints[row["config_key"]] == artifact_path(artifacts, config) / "model"
+    assert (artifact_path(artifacts, config) / "final.json").is_file()
