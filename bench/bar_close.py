@@ -5,7 +5,7 @@ the DuckDB journal, the risk engine, the model) on simulator bars copied to N ti
 each close, the model's forward alone on the same windows is timed as the reference (what no
 change to the loop can remove). The first ``--warmup`` closes are excluded.
 
-    .venv/bin/python bench/bar_close.py                  # 10 tickers, 2 days (~350 closes with windows)
+    .venv/bin/python bench/bar_close.py             # 10 tickers, 2 days: ~350 closes
     .venv/bin/python bench/bar_close.py --days 2 --tickers 10
 
 The last stdout line is JSON: ``bar_close`` and ``model`` p50 / p99 in ms, their ratio, and

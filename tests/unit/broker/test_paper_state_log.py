@@ -110,6 +110,8 @@ def test_running_atr_equals_wilder_atr_bit_for_bit(period: int) -> None:
     c = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 2000)))
     h, lo = c * (1 + rng.uniform(0, 0.01, c.size)), c * (1 - rng.uniform(0, 0.01, c.size))
     atr = RunningATR(period)
-    got = np.array([atr.update(float(a), float(b), float(d)) for a, b, d in zip(h, lo, c)])
+    got = np.array(
+        [atr.update(float(a), float(b), float(d)) for a, b, d in zip(h, lo, c, strict=True)]
+    )
     np.testing.assert_array_equal(got, wilder_atr(h, lo, c, period))
     assert RunningATR.over(h, lo, c, period).atr == got[-1]
