@@ -111,3 +111,13 @@ def test_the_hook_starts_one_retrain_per_period_on_the_stores_latest_bars(tmp_pa
     assert [n for n, _ in seen] == [len(bars), len(bars)]  # every stored bar, from the store
     assert [o.name for _, o in seen] == ["retrain-001", "retrain-002"]
     assert len(hook.summary()["runs"]) == 2
+
+
+def test_the_cli_flag_parses_and_names_itself() -> None:
+    import argparse
+
+    from app.cli.live import _every
+
+    assert _every("30m") == 1800
+    with pytest.raises(argparse.ArgumentTypeError, match="--retrain-every='soon'"):
+        _every("soon")
