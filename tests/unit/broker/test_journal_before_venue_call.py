@@ -60,7 +60,7 @@ def _engine(tmp_path) -> ExecutionEngine:  # noqa: ANN001
 
 
 def test_every_change_is_stored_before_the_next_venue_call(tmp_path) -> None:
-    bars = _bars(120, seed=4)
+    bars = _bars(60, seed=4)
 
     async def run() -> ExecutionEngine:
         engine = _engine(tmp_path)
@@ -90,7 +90,7 @@ def test_every_change_is_stored_before_the_next_venue_call(tmp_path) -> None:
         return engine
 
     engine = asyncio.run(run())
-    assert CheckedPaper.calls > 200 and engine.seq > 10
+    assert CheckedPaper.calls > 100 and engine.seq > 5
     statuses = {k: r.status for k, r in engine.orders.items()}
     engine.journal.store.close()
     again = _engine(tmp_path)
