@@ -57,6 +57,7 @@ class LiveOptions:
     replay_from: datetime | None = None  # replay only bars from here (warm-up before it)
     serve_api: bool = True
     initial_equity: float = 100_000.0
+    retrain_every_s: float | None = None  # --retrain-every (app/pipeline/retrain_hook.py)
     announce: Callable[[str], None] = field(default=print, compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +67,8 @@ class LiveOptions:
             raise InputError(f"--speed={self.speed!r}: a positive number of bars/s, or max")
         if self.duration_s is not None and not self.duration_s > 0:
             raise InputError(f"--duration={self.duration_s!r}: must be > 0 seconds")
+        if self.retrain_every_s is not None and not self.retrain_every_s > 0:
+            raise InputError(f"--retrain-every={self.retrain_every_s!r}: must be > 0 seconds")
         if not 0 <= self.port <= 65535:
             raise InputError(f"--port={self.port!r}: expected 0-65535 (0 = any free port)")
 
@@ -82,6 +85,7 @@ class _Worker:
         self.settings = settings
         self.stop = asyncio.Event()
         self.errors: list[str] = []
+        self.retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
 
     async def run(self) -> dict[str, object]:
         opts, settings = self.opts, self.settings
@@ -105,6 +109,13 @@ class _Worker:
         clock = ReplayClock(bars_from)
         session, store, server = self._build(model, classes, asset_class, clock)
         replay = _FeedReplay(data, asset_class, model, store, settings)
+        if opts.retrain_every_s is not None:
+            from app.pipeline.retrain_hook import RetrainHook
+
+            self.retrain = RetrainHook(
+                opts.retrain_every_s, settings=settings, store=store, symbols=list(classes),
+                asset_class=asset_class, out=opts.out / "retrain",
+            )  # fmt: skip
         urls: dict[str, str] = {}
         t0 = time.monotonic()
         try:
@@ -118,6 +129,8 @@ class _Worker:
             if opts.flatten_on_exit:
                 await self._flatten(session, clock)
         finally:
+            if self.retrain is not None:
+                self.retrain.close()
             with contextlib.suppress(Exception):
                 await session.stop()
             if server is not None:
@@ -141,6 +154,8 @@ class _Worker:
             "urls": urls,
             "files": files,
         }
+        if self.retrain is not None:
+            summary["retrain"] = self.retrain.summary()
         (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
@@ -225,6 +240,8 @@ class _Worker:
             if opts.duration_s is not None and time.monotonic() - trading_since >= opts.duration_s:
                 return "duration"
             self._maybe_swap(session)
+            if self.retrain is not None:
+                self.retrain.tick(clock.now())
             clock.advance_to(close.ts + BAR_INTERVAL)
             try:
                 await session.on_bar_close(close)

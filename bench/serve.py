@@ -4,7 +4,8 @@
    (``build_api`` over a ``MemoryLiveView`` holding a signal, keys and middleware on), and on a
    bare FastAPI app returning the same cached JSON, in the same run: p50 / p99 / req/s / errors.
 2. Bar close -> signals for 10 tickers through model -> risk -> paper execution
-   (``TradingSession.on_bar_close``): p50 / p99 over the replayed bars.
+   (``TradingSession.on_bar_close``): p50 / p99 over the replayed bars, with the model forward
+   alone as the reference (``bench/bar_close.py``, which also runs on its own).
 
     .venv/bin/python bench/serve.py                  # 16 clients, 60 s per app
     .venv/bin/python bench/serve.py --seconds 20
@@ -32,9 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.clock import ReplayClock  # noqa: E402
 from app.config import load_settings  # noqa: E402
 from app.live.http import ApiServer  # noqa: E402
-from app.live.series import SeriesReplay  # noqa: E402
 from app.serve.api import build_api  # noqa: E402
-from app.types import BAR_INTERVAL  # noqa: E402
 
 
 async def _load(url: str, path: str, headers: dict, clients: int, seconds: float) -> dict:
@@ -68,38 +67,11 @@ async def _load(url: str, path: str, headers: dict, clients: int, seconds: float
 
 
 def _bar_close_latency(tmp: Path, tickers: int) -> dict:
-    from tests.unit.live.session_builders import paper_session, sim_bars, tiny_model
+    """bench/bar_close.py's figure (p50 / p99, the model forward as reference)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bar_close import bar_close_latency
 
-    bars, classes = sim_bars(days=2)
-    base = next(iter(bars.values()))
-    many = {f"T{i:02d}USDT": base for i in range(tickers)}
-    many_classes = dict.fromkeys(many, next(iter(classes.values())))
-    model = tiny_model(bars)
-    replay = SeriesReplay(many, many_classes, model)
-    closes = list(replay.closes())
-    clock = ReplayClock(closes[0].ts)
-    session, store = paper_session(tmp, model, many_classes, clock)
-    took: list[float] = []
-
-    async def go() -> None:
-        await session.start()
-        for close in closes:
-            clock.advance_to(close.ts + BAR_INTERVAL)
-            t = time.perf_counter()
-            await session.on_bar_close(close)
-            if close.windows:
-                took.append(time.perf_counter() - t)
-
-    asyncio.run(go())
-    store.close()
-    ms = np.asarray(took) * 1e3
-    return {
-        "tickers": tickers,
-        "bar_closes": len(took),
-        "orders": session.records.orders,
-        "p50_ms": round(float(np.percentile(ms, 50)), 2),
-        "p99_ms": round(float(np.percentile(ms, 99)), 2),
-    }
+    return bar_close_latency(tmp, tickers)
 
 
 def main() -> None:

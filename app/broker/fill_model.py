@@ -156,3 +156,52 @@ def wilder_atr(
     out[period] = seed
     out[period + 1 :] = rest
     return out
+
+
+class RunningATR:
+    """``wilder_atr(...)[-1]`` bar by bar in O(1), bit for bit (the live loop's ATR).
+
+    The same arithmetic in the same order: true range as ``true_range``, the seed as numpy's
+    mean of the first ``period`` ranges, then ``(1 - alpha) * atr + alpha * tr``, which is what
+    ``lfilter``'s first-order step computes. A test checks equality to ``wilder_atr`` on random
+    bars; recomputing over the whole history made every live bar O(n).
+    """
+
+    __slots__ = ("_alpha", "_first", "_n", "_prev_close", "atr", "period")
+
+    def __init__(self, period: int = ATR_PERIOD) -> None:
+        if period < 1:
+            raise ValueError(f"period={period!r}: must be >= 1")
+        self.period = period
+        self._alpha = 1.0 / period
+        self._n = 0
+        self._prev_close = math.nan
+        self._first: list[float] = []  # true ranges of bars 1..period, until the seed
+        self.atr = math.nan
+
+    def update(self, high: float, low: float, close: float) -> float:
+        """Add one bar; returns the ATR through it (NaN until bar ``period``)."""
+        n, pc = self._n, self._prev_close
+        self._n, self._prev_close = n + 1, close
+        if n == 0:
+            return self.atr
+        tr = max(high - low, max(abs(high - pc), abs(low - pc)))
+        if math.isnan(high - low) or math.isnan(pc):
+            tr = math.nan
+        if n < self.period:
+            self._first.append(tr)
+        elif n == self.period:
+            self._first.append(tr)
+            self.atr = float(np.asarray(self._first).mean())
+            self._first = []
+        else:
+            self.atr = (1.0 - self._alpha) * self.atr + self._alpha * tr
+        return self.atr
+
+    @classmethod
+    def over(cls, highs, lows, closes, period: int = ATR_PERIOD) -> RunningATR:  # noqa: ANN001
+        """The state after a history of bars (a restart)."""
+        atr = cls(period)
+        for h, lo, c in zip(highs, lows, closes, strict=True):
+            atr.update(float(h), float(lo), float(c))
+        return atr

@@ -1,8 +1,13 @@
 """The execution engine's memory in the store: one ``orders`` row per client order id (upserted on
 every status change) and one ``fills`` row per venue fill id (first write wins).
 
-The engine writes here before and after every venue call, so a restart rebuilds exactly what it
-knew: the order records, the fills in booking order (``seq``) and the venue's fills cursor.
+``write_order`` / ``write_fill`` buffer the row; ``flush`` stores everything buffered in one
+write per table (the last status of an order wins). The engine's ``PersistedBroker`` flushes
+before every venue call, so a restart rebuilds what the engine knew before its last call: the
+order records, the fills in booking order (``seq``) and the venue's fills cursor. What a crash
+can lose is the answer of the last call, which reconciliation asks the venue for again (a
+pending order is looked up by client id; fills after the stored cursor are fetched again).
+A single-row DuckDB write measured 25-80 ms here; a bar close now costs one per table at most.
 """
 
 from __future__ import annotations
@@ -44,6 +49,33 @@ class Journal:
 
     def __init__(self, store: TimeSeriesStore) -> None:
         self.store = store
+        self._orders: dict[str, dict] = {}  # client id -> its latest row, not stored yet
+        self._fills: list[dict] = []
+
+    @property
+    def pending(self) -> int:
+        """Rows buffered and not stored yet."""
+        return len(self._orders) + len(self._fills)
+
+    def flush(self) -> int:
+        """Store the buffered rows (fills first: they are the money); returns how many.
+
+        On a store error the rows not written stay buffered and the error propagates, so the
+        venue call that asked for the flush is not made."""
+        n = 0
+        if self._fills:
+            frame = pd.DataFrame(self._fills, columns=list(TABLES["fills"]))
+            frame["ts"] = _ts(list(frame["ts"]))
+            self.store.write("fills", frame)
+            n += len(self._fills)
+            self._fills = []
+        if self._orders:
+            frame = pd.DataFrame(list(self._orders.values()), columns=list(TABLES["orders"]))
+            frame["ts"] = _ts(list(frame["ts"]))
+            self.store.write("orders", frame, upsert=True)
+            n += len(self._orders)
+            self._orders = {}
+        return n
 
     def write_order(self, rec: OrderRecord) -> None:
         o = rec.order
@@ -69,12 +101,11 @@ class Journal:
             "message": rec.message,
             "external": bool(rec.external),
         }
-        frame = pd.DataFrame([row], columns=list(TABLES["orders"]))
-        frame["ts"] = _ts([o.ts])
-        self.store.write("orders", frame, upsert=True)
+        self._orders.pop(o.client_order_id, None)  # re-inserted last: rows keep change order
+        self._orders[o.client_order_id] = row
 
-    def write_fill(self, fill: Fill, seq: int, cursor: str | None) -> int:
-        """1 when the fill is new, 0 when its fill id was stored before."""
+    def write_fill(self, fill: Fill, seq: int, cursor: str | None) -> None:
+        """Buffer one fill (a fill id stored before is ignored by the store: first wins)."""
         row = {
             "symbol": fill.symbol,
             "ts": fill.ts,
@@ -88,11 +119,11 @@ class Journal:
             "seq": float(seq),
             "cursor": cursor or "",
         }
-        frame = pd.DataFrame([row], columns=list(TABLES["fills"]))
-        frame["ts"] = _ts([fill.ts])
-        return self.store.write("fills", frame)
+        self._fills.append(row)
 
     def load(self) -> JournalState:
+        """What the store holds (buffered rows are flushed first)."""
+        self.flush()
         orders: dict[str, OrderRecord] = {}
         for r in self.store.read("orders").itertuples(index=False):
             otype = OrderType(r.type)

@@ -7,22 +7,22 @@ position's stop-loss / take-profit inside the bar, with the SAME functions the b
 bars and orders its fills equal the backtester's, bit for bit.
 
 Brackets are native: an entry's stop-loss / take-profit ride on the position (legs
-``<id>-sl`` / ``<id>-tp``), exactly as in the backtest. After every change the whole state is
-written to ``state_path`` (JSON, floats round-trip exactly), so a restart continues.
+``<id>-sl`` / ``<id>-tp``), exactly as in the backtest. Every state-changing call is appended
+to a log beside ``state_path`` before it returns, with a snapshot every few thousand calls and
+on close (``app.broker.paper_state``), so a restart continues where the last answer left off.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from app.broker import paper_state as ps
 from app.broker.errors import OrderRejected
-from app.broker.fill_model import ATR_PERIOD, FillModel, wilder_atr
+from app.broker.fill_model import ATR_PERIOD, FillModel, RunningATR
 from app.broker.portfolio import Portfolio, _Slot
 from app.broker.protocol import FillsPage, MarketRules, VenueCapabilities, VenueOrder
 from app.broker.sim_fills import fill_intrabar_exit, fill_pending
@@ -39,26 +39,7 @@ from app.types import (
     from_ns,
 )
 
-STATE_VERSION = 1
-
-
-def _order_json(o: Order) -> dict:
-    d = {k: getattr(o, k) for k in Order.__slots__}
-    d["side"], d["type"], d["ts"] = o.side.value, o.type.value, o.ts.isoformat()
-    return d
-
-
-def _order_from(d: dict) -> Order:
-    from datetime import datetime
-
-    return Order(
-        **{
-            **d,
-            "side": Side(d["side"]),
-            "type": OrderType(d["type"]),
-            "ts": datetime.fromisoformat(d["ts"]),
-        }
-    )
+STATE_VERSION = ps.STATE_VERSION
 
 
 class PaperBroker:
@@ -76,6 +57,7 @@ class PaperBroker:
         state_path: str | Path | None = None,
         quote_currency: str = "USD",
         atr_period: int = ATR_PERIOD,
+        snapshot_every: int = ps.SNAPSHOT_EVERY,
     ) -> None:
         costs = costs or CostSettings()
         self.asset_classes = dict(asset_classes)
@@ -91,8 +73,14 @@ class PaperBroker:
         self.fills: list[Fill] = []
         self.skipped: Counter = Counter()
         self.connected = False
-        if self.state_path is not None and self.state_path.exists():
-            self._load()
+        self._atr: dict[str, RunningATR] = {}  # symbol -> ATR through the last bar of history
+        self._log = ps.StateLog(self.state_path, snapshot_every) if self.state_path else None
+        if self._log is not None:
+            state, ops = self._log.load()
+            if state is not None:
+                self._restore(state)
+            for op in ops:  # the calls after the snapshot, replayed: the venue is deterministic
+                self._apply(op)
 
     # ------------------------------------------------------------------ protocol
 
@@ -101,8 +89,19 @@ class PaperBroker:
 
     async def close(self) -> None:
         self.connected = False
+        if self._log is not None:
+            if self._log.since_snapshot:
+                self._log.snapshot(self._state())
+            self._log.close()
 
     async def submit(self, order: Order) -> VenueOrder:
+        known = self.orders.get(order.client_order_id)
+        vo = self._submit(order)
+        if known is None:
+            self._record({"op": "submit", "order": ps.order_json(order)})
+        return vo
+
+    def _submit(self, order: Order) -> VenueOrder:
         known = self.orders.get(order.client_order_id)
         if known is not None:  # a resend of a known id: the venue answers with the order
             return known
@@ -125,10 +124,16 @@ class PaperBroker:
             ts=order.ts,
         )
         self.orders[order.client_order_id] = vo
-        self._save()
         return vo
 
     async def cancel(self, client_order_id: str, symbol: str) -> VenueOrder | None:
+        before = self.orders.get(client_order_id)
+        vo = self._cancel(client_order_id, symbol)
+        if vo is not None and vo is not before and self.orders.get(client_order_id) is vo:
+            self._record({"op": "cancel", "id": client_order_id, "symbol": symbol})
+        return vo
+
+    def _cancel(self, client_order_id: str, symbol: str) -> VenueOrder | None:
         leg = self._leg(client_order_id, symbol)
         if leg is not None:  # a bracket leg rides on the position; it goes when the position goes
             return leg
@@ -141,7 +146,6 @@ class PaperBroker:
         queue[:] = [(o, r) for o, r in queue if o.client_order_id != client_order_id]
         vo = _replace(vo, status=OrderStatus.CANCELED, message="canceled")
         self.orders[client_order_id] = vo
-        self._save()
         return vo
 
     async def fetch_order(self, client_order_id: str, symbol: str) -> VenueOrder | None:
@@ -177,14 +181,20 @@ class PaperBroker:
     async def on_bar(self, bar: Bar) -> list[Fill]:
         """Execute ``bar``: queued orders at its open, then the stop / take-profit inside it.
         Returns the fills it produced (they also appear in ``fills_since``)."""
-        sym = bar.symbol
-        if sym not in self.fill_models:
+        if bar.symbol not in self.fill_models:
             return []
+        new = self._bar(bar)
+        self._record({"op": "bar", "bar": ps.bar_json(bar)})
+        return new
+
+    def _bar(self, bar: Bar) -> list[Fill]:
+        sym = bar.symbol
         fm = self.fill_models[sym]
         highs, lows, closes = self.history.setdefault(sym, [[], [], []])
-        atr_prev = math.nan
-        if closes:
-            atr_prev = float(wilder_atr(highs, lows, closes, self.atr_period)[-1])
+        atr = self._atr.get(sym)
+        if atr is None:
+            atr = self._atr[sym] = RunningATR.over(highs, lows, closes, self.atr_period)
+        atr_prev = atr.atr  # the causal ATR through the previous bar (NaN in the warm-up)
         ts_ns = bar.ts_ns
         n0 = len(self.pf.fills)
         queue = self.pending.get(sym, [])
@@ -217,6 +227,7 @@ class PaperBroker:
         highs.append(bar.high)
         lows.append(bar.low)
         closes.append(bar.close)
+        atr.update(bar.high, bar.low, bar.close)
         new = [self._fill(row) for row in self.pf.fills[n0:]]
         self.fills.extend(new)
         for f in new:
@@ -225,8 +236,28 @@ class PaperBroker:
                 self.orders[f.client_order_id] = _replace(
                     vo, status=OrderStatus.FILLED, filled_qty=f.qty, avg_fill_price=f.price, ts=f.ts
                 )
-        self._save()
         return new
+
+    # ------------------------------------------------------------------ state on disk
+
+    def _record(self, op: dict) -> None:
+        """Log one state-changing call before it returns; snapshot when the log is long."""
+        if self._log is None:
+            return
+        self._log.append(op)
+        if self._log.due:
+            self._log.snapshot(self._state())
+
+    def _apply(self, op: dict) -> None:
+        kind = op["op"]
+        if kind == "submit":
+            self._submit(ps.order_from(op["order"]))
+        elif kind == "cancel":
+            self._cancel(op["id"], op["symbol"])
+        elif kind == "bar":
+            self._bar(ps.bar_from(op["bar"]))
+        else:
+            raise ValueError(f"{self._log.ops_path if self._log else ''}: unknown op={kind!r}")
 
     # ------------------------------------------------------------------ helpers
 
@@ -276,12 +307,9 @@ class PaperBroker:
             venue_order_id=f"{entry.venue_order_id}-{tag}",
         )
 
-    def _save(self) -> None:
-        if self.state_path is None:
-            return
+    def _state(self) -> dict:
         pf = self.pf
-        state = {
-            "version": STATE_VERSION,
+        return {
             "cash": pf.cash,
             "slots": {s: asdict(v) for s, v in pf.slots.items()},
             "marks": pf.marks,
@@ -289,24 +317,14 @@ class PaperBroker:
             "trades": pf.trades,
             "traded_notional": pf.traded_notional,
             "fees_paid": pf.fees_paid,
-            "pending": {s: [[_order_json(o), r] for o, r in q] for s, q in self.pending.items()},
-            "orders": {k: _venue_json(v) for k, v in self.orders.items()},
+            "pending": {s: [[ps.order_json(o), r] for o, r in q] for s, q in self.pending.items()},
+            "orders": {k: ps.venue_json(v) for k, v in self.orders.items()},
             "parents": self.parents,
             "history": self.history,
-            "fills": [_fill_json(f) for f in self.fills],
+            "fills": [ps.fill_json(f) for f in self.fills],
         }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_path)  # atomic: a crash leaves the old or the new state
 
-    def _load(self) -> None:
-        from datetime import datetime
-
-        assert self.state_path is not None
-        state = json.loads(self.state_path.read_text())
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"{self.state_path}: paper state version {state.get('version')!r}")
+    def _restore(self, state: dict) -> None:
         pf = self.pf
         pf.cash = state["cash"]
         pf.slots = {s: _Slot(**v) for s, v in state["slots"].items()}
@@ -315,44 +333,17 @@ class PaperBroker:
         pf.trades = [tuple(r) for r in state["trades"]]
         pf.traded_notional = state["traded_notional"]
         pf.fees_paid = state["fees_paid"]
-        self.pending = {s: [(_order_from(o), r) for o, r in q] for s, q in state["pending"].items()}
-        self.orders = {k: _venue_from(v) for k, v in state["orders"].items()}
+        self.pending = {
+            s: [(ps.order_from(o), r) for o, r in q] for s, q in state["pending"].items()
+        }
+        self.orders = {k: ps.venue_from(v) for k, v in state["orders"].items()}
         self.parents = state["parents"]
         self.history = state["history"]
-        self.fills = [
-            Fill(**{**f, "side": Side(f["side"]), "ts": datetime.fromisoformat(f["ts"])})
-            for f in state["fills"]
-        ]
+        self.fills = [ps.fill_from(f) for f in state["fills"]]
+        self._atr = {}  # rebuilt from the history on each symbol's next bar
 
 
 def _replace(vo: VenueOrder, **changes: object) -> VenueOrder:
     from dataclasses import replace
 
     return replace(vo, **changes)  # type: ignore[arg-type]
-
-
-def _venue_json(v: VenueOrder) -> dict:
-    d = {k: getattr(v, k) for k in VenueOrder.__slots__}
-    d["side"], d["status"], d["type"] = v.side.value, v.status.value, v.type.value
-    d["ts"] = v.ts.isoformat() if v.ts is not None else None
-    return d
-
-
-def _venue_from(d: dict) -> VenueOrder:
-    from datetime import datetime
-
-    return VenueOrder(
-        **{
-            **d,
-            "side": Side(d["side"]),
-            "status": OrderStatus(d["status"]),
-            "type": OrderType(d["type"]),
-            "ts": datetime.fromisoformat(d["ts"]) if d["ts"] else None,
-        }
-    )
-
-
-def _fill_json(f: Fill) -> dict:
-    d = {k: getattr(f, k) for k in Fill.__slots__}
-    d["side"], d["ts"] = f.side.value, f.ts.isoformat()
-    return d

@@ -82,6 +82,7 @@ async def reconcile(engine: ExecutionEngine) -> dict[str, int]:
         counts["orders_external"] += 1
     counts["positions_adopted"] = await _positions(engine)
     engine.last_reconcile = engine.clock()
+    engine.flush()  # what it adopted is stored before the engine trades again
     return counts
 
 

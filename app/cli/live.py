@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from app.errors import InputError
+from app.pipeline.retrain_hook import parse_duration
 from app.types import AssetClass
 from app.worker import VENUES, LiveOptions, run_live
 
@@ -30,6 +31,13 @@ def _speed(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"--speed {text!r}: must be > 0")
     return value
+
+
+def _every(text: str) -> float:
+    try:
+        return parse_duration(text, "--retrain-every")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -70,6 +78,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
     p.add_argument("--flatten-on-exit", action="store_true")
+    p.add_argument(
+        "--retrain-every",
+        type=_every,
+        default=None,
+        metavar="DURATION",
+        help="walk-forward on the store's latest data every 30m / 6h / 1d; promoted only if it "
+        "beats the served version on the same recent folds",
+    )
     p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run)
@@ -94,6 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         store=args.store,
         flatten_on_exit=args.flatten_on_exit,
         serve_api=not args.no_api,
+        retrain_every_s=args.retrain_every,
     )
     if opts.address:  # the distributed loop: feed actors -> the Serve graph
         from app.worker_serve import run_live_serve

@@ -12,7 +12,10 @@ fills ``backtest --signals`` gives on the same signals and bars:
 3. the model runs once over every ticker's window; each Signal goes through
    ``RiskEngine.decide`` with the bar's close as last price and the causal Wilder ATR through
    this bar (``app.broker.fill_model.wilder_atr`` on the ticker's whole history, as the
-   backtester computes it); approved decisions go to ``ExecutionEngine.execute``.
+   backtester computes it; ``RunningATR`` keeps it in O(1) per bar, bit for bit); approved
+   decisions go to ``ExecutionEngine.execute``;
+4. ``ExecutionEngine.flush``: what changed since the last venue call is stored in one write
+   (every change was already stored before any later venue call).
 
 Staleness (DESIGN.md, "A stale feed or signal never opens a position"): a signal whose bar
 closed more than ``stale_bars`` bars before the clock's now, or a ticker whose asset class's
@@ -26,7 +29,6 @@ Everything that happened is kept in ``SessionRecords`` and, when given, publishe
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from app.broker.fill_model import ATR_PERIOD, wilder_atr
+from app.broker.fill_model import ATR_PERIOD, RunningATR
 from app.clock import Clock
 from app.live.model import SignalModel
 from app.risk.engine import RiskEngine
@@ -102,6 +104,7 @@ class Execution(Protocol):
     async def execute(self, decision: RiskDecision) -> list: ...
     def mark(self, now: datetime) -> PortfolioSnapshot: ...
     def snapshot(self) -> PortfolioSnapshot: ...
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,7 @@ class TradingSession:
         self.on_risk_change = on_risk_change
         self.records = SessionRecords()
         self.reducing_classes: set[AssetClass] = set()  # feeds silent beyond their limit
-        self._history: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        self._atr: dict[str, RunningATR] = {}
         self._last_ts: datetime | None = None
         self._n_fills = 0
 
@@ -238,6 +241,7 @@ class TradingSession:
                 self.view.publish_signal(signal, decision, self.clock.now())
         fills = self._new_fills()
         self._record(ts, equity, tuple(signals.values()), decisions, fills)
+        self.execution.flush()  # 4. the changes since the last venue call, in one write
         return StepResult(ts, tuple(signals.values()), tuple(decisions), fills, equity)
 
     def _blocked(self, signal: Signal, age: object) -> RiskDecision | None:
@@ -284,13 +288,10 @@ class TradingSession:
 
     def _atr_through(self, bar: Bar) -> float:
         """The causal Wilder ATR through ``bar``, computed as the backtester computes it."""
-        highs, lows, closes = self._history.setdefault(bar.symbol, ([], [], []))
-        highs.append(bar.high)
-        lows.append(bar.low)
-        closes.append(bar.close)
-        if len(closes) <= self.atr_period:
-            return math.nan
-        return float(wilder_atr(highs, lows, closes, self.atr_period)[-1])
+        atr = self._atr.get(bar.symbol)
+        if atr is None:
+            atr = self._atr[bar.symbol] = RunningATR(self.atr_period)
+        return atr.update(bar.high, bar.low, bar.close)
 
     def _new_fills(self) -> tuple[Fill, ...]:
         rows = self.execution.pf.fills

@@ -15,13 +15,20 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import InputError
+from app.models.dataset import WindowSet
 from app.models.registry import save_version
 from app.pipeline.assets import one_asset_class, store_asset_classes
 from app.store import TimeSeriesStore
 from app.tuning.data_loading import LoadedData, build_windows, load_data, load_store
 from app.tuning.presets import QUICK, STANDARD
 from app.tuning.report import write_report, write_signals
-from app.tuning.walkforward import BASELINES, Oracle, WalkForwardConfig, run_walkforward
+from app.tuning.walkforward import (
+    BASELINES,
+    Oracle,
+    WalkForwardConfig,
+    WalkForwardResult,
+    run_walkforward,
+)
 from app.types import AssetClass
 
 
@@ -137,17 +144,14 @@ def sim_oracle(folder: Path, symbols: Sequence[str]) -> Oracle:
     )
 
 
-def walk_forward(
+def run_folds(
     settings: Settings,
     data: LoadedData,
     options: WalkForwardOptions,
-    out: Path,
     *,
-    register: bool = False,
-    registry: Path | None = None,
     progress: Callable[[str], None] | None = None,
-) -> WalkForwardJobResult:
-    """Train and score every fold; write the reports and signals; register when asked."""
+) -> tuple[WalkForwardResult, WindowSet]:
+    """Train and score every fold (no files); the windows are what the folds index."""
     from app.features.spec import default_spec
 
     config = build_config(settings, options, data.asset_class)
@@ -165,24 +169,52 @@ def walk_forward(
         risk=settings.risk,
         costs=settings.costs,
     )
+    return result, windows
+
+
+def register_last_fold(
+    registry: Path,
+    result: WalkForwardResult,
+    data: LoadedData,
+    extra_metrics: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Save the last fold's model as a new version (None when there is none)."""
+    if result.last_model is None:
+        return None
+    last = result.folds[-1]
+    return save_version(
+        registry,
+        result.last_model.bundle,
+        metrics={
+            "test": last.metrics["model"],
+            "pooled": result.pooled["model"],
+            "training": last.training,
+            **(extra_metrics or {}),
+        },
+        data_range={
+            "train": last.times["train"],
+            "val": last.times["val"],
+            "test": last.times["test"],
+            "source": data.source,
+        },
+    )
+
+
+def walk_forward(
+    settings: Settings,
+    data: LoadedData,
+    options: WalkForwardOptions,
+    out: Path,
+    *,
+    register: bool = False,
+    registry: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> WalkForwardJobResult:
+    """Train and score every fold; write the reports and signals; register when asked."""
+    result, windows = run_folds(settings, data, options, progress=progress)
     report = write_report(result, out)
     signals = write_signals(result, windows, Path(out) / "signals.csv")
     version = None
-    if register and result.last_model is not None:
-        last = result.folds[-1]
-        version = save_version(
-            registry or settings.registry_dir,
-            result.last_model.bundle,
-            metrics={
-                "test": last.metrics["model"],
-                "pooled": result.pooled["model"],
-                "training": last.training,
-            },
-            data_range={
-                "train": last.times["train"],
-                "val": last.times["val"],
-                "test": last.times["test"],
-                "source": data.source,
-            },
-        )
+    if register:
+        version = register_last_fold(registry or settings.registry_dir, result, data)
     return WalkForwardJobResult(report=report, signals=signals, version=version)

@@ -1,0 +1,145 @@
+"""``--retrain-every DURATION``: when to start a retrain from the live loop, and where it runs.
+
+``RetrainHook.tick(now)`` is called once per bar close with the session clock (the replay clock
+in a replay, the wall clock live), so "every 6h" means six hours of market time in both. When a
+period has passed and no retrain is running, it starts one in a background thread: the store's
+latest bars are read there (the store serialises access: DuckDB has one writer, this process)
+and ``app.pipeline.retrain.retrain_if_better`` runs, as a Ray task when Ray is initialised in
+this process, else in the thread itself. The bar loop never waits for it; a promotion reaches
+the session at the next bar close through the worker's registry check.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.config import Settings
+from app.errors import InputError
+from app.store.base import TimeSeriesStore
+from app.types import AssetClass
+
+if TYPE_CHECKING:  # imported when a retrain starts: parsing the flag loads no torch
+    from app.pipeline.retrain import RetrainOptions, RetrainResult
+
+log = logging.getLogger(__name__)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+
+
+def parse_duration(text: str, flag: str = "--retrain-every") -> float:
+    """``30m``, ``6h``, ``1d`` (also ``90s``, ``1.5h``) -> seconds; InputError naming ``flag``."""
+    m = _DURATION.match(str(text).lower())
+    if m is None:
+        raise InputError(f"{flag}={text!r}: a duration like 30m, 6h or 1d (units s, m, h, d)")
+    seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not seconds > 0:
+        raise InputError(f"{flag}={text!r}: must be longer than 0")
+    return seconds
+
+
+def _run_retrain(settings: Settings, data, out: Path, options: RetrainOptions) -> RetrainResult:  # type: ignore[no-untyped-def]  # noqa: E501
+    """In a Ray task when this process has Ray up, else right here."""
+    from app.pipeline.retrain import retrain_if_better
+
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - ray is a dependency
+        ray = None
+    if ray is not None and ray.is_initialized():
+        task = ray.remote(num_cpus=1)(retrain_if_better)
+        return ray.get(task.remote(settings, data, out, options=options))
+    return retrain_if_better(settings, data, out, options=options)
+
+
+class RetrainHook:
+    """Starts at most one retrain at a time, every ``every_s`` seconds of the session clock."""
+
+    def __init__(
+        self,
+        every_s: float,
+        *,
+        settings: Settings,
+        store: TimeSeriesStore,
+        symbols: Sequence[str],
+        asset_class: AssetClass,
+        out: Path,
+        options: RetrainOptions | None = None,
+        run: Callable[[Settings, object, Path, RetrainOptions], RetrainResult] = _run_retrain,
+    ) -> None:
+        from app.pipeline.retrain import RetrainOptions
+
+        if not every_s > 0:
+            raise InputError(f"--retrain-every={every_s!r}: must be > 0 seconds")
+        self.every = timedelta(seconds=every_s)
+        self.settings = settings
+        self.store = store
+        self.symbols = tuple(symbols)
+        self.asset_class = AssetClass(asset_class)
+        self.out = Path(out)
+        self.options = options or RetrainOptions()
+        self._run = run
+        self.next_at: datetime | None = None
+        self.results: list[RetrainResult] = []
+        self.errors: list[str] = []
+        self._thread: threading.Thread | None = None
+        self._n = 0
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def tick(self, now: datetime) -> bool:
+        """Once per bar close; True when a retrain was started."""
+        if self.next_at is None:
+            self.next_at = now + self.every
+            return False
+        if now < self.next_at or self.running:
+            return False
+        self.next_at = now + self.every
+        self._n += 1
+        out = self.out / f"retrain-{self._n:03d}"
+        self._thread = threading.Thread(
+            target=self._job, args=(out,), name=f"retrain-{self._n}", daemon=True
+        )
+        self._thread.start()
+        return True
+
+    def _job(self, out: Path) -> None:
+        from app.pipeline.walkforward import load_walkforward_data
+
+        try:
+            data = load_walkforward_data(
+                self.settings,
+                store=self.store,
+                symbols=self.symbols,
+                asset_class=self.asset_class,
+                news_impact=False,
+            )
+            result = self._run(self.settings, data, out, self.options)
+            self.results.append(result)
+            log.info("retrain %s: %s", out.name, result.reason)
+        except Exception as exc:  # a failed retrain never stops the trading loop
+            self.errors.append(f"retrain {out.name}: {type(exc).__name__}: {exc}")
+            log.warning("retrain %s failed: %s", out.name, exc)
+
+    def close(self, timeout_s: float = 0.0) -> None:
+        """Wait up to ``timeout_s`` for a running retrain (a daemon thread: never blocks exit;
+        the registry writes are atomic, so one cut short leaves no half version)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                self.errors.append("retrain still running at stop: abandoned")
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "every_s": self.every.total_seconds(),
+            "runs": [r.to_dict() for r in self.results],
+            "errors": list(self.errors),
+            "running": self.running,
+        }

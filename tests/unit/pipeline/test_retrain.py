@@ -1,0 +1,123 @@
+"""``retrain_if_better`` on a small simulator folder with the quick preset (no Ray): the first
+candidate is promoted (nothing served), one that does not beat the served version is registered
+with both figures and not promoted; the ``--retrain-every`` hook and its duration parser."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from app.config import load_settings
+from app.errors import InputError
+from app.models.registry import list_versions, promoted_version
+from app.pipeline.retrain import RetrainOptions, RetrainResult, retrain_if_better
+from app.pipeline.retrain_hook import RetrainHook, parse_duration
+from app.pipeline.walkforward import WalkForwardOptions, load_walkforward_data
+from app.sim.config import SimConfig
+from app.sim.files import write_simulation
+from app.sim.market import SimulatedMarket
+from app.store import DuckDBStore
+from app.types import AssetClass
+
+TINY = dict(quick=True, folds=2, max_epochs=1, max_windows=400, baselines=("majority",))
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    result = SimulatedMarket(SimConfig.for_symbols(["BTCUSDT"], days=4, seed=5)).run()
+    return write_simulation(result, tmp_path_factory.mktemp("retrain") / "sim")
+
+
+def _data(settings, sim: Path):  # noqa: ANN001, ANN202
+    return load_walkforward_data(settings, paths=[sim], news=False, news_impact=False)
+
+
+def test_first_candidate_promoted_then_one_not_better_is_kept_out(tmp_path, sim) -> None:
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    data = _data(settings, sim)
+    first = retrain_if_better(
+        settings, data, tmp_path / "r1", options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    assert first.promoted and first.serving is None and first.candidate is not None
+    assert first.reason == "no version was served"
+    assert promoted_version(registry) == first.candidate
+    assert (tmp_path / "r1" / "report.json").is_file()
+
+    time.sleep(1.1)  # version names carry a UTC second stamp
+    strict = RetrainOptions(WalkForwardOptions(**TINY, seed=1), min_gain=1.0)  # dacc <= 1
+    second = retrain_if_better(settings, data, tmp_path / "r2", options=strict)
+    assert second.serving == first.candidate
+    assert not second.promoted and "does not beat" in second.reason
+    assert promoted_version(registry) == first.candidate  # the served version stays
+    assert second.candidate_score is not None and second.serving_score is not None
+    assert second.folds == (1,) and second.n_windows > 10
+    entry = {v.version: v for v in list_versions(registry)}[second.candidate]
+    rec = entry.metrics["retrain"]  # both figures in the candidate's registry entry
+    assert rec["candidate"] == second.candidate_score and rec["serving"] == second.serving_score
+    assert rec["serving_version"] == first.candidate and rec["promoted"] is False
+    assert json.loads(json.dumps(second.to_dict()))["promoted"] is False
+
+
+def test_options_refuse_bad_values() -> None:
+    with pytest.raises(InputError, match="compare_folds=0"):
+        RetrainOptions(compare_folds=0)
+    with pytest.raises(InputError, match="metric='sharpe'"):
+        RetrainOptions(metric="sharpe")
+    with pytest.raises(InputError, match="min_gain=-0.1"):
+        RetrainOptions(min_gain=-0.1)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30m", 1800), ("6h", 21600), ("1d", 86400)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["6", "6x", "-1h", "0m", "h", ""])
+def test_bad_durations_name_the_flag(text: str) -> None:
+    with pytest.raises(InputError, match="--retrain-every"):
+        parse_duration(text)
+
+
+def test_the_hook_starts_one_retrain_per_period_on_the_stores_latest_bars(tmp_path, sim) -> None:
+    settings = load_settings(registry_dir=tmp_path / "registry")
+    store = DuckDBStore(tmp_path / "store.db")
+    bars = _data(settings, sim).bars["BTCUSDT"].copy()
+    store.write_bars(bars)
+    seen: list[tuple[int, Path]] = []
+
+    def job(settings, data, out, options) -> RetrainResult:  # noqa: ANN001 - the hook's seam
+        seen.append((len(data.bars["BTCUSDT"]), out))
+        return RetrainResult(None, None, options.metric, None, None, False, "x", (), 0, out)
+
+    hook = RetrainHook(
+        3600, settings=settings, store=store, symbols=["BTCUSDT"],
+        asset_class=AssetClass.CRYPTO, out=tmp_path / "retrain", run=job,
+    )  # fmt: skip
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    assert not hook.tick(t0)  # the first tick only sets the schedule
+    assert not hook.tick(t0 + timedelta(minutes=59))
+    assert hook.tick(t0 + timedelta(hours=1))
+    hook.close(timeout_s=60)
+    assert not hook.tick(t0 + timedelta(hours=1, minutes=30))
+    assert hook.tick(t0 + timedelta(hours=2, minutes=5))
+    hook.close(timeout_s=60)
+    store.close()
+    assert hook.errors == []
+    assert [n for n, _ in seen] == [len(bars), len(bars)]  # every stored bar, from the store
+    assert [o.name for _, o in seen] == ["retrain-001", "retrain-002"]
+    assert len(hook.summary()["runs"]) == 2
+
+
+def test_the_cli_flag_parses_and_names_itself() -> None:
+    import argparse
+
+    from app.cli.live import _every
+
+    assert _every("30m") == 1800
+    with pytest.raises(argparse.ArgumentTypeError, match="--retrain-every='soon'"):
+        _every("soon")
