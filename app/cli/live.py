@@ -4,14 +4,16 @@
     python -m app live --replay data/BTCUSDT_5m.csv --asset-class crypto --speed 20 --out d
     python -m app live --venue binance --live --testnet --out runs/live-testnet
 
-Serves the promoted model version (exit 2 when there is none), prints the API URLs, runs until
---duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv, decisions.csv,
-fills.csv and equity.csv to --out and prints the JSON summary as the last stdout line.
+Serves the promoted model version (exit 2 when there is none), prints the API URLs, starts the
+control panel beside the API (``python -m app panel``, unless --no-panel) and prints its URL,
+runs until --duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv,
+decisions.csv, fills.csv and equity.csv to --out and prints the JSON summary as the last line.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.errors import InputError
@@ -29,6 +31,16 @@ def _speed(text: str) -> float | None:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"--speed {text!r}: must be > 0")
     return value
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--replay-from {text!r}: not an ISO 8601 time") from None
+    if ts.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"--replay-from {text!r}: needs a UTC offset (…Z)")
+    return ts.astimezone(UTC)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,11 +66,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--speed", type=_speed, default=None, help="bars per second per ticker, or max")
     p.add_argument("--asset-class", choices=[c.value for c in AssetClass], default=None)
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS")
+    p.add_argument(
+        "--replay-from",
+        type=_utc_time,
+        default=None,
+        metavar="ISO8601",
+        help="trade from this bar on; the bars before it warm the features up, unpaced",
+    )
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
     p.add_argument("--address", default="", help="Ray address to join (not wired in yet: refused)")
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
     p.add_argument("--flatten-on-exit", action="store_true")
     p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
+    p.add_argument(
+        "--no-panel", action="store_true", help="do not start the control panel beside the API"
+    )
+    p.add_argument(
+        "--panel-port", type=int, default=None, help="the panel's port (default: ui.port; 0 = free)"
+    )
+    p.add_argument(
+        "--jobs-address",
+        default="",
+        metavar="URL",
+        help="Ray dashboard for research jobs (POST /v1/jobs); default: local subprocesses",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run)
 
@@ -82,5 +113,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         store=args.store,
         flatten_on_exit=args.flatten_on_exit,
         serve_api=not args.no_api,
+        replay_from=args.replay_from,
+        panel=not args.no_panel,
+        panel_port=args.panel_port,
+        jobs_address=args.jobs_address,
     )
     return run_live(opts)
