@@ -40,6 +40,7 @@ JobStatus = Literal["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"]
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 JOB_ID_PATTERN = r"^[a-z]+-[0-9]{8}T[0-9]{6}-[0-9a-f]{6}$"
 TAIL_LINES = 30
+JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="from POST /v1/jobs")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +293,6 @@ class JobsOut(BaseModel):
 def jobs_router(board: JobBoard) -> APIRouter:
     """``POST /v1/jobs`` (operate), ``GET /v1/jobs`` and ``GET /v1/jobs/{id}`` (read)."""
     router = APIRouter(prefix="/v1/jobs", dependencies=[READ], tags=["jobs"])
-    JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN)]  # noqa: N806
 
     @router.post(
         "",
