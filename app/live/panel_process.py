@@ -56,7 +56,7 @@ class PanelProcess:
             argv += ["--port", str(self.port or free_port())]
         if self.config is not None:
             argv += ["--config", str(self.config)]
-        env = dict(os.environ)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         if self._key is not None and not env.get("APP_UI__API_KEY"):
             env["APP_UI__API_KEY"] = self._key
         self._proc = subprocess.Popen(  # noqa: S603 - our own CLI

@@ -29,9 +29,10 @@ REPO = Path(__file__).resolve().parents[2]
 KEY_LINE = re.compile(r"API key for this run only .*: (\S+)$")
 
 
-def sim_folder(root: Path, days: int = 3) -> Path:
+def sim_folder(root: Path, days: int = 3, news_per_day: int = 16) -> Path:
     folder = root / "sim"
     argv = ["simulate", "--out", str(folder), "--days", str(days), "--seed", "3"]
+    argv += ["--news-per-day", str(news_per_day)]
     assert main([*argv, "--symbols", "BTCUSDT", "ETHUSDT"]) == 0
     return folder
 
@@ -70,7 +71,7 @@ class LiveWorker:
         if replay_from is not None:  # the warm-up before it runs unpaced
             self.argv += ["--replay-from", replay_from]
         base = {k: v for k, v in os.environ.items() if not k.startswith(("APP_API__", "APP_UI__"))}
-        self.env = {**base, **env}
+        self.env = {**base, "PYTHONUNBUFFERED": "1", **env}
         self.lines: list[str] = []
         self.key = self.api_url = self.panel_url = ""
         self._proc: subprocess.Popen[str] | None = None
