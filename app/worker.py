@@ -2,9 +2,10 @@
 
 It loads the promoted model (none: ``InputError``, exit 2), builds the paper venue (or checks a
 real one is allowed), the risk engine, the ``ExecutionEngine`` on a journal store, the
-``MemoryLiveView`` and the signal API (uvicorn on 127.0.0.1), then feeds bar closes through the
-``TradingSession`` until ``--duration``, the end of the replay, or SIGTERM / Ctrl-C. On stop it
-flattens if asked, writes ``--out`` and returns the summary the CLI prints last.
+``MemoryLiveView`` and the signal API (uvicorn on 127.0.0.1) with the control panel's routes
+and, unless ``--no-panel``, the panel beside it (app/serve/worker_api.py), then feeds bar closes
+through the ``TradingSession`` until ``--duration``, the end of the replay, or SIGTERM / Ctrl-C.
+On stop it flattens if asked, writes ``--out`` and returns the summary the CLI prints last.
 
 A promotion (``POST /v1/models/promote`` or the registry CLI) is picked up at the next bar
 close: the registry's pointer is read once per bar (a small file), the new version loaded and
