@@ -9,6 +9,7 @@ the two URLs, and ends the process group (SIGTERM, then SIGKILL) on ``stop``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -75,6 +76,7 @@ class LiveWorker:
         self.lines: list[str] = []
         self.key = self.api_url = self.panel_url = ""
         self._proc: subprocess.Popen[str] | None = None
+        self.left_behind = False
 
     def start(self, timeout_s: float = 90.0) -> LiveWorker:
         self._proc = subprocess.Popen(
@@ -117,15 +119,26 @@ class LiveWorker:
         r.raise_for_status()
         return r.json()
 
-    def stop(self, timeout_s: float = 30.0) -> int | None:
+    def stop(self, timeout_s: float = 90.0) -> int | None:
+        """SIGTERM to the worker (it ends its panel child itself); then anything left in its
+        process group is killed and ``left_behind`` says so."""
         proc = self._proc
         if proc is None:
             return None
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the worker stops its panel; the group: both
+            proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                proc.kill()
                 proc.wait()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+            self.left_behind = True
+        except ProcessLookupError:
+            pass
         return proc.returncode
+
+    def summary(self) -> dict:
+        """The JSON summary the worker printed last."""
+        return json.loads(self.lines[-1])

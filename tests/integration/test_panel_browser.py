@@ -123,5 +123,8 @@ def test_login_signals_equity_and_the_kill_switch(worker: LiveWorker) -> None:
     ]
     assert all(o["reduce_only"] for o in new), new  # exits (the flatten) only, no entry
     assert worker.get("/v1/risk")["state"] == "HALTED"
-    assert worker.stop() == 0
-    assert "control panel: http://127.0.0.1:" in "\n".join(worker.lines)
+    assert worker.stop() == 0, worker.lines[-20:]
+    assert not worker.left_behind  # the worker ended its panel child
+    summary = worker.summary()
+    assert summary["stopped"] == "signal" and summary["risk_state"] == "HALTED"
+    assert summary["urls"]["panel"] == worker.panel_url
