@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 PREFIX = "control panel: "
@@ -50,18 +50,24 @@ class PanelProcess:
         self._reader: threading.Thread | None = None
         self.last_lines: list[str] = []
 
-    def start(self) -> None:
+    def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "app", "panel", "--api", self.api_url]
         if self.port is not None:
             argv += ["--port", str(self.port or free_port())]
         if self.config is not None:
             argv += ["--config", str(self.config)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        return argv
+
+    def env(self, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+        env = {**base, "PYTHONUNBUFFERED": "1"}
         if self._key is not None and not env.get("APP_UI__API_KEY"):
             env["APP_UI__API_KEY"] = self._key
+        return env
+
+    def start(self) -> None:
         self._proc = subprocess.Popen(  # noqa: S603 - our own CLI
-            argv,
-            env=env,
+            self.argv(),
+            env=self.env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
