@@ -138,7 +138,8 @@ class RayJobRunner:
 
     def status(self, job_id: str) -> tuple[JobStatus, str]:
         info = self.client.get_job_info(job_id)
-        return str(info.status.value), info.message or ""  # type: ignore[return-value]
+        status = getattr(info.status, "value", info.status)  # JobStatus, a str enum
+        return str(status), info.message or ""  # type: ignore[return-value]
 
     def logs(self, job_id: str) -> str:
         return self.client.get_job_logs(job_id)
