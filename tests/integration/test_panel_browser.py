@@ -103,7 +103,9 @@ def test_login_signals_equity_and_the_kill_switch(worker: LiveWorker) -> None:
             page.locator("#confirm").click()
             sync_api.expect(page.locator("#answer")).to_contain_text("HALTED", timeout=30_000)
             orders_at_halt = {o["client_order_id"] for o in worker.get("/v1/orders")["orders"]}
-            sync_api.expect(page.locator("#control-risk .risk-state")).to_contain_text("HALTED")
+            sync_api.expect(page.locator("#control-risk .risk-state")).to_contain_text(
+                "HALTED", timeout=30_000
+            )
             page.screenshot(path=str(SHOTS / "controls.png"), full_page=True)
         finally:
             browser.close()
