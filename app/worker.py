@@ -2,9 +2,10 @@
 
 It loads the promoted model (none: ``InputError``, exit 2), builds the paper venue (or checks a
 real one is allowed), the risk engine, the ``ExecutionEngine`` on a journal store, the
-``MemoryLiveView`` and the signal API (uvicorn on 127.0.0.1), then feeds bar closes through the
-``TradingSession`` until ``--duration``, the end of the replay, or SIGTERM / Ctrl-C. On stop it
-flattens if asked, writes ``--out`` and returns the summary the CLI prints last.
+``MemoryLiveView`` and the signal API (uvicorn on 127.0.0.1) with the control panel's routes
+and, unless ``--no-panel``, the panel beside it (app/serve/worker_api.py), then feeds bar closes
+through the ``TradingSession`` until ``--duration``, the end of the replay, or SIGTERM / Ctrl-C.
+On stop it flattens if asked, writes ``--out`` and returns the summary the CLI prints last.
 
 A promotion (``POST /v1/models/promote`` or the registry CLI) is picked up at the next bar
 close: the registry's pointer is read once per bar (a small file), the new version loaded and
@@ -56,6 +57,9 @@ class LiveOptions:
     flatten_on_exit: bool = False
     replay_from: datetime | None = None  # replay only bars from here (warm-up before it)
     serve_api: bool = True
+    panel: bool = True  # the control panel beside the API (app/serve/worker_api.py)
+    panel_port: int | None = None  # None: ui.port (7860); 0: a free port
+    jobs_address: str = ""  # a Ray dashboard for research jobs; "" = local subprocesses
     initial_equity: float = 100_000.0
     retrain_every_s: float | None = None  # --retrain-every (app/pipeline/retrain_hook.py)
     announce: Callable[[str], None] = field(default=print, compare=False)
@@ -86,6 +90,7 @@ class _Worker:
         self.stop = asyncio.Event()
         self.errors: list[str] = []
         self.retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
+        self.side = _panel_side(opts, settings)
 
     async def run(self) -> dict[str, object]:
         opts, settings = self.opts, self.settings
@@ -108,7 +113,6 @@ class _Worker:
         bars_from = _replay_start(data.bars, opts.replay_from)
         clock = ReplayClock(bars_from)
         session, store, server = self._build(model, classes, asset_class, clock)
-        replay = _FeedReplay(data, asset_class, model, store, settings)
         if opts.retrain_every_s is not None:
             from app.pipeline.retrain_hook import RetrainHook
 
@@ -119,11 +123,14 @@ class _Worker:
         urls: dict[str, str] = {}
         t0 = time.monotonic()
         try:
-            await session.start()
-            if server is not None:
+            if server is not None:  # first: the panel (Gradio) takes seconds to start
                 urls["api"] = server.start()
                 urls["docs"] = urls["api"] + "/docs"
                 opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']})")
+                self.side.start_panel(urls["api"])
+            replay = _FeedReplay(data, asset_class, model, store, settings, self.side.scorer)
+            await session.start()
+            t0 = time.monotonic()
             self._on_signals()
             reason = await self._loop(session, replay, clock, bars_from)
             if opts.flatten_on_exit:
@@ -133,6 +140,7 @@ class _Worker:
                 self.retrain.close()
             with contextlib.suppress(Exception):
                 await session.stop()
+            urls.update(self.side.stop())
             if server is not None:
                 server.stop()
             store.close()
@@ -189,7 +197,6 @@ class _Worker:
         server = None
         if opts.serve_api:
             from app.live.http import ApiServer
-            from app.serve.api import build_api
             from app.serve.auth import resolve_keys
 
             api_settings = settings.model_copy(
@@ -205,7 +212,8 @@ class _Worker:
                 initial_equity=opts.initial_equity,
                 calendar=asset_class,
             )
-            server = ApiServer(build_api(view, api_settings), api_settings.api.host, opts.port)
+            app = self.side.api(view, api_settings, classes, clock)
+            server = ApiServer(app, api_settings.api.host, opts.port)
         session = TradingSession(
             model=model,
             risk=risk,
@@ -243,6 +251,8 @@ class _Worker:
             if self.retrain is not None:
                 self.retrain.tick(clock.now())
             clock.advance_to(close.ts + BAR_INTERVAL)
+            if not self.side.deliver(close):
+                continue  # its class's feed is stopped (POST /v1/feeds/{class}/stop)
             try:
                 await session.on_bar_close(close)
             except Exception as exc:  # one bad bar must not end the worker; it is reported
@@ -277,6 +287,18 @@ class _Worker:
         if decision is not None and decision.orders:
             await session._execute(decision)  # noqa: SLF001 - the session's own order path
             session.records.decisions.append(decision)
+
+
+def _panel_side(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyped-def]
+    """The panel's routes, feed switch, jobs and process (app/serve/worker_api.py)."""
+    from app.serve.worker_api import PanelSide, job_board
+
+    data = opts.replay[0] if opts.replay else None
+    jobs = job_board(data, opts.out, settings.registry_dir, opts.asset_class, opts.jobs_address)
+    mode = "live" if opts.live else "paper"
+    return PanelSide(
+        mode, opts.venue, jobs, opts.panel, opts.panel_port, opts.config, opts.announce
+    )
 
 
 def _promoted(registry_dir: Path) -> SignalModel:
@@ -315,7 +337,7 @@ class _FeedReplay:
     """Bar closes of a recording through the feed path a live bar takes (``FeedWorker``:
     validate, store, incremental features, windows), emitted as they complete."""
 
-    def __init__(self, data, asset_class, model, store, settings) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, data, asset_class, model, store, settings, wrap=None) -> None:  # type: ignore[no-untyped-def]
         from app.live.feed import FeedWorker
         from app.live.headlines import HeadlineScorer
         from app.live.replay import Replay
@@ -329,6 +351,7 @@ class _FeedReplay:
 
             text = cached_sentiment_model(settings.sentiment, settings.registry_dir)
             scorer = HeadlineScorer(text, data.assets, window.impact_model)
+            scorer = wrap(scorer) if wrap is not None else scorer  # the panel's headlines
         # bars reach the store in batches (one DuckDB write per bar costs ~30 ms here)
         self.feed = FeedWorker(
             asset_class, self.replay.symbols, window, store, scorer=scorer, store_every=288
@@ -382,6 +405,7 @@ def research_live_step(
         speed=speed,
         duration_s=duration_s,
         port=0,
+        panel_port=0,
         replay_from=start or held_back_start(data.bars, fraction),
         announce=announce,
     )
@@ -405,6 +429,7 @@ def readable(summary: dict[str, object]) -> str:
             f"  final equity {summary['final_equity']:.2f}  risk state {summary['risk_state']}"
             f"  errors {len(summary['errors'])}",  # type: ignore[arg-type]
             f"  files: {', '.join(summary['files'].values())}",  # type: ignore[union-attr]
+            *(f"  {k}: {v}" for k, v in summary.get("urls", {}).items() if k != "docs"),  # type: ignore[union-attr]
             "",
         ]
     )

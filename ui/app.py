@@ -84,13 +84,19 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
                     version = gr.Dropdown(label="Version", choices=[], interactive=True)
                     promote = gr.Button("Promote…", elem_id="promote")
                 models_status = gr.Markdown(elem_classes="status-line")
-                gr.Markdown(
-                    "Walk-forward runs and sweeps are started from the command line "
-                    "(`python -m app walkforward`, `ray job submit … app.tuning.sweep`); "
-                    "the API has no route to start one yet (docs/PANEL.md)."
-                )
+                gr.Markdown("**Research jobs** (a Ray job, or a subprocess of the worker)")
+                with gr.Row():
+                    job_kind = gr.Dropdown(label="Job", choices=[], interactive=True)
+                    start_job = gr.Button("Start job…", elem_id="start-job")
+                job_box = gr.Markdown(elem_id="job-box")
+                jobs_status = gr.Markdown(elem_classes="status-line")
             with gr.Tab("Feeds", id="feeds"):
                 feed_table = gr.Dataframe(label="Sources", interactive=False)
+                switch_table = gr.Dataframe(label="Feeds per asset class", interactive=False)
+                with gr.Row():
+                    feed_class = gr.Dropdown(label="Asset class", choices=[], interactive=True)
+                    stop_feed = gr.Button("Stop feed…", elem_id="stop-feed")
+                    start_feed = gr.Button("Start feed…", elem_id="start-feed")
                 feeds_status = gr.Markdown(elem_classes="status-line")
             with gr.Tab("Controls", id="controls"):
                 control_risk = gr.HTML(elem_id="control-risk")
@@ -124,6 +130,14 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
             frame, fig, line, names, status = panel.models()
             return frame, fig, line, _dropdown(names, chosen), status
 
+        def do_feeds(chosen: str | None) -> tuple[Any, ...]:
+            frame, switch, classes, status = panel.feeds()
+            return frame, switch, _dropdown(classes, chosen), status
+
+        def do_jobs(chosen: str | None) -> tuple[Any, ...]:
+            text, kinds, status = panel.jobs()
+            return text, _dropdown(kinds, chosen), status
+
         def do_control_risk() -> str:
             return panel.overview()[1]
 
@@ -141,9 +155,16 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
         reducing_on.click(lambda: ask("reducing_on"), None, ask_out)
         reducing_off.click(lambda: ask("reducing_off"), None, ask_out)
         promote.click(lambda v: ask("promote", v or ""), [version], ask_out)
+        stop_feed.click(lambda c: ask("feed_stop", c or ""), [feed_class], ask_out)
+        start_feed.click(lambda c: ask("feed_start", c or ""), [feed_class], ask_out)
+        start_job.click(lambda k: ask("job_start", k or ""), [job_kind], ask_out)
+        feeds_out = [feed_table, switch_table, feed_class, feeds_status]
+        jobs_out = [job_box, job_kind, jobs_status]
         confirm.click(do_confirm, [pending], [pending, confirm_box, answer]).then(
             do_overview, None, overview_out
-        ).then(do_control_risk, None, control_risk).then(do_models, [version], models_out)
+        ).then(do_control_risk, None, control_risk).then(do_models, [version], models_out).then(
+            do_feeds, [feed_class], feeds_out
+        ).then(do_jobs, [job_kind], jobs_out)
         cancel.click(
             lambda: (None, gr.update(visible=False), "cancelled"),
             None,
@@ -156,7 +177,8 @@ def build_blocks(panel: Panel, refresh_s: float = 5.0) -> gr.Blocks:
             event(do_overview, None, overview_out)
             event(do_signals, [ticker], signals_out)
             event(panel.portfolio, None, [positions, orders, fills, portfolio_status])
-            event(panel.feeds, None, [feed_table, feeds_status])
+            event(do_feeds, [feed_class], feeds_out)
+            event(do_jobs, [job_kind], jobs_out)
             event(do_control_risk, None, control_risk)
         demo.load(do_models, [version], models_out)
     return demo

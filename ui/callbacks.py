@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from ui.client import ApiClient, ApiError
 from ui.history import SignalHistory
-from ui.views import controls, feeds, models, overview, portfolio, signals
+from ui.views import controls, feeds, jobs, models, overview, portfolio, signals
 from ui.views.fmt import when
 
 log = logging.getLogger(__name__)
@@ -153,13 +153,33 @@ class Panel:
 
     # ------------------------------------------------------------------ Feeds
 
-    def feeds(self) -> tuple[pd.DataFrame, str]:
+    def feeds(self) -> tuple[pd.DataFrame, pd.DataFrame, list[str], str]:
+        """sources table, per-class switch table, asset classes for the chooser, status."""
         rows, outcome = _guard(self.client.feeds)
         if rows is None:
-            return feeds.feeds_frame([]), outcome.markdown()
+            return feeds.feeds_frame([]), feeds.control_frame([]), [], outcome.markdown()
         bad = [f["source"] for f in rows if f.get("status") != "ok"]
         status = f"{len(rows)} feeds" + (f" · not ok: {', '.join(bad)}" if bad else " · all ok")
-        return feeds.feeds_frame(rows), status
+        switch, o = _guard(self.client.feed_control)
+        if switch is None:  # an API without the switch: the table still shows
+            return feeds.feeds_frame(rows), feeds.control_frame([]), [], f"{status} · {o.message}"
+        stopped = [c["asset_class"] for c in switch if c["state"] == "stopped"]
+        if stopped:
+            status += f" · stopped: {', '.join(stopped)}"
+        classes = [c["asset_class"] for c in switch]
+        return feeds.feeds_frame(rows), feeds.control_frame(switch), classes, status
+
+    # ------------------------------------------------------------------ research jobs
+
+    def jobs(self) -> tuple[str, list[str], str]:
+        """the latest job (Markdown), the kinds that can be started, status."""
+        got, outcome = _guard(self.client.jobs)
+        if got is None:
+            return jobs.job_markdown(None), [], outcome.markdown()
+        listed = got.get("jobs", [])
+        latest = listed[0] if listed else None
+        text = jobs.job_markdown(latest, got.get("kinds", []))
+        return text, list(got.get("kinds", [])), f"{len(listed)} jobs started from this worker"
 
     # ------------------------------------------------------------------ commands
 
@@ -182,10 +202,17 @@ class Panel:
             "reducing_on": lambda: c.set_reducing(True),
             "reducing_off": lambda: c.set_reducing(False),
             "promote": lambda: c.promote(command.arg),
+            "feed_stop": lambda: c.stop_feed(command.arg),
+            "feed_start": lambda: c.start_feed(command.arg),
+            "job_start": lambda: c.start_job(command.arg),
         }
         answer, outcome = _guard(send[command.action])
         if answer is None:
             return outcome.markdown()
         if command.action == "promote":
             return controls.promotion_markdown(answer)
+        if command.action.startswith("feed_"):
+            return controls.feed_answer_markdown(command, answer)
+        if command.action == "job_start":
+            return controls.job_answer_markdown(answer)
         return controls.risk_answer_markdown(command, answer)

@@ -25,9 +25,9 @@ Json = dict[str, Any]
 class ApiError(Exception):
     """A request that did not give an answer the panel can use."""
 
-    kind: (
-        str  # down | timeout | unauthorized | forbidden | not_found | invalid | server | bad_answer
-    )
+    # down | timeout | unauthorized | forbidden | not_found | invalid | conflict | server |
+    # bad_answer
+    kind: str
     message: str
     status: int | None = None
 
@@ -101,6 +101,17 @@ class ApiClient:
     def feeds(self) -> list[Json]:
         return self._call("GET", "/v1/feeds")["feeds"]
 
+    def feed_control(self) -> list[Json]:
+        """``/v1/feeds/control``: each asset class's feed, running or stopped."""
+        return self._call("GET", "/v1/feeds/control")["classes"]
+
+    def jobs(self) -> Json:
+        """``/v1/jobs``: the kinds the worker can start and its jobs, newest first."""
+        return self._call("GET", "/v1/jobs")
+
+    def job(self, job_id: str) -> Json:
+        return self._call("GET", f"/v1/jobs/{job_id}")
+
     def bars(self, ticker: str, limit: int = 300) -> list[Json]:
         return self._call("GET", f"/v1/bars/{ticker}", params={"limit": limit})["bars"]
 
@@ -120,6 +131,15 @@ class ApiClient:
 
     def promote(self, version: str) -> Json:
         return self._call("POST", "/v1/models/promote", json={"version": version})
+
+    def stop_feed(self, asset_class: str) -> Json:
+        return self._call("POST", f"/v1/feeds/{asset_class}/stop")
+
+    def start_feed(self, asset_class: str) -> Json:
+        return self._call("POST", f"/v1/feeds/{asset_class}/start")
+
+    def start_job(self, kind: str) -> Json:
+        return self._call("POST", "/v1/jobs", json={"kind": kind})
 
     # ------------------------------------------------------------------ the one request path
 
@@ -202,6 +222,8 @@ def _error(r: httpx.Response, where: str) -> ApiError:
         return ApiError("not_found", f"{where}: not found (404): {detail}", code)
     if code == 422:
         return ApiError("invalid", f"{where}: the API rejected the input (422): {detail}", code)
+    if code == 409:
+        return ApiError("conflict", f"{where}: refused (409): {detail}", code)
     if code == 503:
         return ApiError("server", f"{where}: the API is unavailable (503): {detail}", code)
     return ApiError("server", f"{where}: the API failed ({code}): {detail}", code)

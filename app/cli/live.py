@@ -5,14 +5,16 @@
     python -m app live --venue binance --live --testnet --out runs/live-testnet
     python -m app live --address local --replay runs/sim --speed max --out runs/live-ray
 
-Serves the promoted model version (exit 2 when there is none), prints the API URLs, runs until
---duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv, decisions.csv,
-fills.csv and equity.csv to --out and prints the JSON summary as the last stdout line.
+Serves the promoted model version (exit 2 when there is none), prints the API URLs, starts the
+control panel beside the API (``python -m app panel``, unless --no-panel) and prints its URL,
+runs until --duration, the end of the replay, or SIGTERM / Ctrl-C, writes signals.csv,
+decisions.csv, fills.csv and equity.csv to --out and prints the JSON summary as the last line.
 """
 
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.errors import InputError
@@ -38,6 +40,16 @@ def _every(text: str) -> float:
         return parse_duration(text, "--retrain-every")
     except InputError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--replay-from {text!r}: not an ISO 8601 time") from None
+    if ts.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"--replay-from {text!r}: needs a UTC offset (…Z)")
+    return ts.astimezone(UTC)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -69,6 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help="stop after this long of trading (the warm-up of a replay does not count)",
     )
+    p.add_argument(
+        "--replay-from",
+        type=_utc_time,
+        default=None,
+        metavar="ISO8601",
+        help="trade from this bar on; the bars before it warm the features up, unpaced",
+    )
     p.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (0 = free)")
     p.add_argument(
         "--address",
@@ -87,6 +106,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "beats the served version on the same recent folds",
     )
     p.add_argument("--no-api", action="store_true", help="run the loop without the signal API")
+    p.add_argument(
+        "--no-panel", action="store_true", help="do not start the control panel beside the API"
+    )
+    p.add_argument(
+        "--panel-port", type=int, default=None, help="the panel's port (default: ui.port; 0 = free)"
+    )
+    p.add_argument(
+        "--jobs-address",
+        default="",
+        metavar="URL",
+        help="Ray dashboard for research jobs (POST /v1/jobs); default: local subprocesses",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run)
 
@@ -111,6 +142,10 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         flatten_on_exit=args.flatten_on_exit,
         serve_api=not args.no_api,
         retrain_every_s=args.retrain_every,
+        replay_from=args.replay_from,
+        panel=not args.no_panel,
+        panel_port=args.panel_port,
+        jobs_address=args.jobs_address,
     )
     if opts.address:  # the distributed loop: feed actors -> the Serve graph
         from app.worker_serve import run_live_serve

@@ -11,6 +11,7 @@ and ``market_router`` serves them under the same auth as the rest of ``/v1``:
 A read never touches a file or the model. Thread-safe: the loop records from its own thread.
 """
 
+import dataclasses
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -148,3 +149,33 @@ def market_router(tape: MarketTape, tickers: Sequence[str]) -> APIRouter:
         return HeadlinesOut(ticker=ticker, headlines=rows)
 
     return router
+
+
+class TapeScorer:
+    """Wraps the feed's headline scorer (``app.live.headlines.HeadlineScorer``): every batch it
+    scores is also filed on the tape, one row per tagged symbol, with the model's sentiment and
+    the topics whose intensity reaches ``topic_min``. Scoring itself is unchanged."""
+
+    def __init__(self, scorer: object, tape: MarketTape, topic_min: float = 0.5) -> None:
+        self.scorer = scorer
+        self.tape = tape
+        self.topic_min = topic_min
+
+    def __getattr__(self, name: str) -> object:  # batches, model, ... of the wrapped scorer
+        return getattr(self.scorer, name)
+
+    def score(self, items: Sequence[NewsItem]) -> list:
+        rows = self.scorer.score(items)  # type: ignore[attr-defined]
+        by_id = {i.id: i for i in items}
+        for row in rows:
+            news = row.news
+            item = by_id.get(news.news_id)
+            if item is None:
+                continue
+            topics = sorted(
+                (t for t, v in news.topics.items() if v >= self.topic_min),
+                key=lambda t: -news.topics[t],
+            )
+            tagged = dataclasses.replace(item, symbols=(news.symbol,))
+            self.tape.record_headline(ScoredHeadline(tagged, news.score, tuple(topics)))
+        return rows

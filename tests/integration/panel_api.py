@@ -1,16 +1,19 @@
-"""A real signal API for the panel tests, fed by a replay of simulator data.
+"""A real signal API for the panel's callback tests, fed by a replay of simulator data.
 
-The live worker is not there yet, so this replay stands in for it: the seeded simulator's bars
+A light stand-in for the live worker (the browser test runs the real one, live_worker.py), so
+the callbacks can be stepped bar by bar and checked against exact state: the seeded simulator's bars
 and headlines go bar by bar into a ``MemoryLiveView`` and a ``MarketTape``; the simulator's
 oracle probabilities play the model; the real ``RiskEngine`` decides; orders fill at the next
 bar's open with a fee (paper). uvicorn serves ``build_api(view)`` plus the bars/headlines and
-run-info routes on 127.0.0.1 (a free port) in a thread, as the worker will.
+run-info, feed-switch and jobs routes (``build_worker_api``, as the worker mounts them) on
+127.0.0.1 (a free port) in a thread. A stopped crypto feed hands the replay's bars to nobody.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
+import sys
 import threading
 import time
 from dataclasses import replace
@@ -25,11 +28,13 @@ from app.clock import ReplayClock
 from app.config import Settings, load_settings
 from app.risk.engine import RiskEngine
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
-from app.serve.api import build_api
-from app.serve.market import MarketTape, ScoredHeadline, market_router
+from app.serve.feed_control import FeedSwitch
+from app.serve.jobs import JobBoard, JobSpec, LocalJobRunner
+from app.serve.market import MarketTape, ScoredHeadline
 from app.serve.memory import MemoryLiveView
-from app.serve.run_info import RunInfo, run_router
+from app.serve.run_info import RunInfo
 from app.serve.view import ClosedTrade
+from app.serve.worker_api import build_worker_api
 from app.sim.config import SimConfig
 from app.sim.market import SimulatedMarket
 from app.sim.result import SimulationResult
@@ -74,6 +79,7 @@ class Replay:
         }
         self.news = sorted(sim.news, key=lambda n: n.published_at)
         self.i = 0
+        self.switch: FeedSwitch | None = None
         self.cash = view.initial_equity
         self.day_open = view.initial_equity
         self.day = None
@@ -102,6 +108,9 @@ class Replay:
         if self.day != ts.date():
             self.day, self.day_open = ts.date(), self._equity(i, at_open=True)
         self.clock.advance_to(close_ts)
+        if self.switch is not None and not self.switch.running(AssetClass.CRYPTO):
+            self.i += 1  # the feed is stopped: time passes, no bar reaches the loop
+            return
         prices = {s: float(self.bars[s]["close"].iloc[i]) for s in SYMBOLS}
         for s in SYMBOLS:
             row = self.bars[s].iloc[i]
@@ -238,11 +247,20 @@ class PanelApi:
         self.tape = MarketTape()
         self.replay = Replay(self.view, self.tape, self.clock, sim, VERSIONS[0])
         self.replay.run(bars)
-        api = build_api(self.view, self.settings)
-        api.include_router(market_router(self.tape, self.view.tickers()))
-        api.include_router(run_router(RunInfo("paper", "paper", start)))
+        self.jobs = JobBoard(LocalJobRunner(tmp / "jobs"), {"tiny": tiny_job(tmp / "jobs")})
+        parts = build_worker_api(
+            self.view,
+            self.settings,
+            tickers=self.view.tickers(),
+            classes=[AssetClass.CRYPTO],
+            clock=self.clock,
+            info=RunInfo("paper", "paper", start),
+            jobs=self.jobs,
+            tape=self.tape,
+        )
+        self.replay.switch = parts.switch
         self.server = uvicorn.Server(
-            uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning")
+            uvicorn.Config(parts.app, host="127.0.0.1", port=0, log_level="warning")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
@@ -263,6 +281,26 @@ class PanelApi:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.jobs.close()
+
+
+TINY_JOB = """
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1]); out.mkdir(parents=True)
+print("fold 0: dacc 0.51", file=sys.stderr, flush=True)
+(out / "report.md").write_text("# report\\n")
+print(json.dumps({"version": "lstm-tiny", "folds": 1}))
+"""
+
+
+def tiny_job(root: Path):  # noqa: ANN201 - a kind for JobBoard
+    """A job as fast as a subprocess gets: logs a line, writes a report, prints its JSON."""
+
+    def spec(job_id: str) -> JobSpec:
+        out = root / job_id
+        return JobSpec("tiny", (sys.executable, "-c", TINY_JOB, str(out)), out / "report.md")
+
+    return spec
 
 
 def free_port() -> int:

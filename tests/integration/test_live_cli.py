@@ -100,7 +100,7 @@ def test_live_replay_equals_predict_and_backtest(tmp_path, sim_folder, capsys) -
     model, config = promoted_config(tmp_path, sim_folder)
     out = tmp_path / "live"
     argv = ["live", "--config", str(config), "--replay", str(sim_folder), "--speed", "max"]
-    assert main([*argv, "--port", "0", "--out", str(out)]) == 0
+    assert main([*argv, "--port", "0", "--no-panel", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "signal API: http://127.0.0.1:" in printed
     check_live_equals_predict_and_backtest(

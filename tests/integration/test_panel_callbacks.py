@@ -8,11 +8,13 @@ nothing listens, and to a socket that never answers.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
 
+from app.types import AssetClass
 from tests.integration.panel_api import SYMBOLS, PanelApi, simulate
 from ui.callbacks import Panel
 from ui.client import ApiClient, ApiError
@@ -68,8 +70,12 @@ def test_portfolio_models_feeds(api: PanelApi, panel: Panel) -> None:
     assert len(fills) == min(50, len(api.view.fills(None, 1000)))
     versions, fig, serving, names, mstatus = panel.models()
     assert len(versions) == 2 and "2 versions" in mstatus and len(names) == 2
-    frame, fstatus = panel.feeds()
+    frame, switch, classes, fstatus = panel.feeds()
     assert frame["status"].tolist() == ["OK"] and "all ok" in fstatus
+    assert switch.to_dict("records") == [
+        {"asset_class": "crypto", "feed": "RUNNING", "stopped_at": ""}
+    ]
+    assert classes == ["crypto"]
 
 
 def test_halt_resume_reducing_and_promote_through_the_api(api: PanelApi, panel: Panel) -> None:
@@ -90,6 +96,42 @@ def test_halt_resume_reducing_and_promote_through_the_api(api: PanelApi, panel: 
     assert panel.ask("halt", "")[0] is None
 
 
+def test_stop_a_feed_goes_stale_then_reducing_and_start_lifts_it(
+    api: PanelApi, panel: Panel
+) -> None:
+    command, prompt = panel.ask("feed_stop", "crypto")
+    assert "Stop the `crypto` feed?" in prompt and api.replay.switch.running(AssetClass.CRYPTO)
+    answer = panel.confirm(command)
+    assert "crypto: stopped" in answer and not api.replay.switch.running(AssetClass.CRYPTO)
+    marks = len(api.view.equity(None, 10_000))
+    api.replay.run(5)  # 25 min without a bar: past the 15 min limit
+    assert len(api.view.equity(None, 10_000)) == marks  # nothing reached the loop
+    frame, switch, _, status = panel.feeds()
+    assert frame["status"].tolist() == ["STALE"] and switch["feed"].tolist() == ["STOPPED"]
+    assert "stopped: crypto" in status
+    assert "reducing:feed_stale:crypto" in panel.overview()[1]
+    assert "crypto: running" in panel.confirm(panel.ask("feed_start", "crypto")[0])
+    api.replay.run(1)
+    assert panel.feeds()[0]["status"].tolist() == ["OK"]
+    assert "feed_stale" not in panel.overview()[1]
+    assert "(404)" in panel.confirm(Command("feed_stop", "stocks"))
+    assert panel.ask("feed_stop", "")[0] is None
+
+
+def test_start_a_research_job_and_follow_it(api: PanelApi, panel: Panel) -> None:
+    text, kinds, _ = panel.jobs()
+    assert kinds == ["tiny"] and "No research job" in text
+    command, prompt = panel.ask("job_start", "tiny")
+    assert "Start a `tiny` job?" in prompt
+    assert "submitted (local)" in panel.confirm(command)
+    deadline = time.monotonic() + 30
+    while "SUCCEEDED" not in (text := panel.jobs()[0]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "**SUCCEEDED**" in text and "report.md" in text
+    assert "`version` lstm-tiny" in text and "fold 0: dacc 0.51" in text
+    assert "(422)" in panel.confirm(Command("job_start", "no-such-kind"))
+
+
 def test_a_wrong_key_reads_as_401_everywhere(api: PanelApi) -> None:
     bad = panel_for(api.url, "not-a-key-of-this-api")
     for status in (
@@ -97,10 +139,13 @@ def test_a_wrong_key_reads_as_401_everywhere(api: PanelApi) -> None:
         bad.signals(None)[4],
         bad.portfolio()[3],
         bad.models()[4],
-        bad.feeds()[1],
+        bad.feeds()[3],
+        bad.jobs()[2],
     ):
         assert status.startswith("**Error:**") and "(401)" in status and "APP_UI__API_KEY" in status
     assert "(401)" in bad.confirm(Command("resume"))
+    assert "(401)" in bad.confirm(Command("feed_stop", "crypto"))
+    assert "(401)" in bad.confirm(Command("job_start", "tiny"))
     assert "Traceback" not in bad.overview()[4]
 
 
@@ -110,6 +155,9 @@ def test_a_read_key_watches_but_cannot_command(api: PanelApi) -> None:
     answer = ro.confirm(Command("halt", "read key"))
     assert "(403)" in answer and "operate key" in answer
     assert api.view.risk().state.value != "HALTED"
+    assert "(403)" in ro.confirm(Command("feed_stop", "crypto"))
+    assert "(403)" in ro.confirm(Command("job_start", "tiny"))
+    assert ro.feeds()[1]["feed"].tolist() == ["RUNNING"] and ro.jobs()[1] == ["tiny"]
 
 
 def test_api_down_reads_as_not_reachable() -> None:
@@ -121,6 +169,8 @@ def test_api_down_reads_as_not_reachable() -> None:
     assert "not reachable" in status and "python -m app live" in status
     assert "MODE UNKNOWN" in badge and "UNKNOWN" in risk
     assert "not reachable" in down.confirm(Command("halt", "x"))
+    assert "not reachable" in down.confirm(Command("feed_start", "crypto"))
+    assert "not reachable" in down.jobs()[2] and down.feeds()[2] == []
     table, tickers, *_ = down.signals(None)
     assert table.empty and tickers == []
 
@@ -131,7 +181,8 @@ def test_a_silent_api_reads_as_a_timeout() -> None:
         listener.listen(8)
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         slow = panel_for(url, "whatever-key-123456", timeout_s=0.3)
-        assert "did not answer" in slow.feeds()[1] and "0.3 s" in slow.feeds()[1]
+        status = slow.feeds()[3]
+        assert "did not answer" in status and "0.3 s" in status
         with pytest.raises(ApiError) as err:
             ApiClient(url, None, 0.3).risk()
         assert err.value.kind == "timeout"

@@ -90,6 +90,12 @@ def test_the_files_run_the_live_worker_and_the_panel() -> None:
     assert ("seed-trader.service", "live") in commands
 
 
+def test_compose_runs_one_panel_and_the_unit_the_workers() -> None:
+    argvs = {where.split()[0]: argv for where, argv in _app_argvs() if argv and argv[0] == "live"}
+    assert "--no-panel" in argvs["docker-compose.yml"]  # compose runs the panel as a service
+    assert "--no-panel" not in argvs["seed-trader.service"]  # the worker starts it there
+
+
 def _parse(argv: list[str]) -> None:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):

@@ -28,3 +28,19 @@ def feeds_frame(feeds: Sequence[Json]) -> pd.DataFrame:
         for f in feeds
     ]
     return pd.DataFrame(rows, columns=FEED_COLUMNS)
+
+
+CONTROL_COLUMNS = ["asset_class", "feed", "stopped_at"]
+
+
+def control_frame(classes: Sequence[Json]) -> pd.DataFrame:
+    """``/v1/feeds/control``: one row per asset class the worker feeds."""
+    rows = [
+        {
+            "asset_class": c["asset_class"],
+            "feed": str(c["state"]).upper(),
+            "stopped_at": when(c.get("stopped_at")) if c.get("stopped_at") else "",
+        }
+        for c in classes
+    ]
+    return pd.DataFrame(rows, columns=CONTROL_COLUMNS)

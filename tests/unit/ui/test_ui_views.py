@@ -251,3 +251,35 @@ def test_signal_history_keeps_distinct_bars_bounded() -> None:
     h.add([signal(as_of="2025-01-01T00:05:00Z"), signal(as_of="2025-01-01T00:10:00Z")])
     assert [s["as_of"][11:16] for s in h.of("BTCUSDT")] == ["00:05", "00:10"]
     assert h.of("ETHUSDT") == []
+
+
+def test_feed_switch_frame_and_job_markdown() -> None:
+    from ui.views.feeds import control_frame
+    from ui.views.jobs import job_markdown
+
+    frame = control_frame(
+        [
+            {"asset_class": "crypto", "state": "stopped", "stopped_at": "2025-01-01T00:05:00Z"},
+            {"asset_class": "stocks", "state": "running", "stopped_at": None},
+        ]
+    )
+    assert frame["feed"].tolist() == ["STOPPED", "RUNNING"]
+    assert frame["stopped_at"].tolist()[1] == "" and "2025-01-01" in frame["stopped_at"][0]
+    assert "kinds: walkforward" in job_markdown(None, ["walkforward"])
+    job = {
+        "id": "walkforward-20250101T000000-abcdef",
+        "kind": "walkforward",
+        "runner": "local",
+        "status": "FAILED",
+        "message": "exit code 2",
+        "submitted_at": "2025-01-01T00:00:00Z",
+        "entrypoint": "-m app walkforward --quick",
+        "log_tail": ["fold 0", "boom ```"],
+        "report": None,
+        "summary": None,
+    }
+    text = job_markdown(job)
+    assert "**FAILED** (exit code 2)" in text and "fold 0" in text and "boom '''" in text
+    done = {**job, "status": "SUCCEEDED", "message": "", "report": "/r/report.md"}
+    text = job_markdown({**done, "summary": {"version": "lstm-x", "pooled": {"dacc": 0.5}}})
+    assert "report: `/r/report.md`" in text and "`version` lstm-x" in text and "pooled" not in text
