@@ -41,7 +41,7 @@ def run_config(windows, data, wf, baselines):
     folds, grid = folds_for(windows, wf)
     wf = replace(wf, baselines=baselines, event_backtest=())
     per_epoch: dict[int, list[np.ndarray]] = {}
-    outcomes, picks = [], []
+    outcomes, picks, fold_logits = [], [], []
     for fold in folds:
         ft = fold_times(fold, grid)
         train = windows.labeled_ends(*ft.train)
@@ -57,8 +57,15 @@ def run_config(windows, data, wf, baselines):
             per_epoch.setdefault(int(row["epoch"]), []).append(logits + state["bias"])
             model.train()
 
+        n_before = {e: len(v) for e, v in per_epoch.items()}
         out = run_fold(windows, fold, grid, wf, data.oracle, on_epoch=on_epoch)
         outcomes.append(out)
+        mine = {
+            e: v[n_before.get(e, 0)] for e, v in per_epoch.items() if len(v) > n_before.get(e, 0)
+        }
+        if "logreg" in out.probs:  # epoch 0 is the logistic regression (tested)
+            mine[0] = np.log(out.probs["logreg"] + 1e-12)
+        fold_logits.append(mine)
         hist = [h for h in out.result.history if h.get("member", 0.0) == 0.0]
         picks.append(
             {
@@ -76,6 +83,11 @@ def run_config(windows, data, wf, baselines):
         if len(v) == len(outcomes)
     }
     pooled = {}
+    for rule in ("by_loss", "by_dacc"):  # each rule's pick per fold, pooled over folds
+        chosen = [fl.get(pk[rule]) for fl, pk in zip(fold_logits, picks, strict=True)]
+        if all(c is not None for c in chosen):
+            c = np.concatenate(chosen)
+            pooled[f"pick_{rule}"] = round(dacc(c[:, 0], c[:, 1], r), 4)
     for name in outcomes[0].probs:
         p = np.concatenate([o.probs[name] for o in outcomes])
         pooled[name] = round(dacc(p[:, 0], p[:, 1], r), 4)
@@ -142,7 +154,7 @@ def main() -> None:
                 mspec = replace(mspec, skip=False)
             wf = replace(base, spec=mspec, train=tcfg, device="cpu", seed=args.seed)
             t0 = time.perf_counter()
-            baselines = ("logreg", "lightgbm") if first else ()
+            baselines = ("logreg", "lightgbm") if first else ("logreg",)
             curve, picks, pooled, se, n = run_config(windows, data, wf, baselines)
             first = False
             row = {
