@@ -5,6 +5,8 @@ against a bare forward/backward/step of the same model on one pre-built batch.
         [--threads N] [--windows 4096]
 
 Prints one JSON line: windows/s for both and their ratio (the loop's overhead).
+``--ensemble N`` adds the wall time of ``fit_model`` (skip-path start, training, calibration)
+with 1 and with N seeds on the same windows, and their ratio (the seed ensemble's cost).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 from app.config import LabelSettings
 from app.models.dataset import WindowSet, label_series
 from app.models.factory import build_model, model_config_for
-from app.models.train import TrainConfig, resolve_device, train_classifier
+from app.models.train import ModelSpec, TrainConfig, fit_model, resolve_device, train_classifier
 from app.tuning.presets import QUICK, STANDARD
 
 
@@ -45,6 +47,7 @@ def main() -> None:
     p.add_argument("--windows", type=int, default=4096, help="training windows per epoch")
     p.add_argument("--features", type=int, default=41)
     p.add_argument("--device", default="auto")
+    p.add_argument("--ensemble", type=int, default=0, help="also time fit_model with N seeds")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -83,6 +86,21 @@ def main() -> None:
         loss_fn(model(x), y).backward()
         opt.step()
     bare_wps = steps * b / (time.perf_counter() - t0)
+
+    fit_s = {}
+    if args.ensemble > 1:
+        mspec = ModelSpec(
+            kind=args.kind,
+            lookback=spec.lookback,
+            d_model=spec.d_model,
+            n_layers=spec.n_layers,
+            n_heads=spec.n_heads,
+        )
+        for n in (1, args.ensemble):
+            cfg_n = TrainConfig(max_epochs=2, batch_size=b, patience=99, ensemble=n)
+            t0 = time.perf_counter()
+            fit_model(w, train_ends, val_ends, mspec, cfg_n, device)
+            fit_s[n] = time.perf_counter() - t0
     print(
         json.dumps(
             {
@@ -99,6 +117,12 @@ def main() -> None:
                 "loop_windows_per_s": round(loop_wps, 1),
                 "bare_windows_per_s": round(bare_wps, 1),
                 "loop_vs_bare": round(loop_wps / bare_wps, 3),
+                **{f"fit_s_ensemble_{n}": round(v, 2) for n, v in fit_s.items()},
+                **(
+                    {"ensemble_cost_ratio": round(fit_s[args.ensemble] / fit_s[1], 2)}
+                    if fit_s
+                    else {}
+                ),
             }
         )
     )

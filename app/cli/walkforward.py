@@ -60,6 +60,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", type=int, default=None)
     p.add_argument("--heads", type=int, default=None)
     p.add_argument("--quick", action="store_true", help="small preset (20k bars < 3 min, 2 CPUs)")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=None,
+        metavar="N",
+        help="train N seeds per fold, average their logits, calibrate once (default: preset)",
+    )
+    p.add_argument(
+        "--stop-on",
+        choices=["loss", "dacc"],
+        default=None,
+        help="early stopping on validation log loss (calibrated) or DACC (default: preset)",
+    )
     p.add_argument("--baselines", nargs="*", default=list(BASELINES), choices=BASELINES)
     p.add_argument(
         "--no-news",
@@ -115,6 +128,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         baselines=tuple(args.baselines),
         device=args.device,
         seed=args.seed,
+        ensemble=args.ensemble,
+        stop_on=args.stop_on,
     )
     result = walk_forward(
         settings,

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from torch import nn
 
+from app.models.ensemble import EnsembleClassifier
 from app.models.lstm import LSTMConfig, StackedLSTMClassifier
 from app.models.transformer import TransformerClassifier, TransformerConfig
 
@@ -14,7 +15,16 @@ MODEL_KINDS: tuple[str, ...] = ("transformer", "lstm")
 
 
 def build_model(kind: str, config: dict[str, Any]) -> nn.Module:
-    """A fresh, untrained model; raises ValueError naming an unknown kind or config key."""
+    """A fresh, untrained model; raises ValueError naming an unknown kind or config key.
+    ``config["ensemble"] = N > 1`` builds N members of the rest of the config (averaged)."""
+    n = int(config.get("ensemble", 1))
+    if n < 1:
+        raise ValueError(f"ensemble={n}: must be >= 1")
+    if n > 1 or "ensemble" in config:
+        inner = {k: v for k, v in config.items() if k != "ensemble"}
+        if n == 1:
+            return build_model(kind, inner)
+        return EnsembleClassifier([build_model(kind, inner) for _ in range(n)])
     if kind == "transformer":
         return TransformerClassifier(TransformerConfig(**config))
     if kind == "lstm":
@@ -33,8 +43,10 @@ def model_config_for(
     dropout: float = 0.1,
     n_tickers: int = 0,
     pooling: str = "last",
+    skip: bool = True,
 ) -> dict[str, Any]:
-    """The config dict of ``kind`` from the shared hyperparameter names (d_model = LSTM hidden)."""
+    """The config dict of ``kind`` from the shared hyperparameter names (d_model = LSTM hidden).
+    ``skip``: the linear last-bar path (new models have it; see transformer.py)."""
     if kind == "transformer":
         heads = n_heads if d_model % n_heads == 0 else 1
         return TransformerConfig(
@@ -47,6 +59,7 @@ def model_config_for(
             dropout=dropout,
             pooling=pooling,  # type: ignore[arg-type]
             n_tickers=n_tickers,
+            skip=skip,
         ).to_dict()
     if kind == "lstm":
         return LSTMConfig(
@@ -56,5 +69,6 @@ def model_config_for(
             n_layers=n_layers,
             dropout=dropout,
             n_tickers=n_tickers,
+            skip=skip,
         ).to_dict()
     raise ValueError(f"model kind={kind!r}: expected one of {MODEL_KINDS}")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from app.models.transformer import N_CLASSES
+from app.models.transformer import N_CLASSES, zero_head
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,7 @@ class LSTMConfig:
     n_layers: int = 2
     dropout: float = 0.1
     n_tickers: int = 0  # > 0 adds a learned ticker embedding to the input of every step
+    skip: bool = False  # linear path from the last bar to the logits (as the Transformer's)
 
     def __post_init__(self) -> None:
         if self.n_features < 1:
@@ -49,10 +50,16 @@ class StackedLSTMClassifier(nn.Module):
         self.norm = nn.LayerNorm(c.hidden)
         self.drop = nn.Dropout(c.dropout)
         self.head = nn.Linear(c.hidden, N_CLASSES)
+        self.skip = nn.Linear(c.n_features, N_CLASSES) if c.skip else None
+        if self.skip is not None:
+            zero_head(self.head)
 
     def forward(self, x: torch.Tensor, ticker: torch.Tensor | None = None) -> torch.Tensor:
         h = self.input_proj(x)  # (B, L, H)
         if self.ticker_emb is not None and ticker is not None:
             h = h + self.ticker_emb(ticker).unsqueeze(1)  # (B, 1, H)
         out, _ = self.lstm(h)  # (B, L, H)
-        return self.head(self.drop(self.norm(out[:, -1])))  # (B, 3)
+        logits = self.head(self.drop(self.norm(out[:, -1])))  # (B, 3)
+        if self.skip is not None:
+            logits = logits + self.skip(x[:, -1])  # (B, F) decision bar -> (B, 3)
+        return logits

@@ -1,9 +1,10 @@
 """Training loop shared by the CLI, the walk-forward and the Ray Tune trainables.
 
-AdamW, class-weighted cross-entropy, gradient clipping, early stopping on validation DACC
-(the metric we are judged on; validation loss breaks ties), fixed seeds (bit-for-bit
-deterministic on CPU), CUDA + mixed precision when the device is a GPU, and temperature
-scaling fitted on the validation windows at the end.
+AdamW, class-weighted cross-entropy, gradient clipping, a skip path started from logistic
+regression (app/models/skip.py) and scored as "epoch 0", early stopping on validation log loss
+after temperature scaling (or on DACC: ``TrainConfig.stop_on``), fixed seeds (bit-for-bit
+deterministic on CPU), CUDA + mixed precision when the device is a GPU, an optional seed
+ensemble, and temperature scaling fitted on the validation windows at the end.
 """
 
 from __future__ import annotations
@@ -12,19 +13,28 @@ import copy
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from app.labels import dacc
 from app.models.bundle import ModelBundle
 from app.models.calibration import expected_calibration_error, fit_temperature, nll, softmax
 from app.models.dataset import FeatureScaler, WindowSet, class_weights, iterate_batches
+from app.models.ensemble import EnsembleClassifier
 from app.models.factory import build_model, model_config_for
+from app.models.skip import LinearInit, apply_linear_init, fit_linear_init, param_groups, skip_layer
 from app.models.train_state import TrainState
+from app.models.validation import (
+    direction_accuracy,
+    predict_logits,
+    stop_score,
+    validation_scores,
+)
+
+STOP_ON = ("loss", "dacc")
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class ModelSpec:
     dropout: float = 0.1
     ticker_embedding: bool = True
     pooling: str = "last"
+    skip: bool = True  # the linear last-bar path (app/models/skip.py)
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,22 @@ class TrainConfig:
     max_windows_per_epoch: int = 0  # 0 = every training window each epoch
     class_weighting: bool = True
     eval_batch_size: int = 2048
+    stop_on: str = "loss"  # early stopping on calibrated validation log loss, or "dacc"
+    linear_init: bool = True  # fit the skip path by logistic regression before training
+    linear_c: float = 0.1  # its inverse L2 strength (the logreg baseline's)
+    skip_lr_scale: float = 1.0  # the skip path's learning rate relative to lr (0 = frozen)
+    ensemble: int = 1  # > 1: that many seeds (seed, seed+1, ...), logits averaged
+
+    def __post_init__(self) -> None:
+        if self.stop_on not in STOP_ON:
+            raise ValueError(f"stop_on={self.stop_on!r}: expected one of {STOP_ON}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble={self.ensemble}: must be >= 1")
+        if self.skip_lr_scale < 0 or self.linear_c <= 0:
+            raise ValueError(
+                f"skip_lr_scale={self.skip_lr_scale}, linear_c={self.linear_c}: "
+                "need skip_lr_scale >= 0 and linear_c > 0"
+            )
 
 
 @dataclass
@@ -68,6 +95,7 @@ class TrainResult:
     train_seconds: float
     windows_per_second: float
     history: list[dict[str, float]] = field(default_factory=list)
+    member_best_epochs: list[int] = field(default_factory=list)  # one per ensemble member
 
     def summary(self) -> dict[str, Any]:
         d = asdict(self)
@@ -89,24 +117,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    windows: WindowSet,
-    X: np.ndarray,
-    ends: np.ndarray,
-    device: torch.device,
-    batch_size: int = 2048,
-) -> np.ndarray:
-    """Uncalibrated logits (N, 3) for the windows ending at ``ends`` of the scaled ``X``."""
-    model.eval()
-    out = []
-    for x, _, tk in iterate_batches(windows, X, ends, batch_size):
-        with torch.autocast(device_type="cuda", enabled=device.type == "cuda"):
-            out.append(model(x.to(device), tk.to(device)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 3), dtype=np.float32)
-
-
 def prior_correction(weights: np.ndarray) -> np.ndarray:
     """Logit offsets that undo class weighting: a model trained with loss weights ``w_c``
     estimates probabilities proportional to ``w_c * p(c|x)``, so adding ``-log w_c`` to its
@@ -114,16 +124,14 @@ def prior_correction(weights: np.ndarray) -> np.ndarray:
     return -np.log(np.asarray(weights, dtype=np.float64))
 
 
-def _direction_accuracy(logits: np.ndarray, r: np.ndarray) -> float:
-    return dacc(logits[:, 0], logits[:, 1], r)  # softmax is monotone: compare logits
-
-
-def _from_rank_zero(v_dacc: float, v_loss: float, device: torch.device) -> tuple[float, float]:
-    import torch.distributed as dist
-
-    scores = torch.tensor([v_dacc, v_loss], dtype=torch.float64, device=device)
-    dist.broadcast(scores, src=0)
-    return float(scores[0]), float(scores[1])
+def linear_init_for(
+    windows: WindowSet, X: np.ndarray, train_ends: np.ndarray, config: TrainConfig
+) -> LinearInit:
+    """The skip path's starting weights from the training windows' (scaled) last bars."""
+    weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
+    return fit_linear_init(
+        X[train_ends], windows.y[train_ends], weights, c=config.linear_c, seed=config.seed
+    )
 
 
 def train_classifier(
@@ -136,12 +144,16 @@ def train_classifier(
     device: torch.device,
     on_epoch: Callable[[dict[str, float], nn.Module], None] | None = None,
     shard: tuple[int, int] = (0, 1),
+    linear_init: LinearInit | None = None,
     *,
     resume: TrainState | None = None,
     on_state: Callable[[TrainState], None] | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]], int, float]:
     """Train in place; return (best model, history, best epoch, training windows/s).
 
+    A model with a skip path starts from ``linear_init`` (fitted here when None and
+    ``config.linear_init``); ``history[0]`` is that starting point ("epoch 0", best epoch 0
+    when no epoch beats it on validation).
     ``shard = (rank, world)`` is for data-parallel workers (app/tuning/final_fit.py): every
     worker draws the same epoch sample and trains on its ``rank::world`` share of it, DDP
     averages the gradients, and the stop decision uses rank 0's validation scores.
@@ -155,17 +167,23 @@ def train_classifier(
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.linear_init and skip_layer(model) is not None:
+        apply_linear_init(model, linear_init or linear_init_for(windows, X, train_ends, config))
+    groups = param_groups(model, config.lr, config.skip_lr_scale)
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights(windows.y[train_ends]) if config.class_weighting else np.ones(3)
     bias = prior_correction(weights)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32, device=device))
     use_amp = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    val_r = windows.r[val_ends]
-    val_y = windows.y[val_ends]
-    best = (-np.inf, np.inf)
+    rank, world = shard
+    row = {"epoch": 0.0, "train_loss": float("nan")}
+    row.update(
+        validation_scores(model, windows, X, val_ends, bias, device, world, config.eval_batch_size)
+    )
+    history: list[dict[str, float]] = [row]
+    best = stop_score(row, config.stop_on)
     best_state, best_epoch, stale = copy.deepcopy(model.state_dict()), 0, 0
-    history: list[dict[str, float]] = []
     seen, busy, first = 0, 0.0, 1
     if resume is not None:
         model.load_state_dict(resume.model)
@@ -189,7 +207,6 @@ def train_classifier(
         ends = train_ends
         if 0 < config.max_windows_per_epoch < ends.size:
             ends = np.sort(rng.choice(ends, config.max_windows_per_epoch, replace=False))
-        rank, world = shard
         if world > 1:  # equal shards: every worker runs the same number of DDP steps
             ends = ends[: ends.size - ends.size % world][rank::world]
         model.train()
@@ -208,23 +225,17 @@ def train_classifier(
             count += y.numel()
         busy += time.perf_counter() - t0
         seen += count
-        logits = predict_logits(model, windows, X, val_ends, device, config.eval_batch_size)
-        logits = logits + bias  # judge the model as it will predict (prior-corrected)
-        v_dacc = _direction_accuracy(logits, val_r)
-        v_loss = nll(softmax(logits), val_y)
-        if shard[1] > 1:  # one decision for all workers, or they wait on each other forever
-            v_dacc, v_loss = _from_rank_zero(v_dacc, v_loss, device)
-        row = {
-            "epoch": float(epoch),
-            "train_loss": total / max(count, 1),
-            "val_dacc": v_dacc,
-            "val_loss": v_loss,
-        }
+        row = {"epoch": float(epoch), "train_loss": total / max(count, 1)}
+        row.update(
+            validation_scores(
+                model, windows, X, val_ends, bias, device, world, config.eval_batch_size
+            )
+        )
         history.append(row)
         if on_epoch is not None:
             on_epoch(row, model)
-        score = (v_dacc if np.isfinite(v_dacc) else -np.inf, v_loss)
-        if score[0] > best[0] or (score[0] == best[0] and score[1] < best[1]):
+        score = stop_score(row, config.stop_on)
+        if score > best:
             best, best_epoch, stale = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
@@ -263,6 +274,7 @@ class TrainedModel:
     history: list[dict[str, float]]
     best_epoch: int
     windows_per_second: float
+    member_best_epochs: list[int] = field(default_factory=list)
 
 
 def prepare_training(
@@ -285,6 +297,7 @@ def prepare_training(
         dropout=spec.dropout,
         n_tickers=n_tickers,
         pooling=spec.pooling,
+        skip=spec.skip,
     )
     return scaler, scaler.transform(windows.X), model_config
 
@@ -308,22 +321,41 @@ def fit_model(
     dev = resolve_device(device) if isinstance(device, str) else device
     t0 = time.perf_counter()
     scaler, X, model_config = prepare_training(windows, train_ends, spec)
-    seed_everything(config.seed)
-    model = build_model(spec.kind, model_config)
-    model, history, best_epoch, wps = train_classifier(
-        model,
-        windows,
-        X,
-        train_ends,
-        val_ends,
-        config,
-        dev,
-        on_epoch,
-        resume=resume,
-        on_state=on_state,
-    )
+    if config.ensemble > 1 and (resume is not None or on_state is not None):
+        raise ValueError(
+            f"TrainConfig.ensemble={config.ensemble}: a resumable (checkpointed) fit trains one "
+            "model; use ensemble=1 in sweeps"
+        )
+    init = linear_init_for(windows, X, train_ends, config) if config.linear_init else None
+    members, history, best_epochs, rates = [], [], [], []
+    for k in range(config.ensemble):  # member k trains with seed + k; the rest is shared
+        member_config = replace(config, seed=config.seed + k)
+        seed_everything(member_config.seed)
+        model = build_model(spec.kind, model_config)
+        model, rows, best_epoch, wps = train_classifier(
+            model,
+            windows,
+            X,
+            train_ends,
+            val_ends,
+            member_config,
+            dev,
+            on_epoch if k == 0 else None,
+            linear_init=init,
+            resume=resume,
+            on_state=on_state,
+        )
+        members.append(model)
+        history += [{**row, "member": float(k)} if config.ensemble > 1 else row for row in rows]
+        best_epochs.append(best_epoch)
+        rates.append(wps)
+    if config.ensemble > 1:
+        model = EnsembleClassifier(members)
+        model_config = {**model_config, "ensemble": config.ensemble}
+    wps = float(np.mean(rates))
+    best_epoch = best_epochs[0]
     return finish_training(
-        TrainedModel(model, model_config, scaler, history, best_epoch, wps),
+        TrainedModel(model, model_config, scaler, history, best_epoch, wps, best_epochs),
         windows,
         train_ends,
         val_ends,
@@ -377,8 +409,10 @@ def finish_training(
     return TrainResult(
         bundle=bundle,
         best_epoch=trained.best_epoch,
-        epochs_run=len(trained.history),
-        val_dacc=_direction_accuracy(val_logits, windows.r[val_ends]),
+        epochs_run=sum(
+            1 for row in trained.history if row["epoch"] > 0 and row.get("member", 0.0) == 0.0
+        ),
+        val_dacc=direction_accuracy(val_logits, windows.r[val_ends]),
         val_nll_before=nll(before, val_y),
         val_nll_after=nll(after, val_y),
         val_ece_before=expected_calibration_error(before, val_y),
@@ -386,4 +420,5 @@ def finish_training(
         train_seconds=time.perf_counter() - t0,
         windows_per_second=trained.windows_per_second,
         history=trained.history,
+        member_best_epochs=list(trained.member_best_epochs) or [trained.best_epoch],
     )

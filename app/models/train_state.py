@@ -27,7 +27,7 @@ class TrainState:
     grad_scaler: dict[str, Any]
     rng: dict[str, Any]  # numpy Generator.bit_generator.state (epoch samples, batch order)
     torch_rng: torch.Tensor  # torch.get_rng_state() (dropout)
-    best: tuple[float, float]  # (val DACC, val loss) of the best epoch so far
+    best: tuple[float, float]  # stop_score (app/models/validation.py) of the best epoch so far
     best_state: dict[str, Any]
     best_epoch: int
     stale: int  # epochs since the best one (early stopping)

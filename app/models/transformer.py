@@ -28,6 +28,10 @@ class TransformerConfig:
     dropout: float = 0.1
     pooling: Literal["last", "cls"] = "last"
     n_tickers: int = 0  # > 0 adds a learned ticker embedding to every token
+    # a linear path from the decision bar's features to the logits, added to the encoder's
+    # head (initialised at zero): training starts from a linear model (docs/MODELS.md).
+    # False only for bundles saved before it existed.
+    skip: bool = False
 
     def __post_init__(self) -> None:
         if self.n_features < 1:
@@ -51,6 +55,12 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(position * div)
     pe[:, 1::2] = torch.cos(position * div[: d_model // 2])
     return pe
+
+
+def zero_head(head: nn.Linear) -> None:
+    """Output layer at zero: the network adds nothing to the skip path until it learns to."""
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
 
 
 class TransformerClassifier(nn.Module):
@@ -82,6 +92,9 @@ class TransformerClassifier(nn.Module):
         )
         self.norm = nn.LayerNorm(c.d_model)
         self.head = nn.Linear(c.d_model, N_CLASSES)
+        self.skip = nn.Linear(c.n_features, N_CLASSES) if c.skip else None
+        if self.skip is not None:
+            zero_head(self.head)
 
     def forward(self, x: torch.Tensor, ticker: torch.Tensor | None = None) -> torch.Tensor:
         b, length, _ = x.shape  # (B, L, F)
@@ -95,4 +108,7 @@ class TransformerClassifier(nn.Module):
             h = h + self.ticker_emb(ticker).unsqueeze(1)  # (B, 1, D) broadcast over time
         h = self.encoder(self.drop(h))  # (B, L', D)
         pooled = h[:, 0] if self.cls is not None else h[:, -1]  # (B, D)
-        return self.head(self.norm(pooled))  # (B, 3)
+        out = self.head(self.norm(pooled))  # (B, 3)
+        if self.skip is not None:
+            out = out + self.skip(x[:, -1])  # (B, F) decision bar -> (B, 3)
+        return out

@@ -49,6 +49,8 @@ class WalkForwardOptions:
     baselines: tuple[str, ...] = BASELINES
     device: str | None = None
     seed: int = 0
+    ensemble: int | None = None  # seed-ensemble size (None: the preset's)
+    stop_on: str | None = None  # early stopping on "loss" or "dacc" (None: the preset's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,8 @@ def build_config(
         max_epochs=options.max_epochs,
         max_windows_per_epoch=options.max_windows,
         seed=options.seed,
+        ensemble=options.ensemble,
+        stop_on=options.stop_on,
     )
     costs = settings.costs
     return WalkForwardConfig(

@@ -98,6 +98,8 @@ def fit_with_torch_trainer(
 
     if num_workers < 1:
         raise ValueError(f"num_workers={num_workers!r}: must be >= 1")
+    if config.ensemble > 1:
+        raise ValueError(f"ensemble={config.ensemble}: the TorchTrainer final fit trains one model")
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
     if use_gpu is None:

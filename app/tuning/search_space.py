@@ -12,8 +12,17 @@ from ray import tune
 from app.models.train import ModelSpec, TrainConfig
 
 # Hyperparameters a sweep may vary, with the ModelSpec / TrainConfig field they set.
-SPEC_KEYS = ("kind", "lookback", "d_model", "n_layers", "n_heads", "dropout", "pooling")
-TRAIN_KEYS = ("lr", "weight_decay", "batch_size", "max_epochs", "max_windows_per_epoch")
+SPEC_KEYS = ("kind", "lookback", "d_model", "n_layers", "n_heads", "dropout", "pooling", "skip")
+TRAIN_KEYS = (
+    "lr",
+    "weight_decay",
+    "batch_size",
+    "max_epochs",
+    "max_windows_per_epoch",
+    "stop_on",
+    "skip_lr_scale",
+    "ensemble",
+)
 
 DEFAULT_SPACE: dict[str, list[Any]] = {
     "lookback": [32, 60],

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.config import Settings
 from app.errors import InputError
@@ -60,6 +60,15 @@ class SweepConfig(BaseModel):
     final_fit_workers: int = Field(0, ge=0)
     registry: str | None = None
     verbose: int = Field(1, ge=0, le=3)
+
+    @model_validator(mode="after")
+    def _final_fit_trains_one_model(self) -> SweepConfig:
+        if self.final_fit_workers and any(int(n) > 1 for n in self.search.get("ensemble", [])):
+            raise ValueError(
+                f"search.ensemble={self.search['ensemble']} with final_fit_workers="
+                f"{self.final_fit_workers}: the TorchTrainer final fit trains one model"
+            )
+        return self
 
 
 def load_sweep_config(path: str | Path) -> SweepConfig:

@@ -66,7 +66,8 @@ def test_two_ddp_workers_learn_the_planted_effect(local_ray, momentum, tmp_path)
     bundle = result.bundle
     probs = softmax(bundle_logits(bundle, windows, test), bundle.temperature)
     assert dacc(probs[:, 0], probs[:, 1], windows.r[test]) > 0.6  # AR(1) at 0.5 is easy
-    assert result.epochs_run >= 1 and len(result.history) == result.epochs_run
+    assert result.epochs_run >= 1 and len(result.history) == result.epochs_run + 1  # + epoch 0
+    assert result.history[0]["epoch"] == 0.0  # the skip path's logistic-regression start
     assert result.val_nll_after <= result.val_nll_before + 1e-9  # temperature fits NLL
 
 
