@@ -24,12 +24,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from app.clock import ReplayClock
+from app.clock import ReplayClock, WallClock
 from app.config import Settings, load_settings
 from app.errors import InputError
 from app.live.model import SignalModel
 from app.live.records import write_records
 from app.live.session import TradingSession
+from app.live.window_spec import WindowSpec
 from app.models import registry
 from app.risk.engine import RiskEngine
 from app.types import BAR_INTERVAL, AssetClass
@@ -47,6 +48,7 @@ class LiveOptions:
     live: bool = False
     testnet: bool = False
     venue_url: str = ""
+    feed_url: str = ""  # the live bar feed's public API URL (ccxt); "" = the exchange's own
     replay: tuple[Path, ...] = ()
     speed: float | None = None  # bars per second per ticker; None = as fast as possible
     asset_class: AssetClass | None = None
@@ -88,6 +90,7 @@ class _Worker:
         self.opts = opts
         self.settings = settings
         self.stop = asyncio.Event()
+        self.stop_reason = "signal"  # "duration" when a live feed's --duration timer set it
         self.errors: list[str] = []
         self.retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
         self.side = _panel_side(opts, settings)
@@ -103,15 +106,16 @@ class _Worker:
         model = _promoted(settings.registry_dir)
         if opts.venue != "paper":
             _check_live_allowed(opts)
-        if not opts.replay:
-            raise InputError(
-                "live feeds (ccxt / IB polling) come with the feed actors (app/live/feed.py), "
-                "not in this build: give --replay PATH"
-            )
-        data, asset_class = _load(opts)
-        classes = {s: asset_class for s in data.symbols(asset_class)}
-        bars_from = _replay_start(data.bars, opts.replay_from)
-        clock = ReplayClock(bars_from)
+        if opts.replay:
+            data, asset_class = _load(opts)
+            classes = {s: asset_class for s in data.symbols(asset_class)}
+            bars_from = _replay_start(data.bars, opts.replay_from)
+            clock: ReplayClock | WallClock = ReplayClock(bars_from)
+        else:  # the venue's bars as they close, for the tickers the model was trained on
+            asset_class = WindowSpec.from_bundle(model.bundle).spec.asset_class
+            classes = {s: asset_class for s in model.bundle.symbols}
+            clock = WallClock()
+            bars_from = clock.now() - 2 * BAR_INTERVAL  # the newest closed bar trades
         session, store, server = self._build(model, classes, asset_class, clock)
         if opts.retrain_every_s is not None:
             from app.pipeline.retrain_hook import RetrainHook
@@ -128,11 +132,15 @@ class _Worker:
                 urls["docs"] = urls["api"] + "/docs"
                 opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']})")
                 self.side.start_panel(urls["api"])
-            replay = _FeedReplay(data, asset_class, model, store, settings, self.side.scorer)
             await session.start()
             t0 = time.monotonic()
             self._on_signals()
-            reason = await self._loop(session, replay, clock, bars_from)
+            if opts.replay:
+                replay = _FeedReplay(data, asset_class, model, store, settings, self.side.scorer)
+                reason = await self._loop(session, replay.closes(), clock, bars_from)
+            else:
+                closes = self._venue_closes(model, classes, asset_class, store, clock)
+                reason = await self._loop(session, closes, clock, bars_from, paced=False)
             if opts.flatten_on_exit:
                 await self._flatten(session, clock)
         finally:
@@ -234,14 +242,16 @@ class _Worker:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.stop.set)
 
-    async def _loop(self, session, replay, clock, bars_from) -> str:  # type: ignore[no-untyped-def]
+    async def _loop(self, session, closes, clock, bars_from, *, paced: bool = True) -> str:  # type: ignore[no-untyped-def]
+        """Every bar close of ``closes`` (a replay's, or a venue's as they happen) through the
+        session; a replay is paced at --speed and moves the replay clock."""
         opts = self.opts
-        gap = None if opts.speed is None else 1.0 / opts.speed
+        gap = None if opts.speed is None or not paced else 1.0 / opts.speed
         next_at = time.monotonic()
         trading_since: float | None = None  # --duration counts from the first traded bar
-        for close in replay.closes():
+        async for close in closes:
             if self.stop.is_set():
-                return "signal"
+                return self.stop_reason
             if close.ts < bars_from:
                 continue  # the warm-up before the held-back part: features only
             trading_since = time.monotonic() if trading_since is None else trading_since
@@ -250,7 +260,8 @@ class _Worker:
             self._maybe_swap(session)
             if self.retrain is not None:
                 self.retrain.tick(clock.now())
-            clock.advance_to(close.ts + BAR_INTERVAL)
+            if isinstance(clock, ReplayClock):
+                clock.advance_to(close.ts + BAR_INTERVAL)
             if not self.side.deliver(close):
                 continue  # its class's feed is stopped (POST /v1/feeds/{class}/stop)
             try:
@@ -267,7 +278,40 @@ class _Worker:
                         await asyncio.wait_for(self.stop.wait(), delay)
             else:
                 await asyncio.sleep(0)  # let signal handlers run
-        return "end_of_replay"
+        return self.stop_reason if self.stop.is_set() else "end_of_replay"
+
+    def _venue_closes(self, model, classes, asset_class, store, clock):  # type: ignore[no-untyped-def]
+        """Bar closes of the venue's feed (ccxt; ``--feed-url`` replaces its public API URL)
+        through the same ``FeedWorker`` path a replayed bar takes."""
+        from app.live.feed import FeedWorker
+        from app.live.live_feed import live_closes, warmup_bars
+        from app.live.venue_bars import VenueBars, ccxt_markets
+        from app.sources.ccxt_source import CcxtSource
+
+        if asset_class is not AssetClass.CRYPTO:
+            raise InputError(
+                f"live {asset_class.value} bars come from IB (app/sources/ib_source.py "
+                "stream_closed), which this worker does not start yet; crypto polls ccxt"
+            )
+        urls = {"public": self.opts.feed_url} if self.opts.feed_url else None
+        source = CcxtSource.from_settings(self.settings.ccxt, api_urls=urls, clock=clock.now)
+        markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
+        window = WindowSpec.from_bundle(model.bundle)
+        feed = FeedWorker(asset_class, list(classes), window, store, store_every=1)
+        bars = VenueBars(source, markets, clock.now)
+
+        def ready() -> None:  # --duration counts from here (the warm-up is done)
+            if self.opts.duration_s is not None:
+                asyncio.get_running_loop().call_later(self.opts.duration_s, self._timed_out)
+
+        return live_closes(
+            bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
+            on_ready=ready,
+        )  # fmt: skip
+
+    def _timed_out(self) -> None:
+        self.stop_reason = "duration"
+        self.stop.set()
 
     def _maybe_swap(self, session: TradingSession) -> None:
         """A promotion since the last bar: serve that version from this bar on."""
@@ -316,10 +360,11 @@ def _check_live_allowed(opts: LiveOptions) -> None:
             f"--venue {opts.venue} sends real orders: add --live (and its keys in the "
             "environment); paper trading is --venue paper"
         )
-    raise InputError(
-        f"--venue {opts.venue}: a real venue trades on the live feeds (app/live/feed.py, not in "
-        "this build), never on a replay; --replay runs on --venue paper"
-    )
+    if opts.replay:
+        raise InputError(
+            f"--venue {opts.venue}: a real venue trades on the live feed, never on a replay; "
+            "--replay runs on --venue paper"
+        )
 
 
 def _load(opts: LiveOptions):  # type: ignore[no-untyped-def]
@@ -357,9 +402,10 @@ class _FeedReplay:
             asset_class, self.replay.symbols, window, store, scorer=scorer, store_every=288
         )
 
-    def closes(self):  # type: ignore[no-untyped-def]
+    async def closes(self):  # type: ignore[no-untyped-def]
         for item in self.replay.items():
-            yield from self.feed.on_item(item)
+            for close in self.feed.on_item(item):
+                yield close
         self.feed.close()
 
 
@@ -398,7 +444,7 @@ def research_live_step(
     from app.live.replay import load_replay
 
     data = load_replay(sim_folder)
-    start = registry.test_window_start(settings.registry_dir, version)
+    start = registry.out_of_sample_start(settings.registry_dir, version)
     opts = LiveOptions(
         out=out,
         replay=(sim_folder,),

@@ -65,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--testnet", action="store_true", help="the venue's test network")
     p.add_argument("--venue-url", default="", help="point the venue client at another address")
     p.add_argument(
+        "--feed-url",
+        default="",
+        help="without --replay: the live bar feed's API URL (ccxt public API; a proxy, a mirror)",
+    )
+    p.add_argument(
         "--replay",
         nargs="+",
         type=Path,
@@ -132,6 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         live=args.live,
         testnet=args.testnet,
         venue_url=args.venue_url,
+        feed_url=args.feed_url,
         replay=tuple(args.replay),
         speed=args.speed,
         asset_class=AssetClass(args.asset_class) if args.asset_class else None,

@@ -292,7 +292,7 @@ def load_promoted(registry_dir: str | Path) -> tuple[str, ModelBundle]:
     return version, load_version(registry_dir, version)
 
 
-def test_window_start(registry_dir: str | Path, version: str) -> datetime | None:
+def out_of_sample_start(registry_dir: str | Path, version: str) -> datetime | None:
     """The first bar time of the test window ``version`` was scored on (its walk-forward's last
     fold): the data after it was never seen in training or validation. None when not recorded."""
     data = _read_json(version_dir(registry_dir, version) / "data.json")

@@ -82,6 +82,10 @@ class BinanceState:
         self.tape: dict[str, list[dict]] = {}  # symbol -> aggTrade rows ("a", "T", ...) by id
         self.tape_now_ms: Callable[[], int] | None = None
         self.tape_requests: list[dict[str, str]] = []
+        # symbol -> klines rows in Binance's wire format, oldest first; rows whose open time is
+        # after ``klines_now_ms()`` are not served (they have not happened yet)
+        self.klines_rows: dict[str, list[list]] = {}
+        self.klines_now_ms: Callable[[], int] | None = None
 
     # ------------------------------------------------------------------ test controls
 
@@ -236,6 +240,16 @@ class BinanceState:
             rows = [t for t in rows if t["time"] >= int(q["startTime"])]
         return rows[: int(q.get("limit", 500))]
 
+    def klines(self, q: dict[str, str]) -> list[list]:
+        """``GET /api/v3/klines``: from ``startTime`` (else the latest ``limit``), forming bar
+        included, as Binance answers."""
+        now = self.klines_now_ms() if self.klines_now_ms else self.now_ms
+        rows = [r for r in self.klines_rows.get(q.get("symbol", ""), []) if r[0] <= now]
+        limit = int(q.get("limit", 500))
+        if "startTime" in q:
+            return [r for r in rows if r[0] >= int(q["startTime"])][:limit]
+        return rows[-limit:]
+
     def agg_trades(self, q: dict[str, str]) -> list[dict]:
         """``GET /api/v3/aggTrades``: by ``fromId``, or in ``[startTime, endTime]`` (<= 1 h)."""
         self.tape_requests.append(q)
@@ -357,6 +371,8 @@ def _handler(state: BinanceState) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, rows)
                 if path == "/api/v3/myTrades":
                     return self._send(200, state.my_trades(q))
+                if path == "/api/v3/klines":
+                    return self._send(200, state.klines(q))
                 if path == "/api/v3/aggTrades":
                     return self._send(200, state.agg_trades(q))
                 if path == "/api/v3/ticker/24hr":

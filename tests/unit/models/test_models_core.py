@@ -18,10 +18,10 @@ from app.models.factory import build_model, model_config_for
 from app.models.registry import (
     list_versions,
     load_version,
+    out_of_sample_start,
     promote,
     promoted_version,
     save_version,
-    test_window_start,
 )
 from app.models.train import ModelSpec, TrainConfig, fit_model, predict_logits
 
@@ -146,14 +146,14 @@ def test_registry_round_trip_reproduces_predictions_exactly(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(x, tk), expected)
     assert loaded.temperature == res.bundle.temperature and loaded.symbols == ("AAA", "BBB")
     assert promoted_version(tmp_path) is None
-    assert test_window_start(tmp_path, version) is None  # no walk-forward window recorded
+    assert out_of_sample_start(tmp_path, version) is None  # no walk-forward window recorded
     tested = save_version(
         tmp_path,
         res.bundle,
         data_range={"test": ["2025-02-13T16:50:00+00:00", "2025-02-19"]},
         version="lstm-tested",
     )
-    assert test_window_start(tmp_path, tested) == datetime(2025, 2, 13, 16, 50, tzinfo=UTC)
+    assert out_of_sample_start(tmp_path, tested) == datetime(2025, 2, 13, 16, 50, tzinfo=UTC)
     shutil.rmtree(tmp_path / tested)
     promote(tmp_path, version)
     [info] = list_versions(tmp_path)
