@@ -55,6 +55,7 @@ class LiveOptions:
     duration_s: float | None = None
     port: int = 8000
     address: str = ""  # a Ray cluster to join (the Serve graph); "" = the plain worker
+    feed_resource: str = ""  # with --address: the feed actors need this node resource
     store: str = ""  # journal store URL; default: a DuckDB file in --out
     flatten_on_exit: bool = False
     replay_from: datetime | None = None  # replay only bars from here (warm-up before it)

@@ -149,7 +149,7 @@ class _ServeWorker:
         """The store owner (DuckDB) and the class's feed actor, sending to ``handle``."""
         import ray
 
-        from app.actors.feed_actor import FEED_ACTOR_OPTIONS, FeedActor, FeedConfig
+        from app.actors.feed_actor import FeedActor, FeedConfig
         from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor
         from app.live.window_spec import WindowSpec
 
@@ -172,7 +172,7 @@ class _ServeWorker:
         window = WindowSpec.from_bundle(self.model.bundle)
         feed = (
             ray.remote(FeedActor)
-            .options(**FEED_ACTOR_OPTIONS, num_cpus=0)
+            .options(**feed_actor_options(opts.feed_resource))
             .remote(config, window, store, handle)
         )
         return store, feed
@@ -231,3 +231,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def feed_actor_options(resource: str = "") -> dict[str, object]:
+    """Ray options of a feed actor: restartable, no CPU reserved, and with ``--feed-resource``
+    a small share of that custom resource, so it runs only on nodes declaring it (a cluster's
+    worker nodes: ``resources: {feed: 1}``) and moves to another such node when its node dies."""
+    from app.actors.feed_actor import FEED_ACTOR_OPTIONS
+
+    options: dict[str, object] = {**FEED_ACTOR_OPTIONS, "num_cpus": 0}
+    if resource:
+        options["resources"] = {resource: 0.01}
+    return options

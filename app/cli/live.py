@@ -100,6 +100,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run on Ray through the Serve graph: local (start one here), auto, ray://HOST:PORT "
         "or IP:PORT (join); the API is Serve's HTTP proxy on 127.0.0.1:--port",
     )
+    p.add_argument(
+        "--feed-resource",
+        default="",
+        metavar="NAME",
+        help="with --address: run the feed actors only on nodes declaring this custom resource "
+        "(e.g. feed: the cluster's worker nodes; with --store questdb:// they write over ILP)",
+    )
     p.add_argument("--store", default="", help="journal store URL (default: DuckDB in --out)")
     p.add_argument("--flatten-on-exit", action="store_true")
     p.add_argument(
@@ -144,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         duration_s=args.duration,
         port=args.port,
         address=args.address,
+        feed_resource=args.feed_resource,
         store=args.store,
         flatten_on_exit=args.flatten_on_exit,
         serve_api=not args.no_api,

@@ -17,12 +17,13 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
-from app.actors.feed_actor import FEED_ACTOR_OPTIONS, BarCloseLog, FeedActor, FeedConfig  # noqa: E402
+from app.actors.feed_actor import BarCloseLog, FeedActor, FeedConfig  # noqa: E402
 from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor  # noqa: E402
 from app.live.replay import Replay, load_replay  # noqa: E402
 from app.live.window_spec import WindowSpec  # noqa: E402
 from app.store import open_store  # noqa: E402
 from app.types import to_ns  # noqa: E402
+from app.worker_serve import feed_actor_options  # noqa: E402
 from tests.conftest import REPO_ROOT  # noqa: E402
 from tests.unit.live.live_builders import sim_folder, small_spec  # noqa: E402
 
@@ -99,7 +100,7 @@ def _start(tmp_path: Path, sim: Path, window: WindowSpec, head_id: str):
     )
     feed = (
         ray.remote(FeedActor)
-        .options(**FEED_ACTOR_OPTIONS, num_cpus=0, resources={"feed": 1})
+        .options(**feed_actor_options("feed"))  # the options of `live --feed-resource feed`
         .remote(config, window, store, sink)
     )
     return store, sink, feed
