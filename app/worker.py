@@ -298,7 +298,8 @@ class _Worker:
         source = CcxtSource.from_settings(self.settings.ccxt, api_urls=urls, clock=clock.now)
         markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
         window = WindowSpec.from_bundle(model.bundle)
-        feed = FeedWorker(asset_class, list(classes), window, store, store_every=1)
+        side = _print_feed(source.exchange, markets, window, store, clock)
+        feed = FeedWorker(asset_class, list(classes), window, store, store_every=1, side=side)
         bars = VenueBars(source, markets, clock.now)
 
         def ready() -> None:  # --duration counts from here (the warm-up is done)
@@ -344,6 +345,19 @@ def _panel_side(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyp
     return PanelSide(
         mode, opts.venue, jobs, opts.panel, opts.panel_port, opts.config, opts.announce
     )
+
+
+def _print_feed(exchange, markets, window, store, clock):  # type: ignore[no-untyped-def]
+    """The venue's public trade prints (trade_print / block_trade events), polled every minute
+    per market from the warm-up's start, when the model reads flow features built from them."""
+    from app.live.live_feed import warmup_bars
+    from app.live.side_feed import CcxtPrintPoller, SideFeed
+
+    if not window.spec.flow_kinds & {"trade_print", "block_trade"}:
+        return None
+    since = clock.now() - (warmup_bars(window) + 1) * BAR_INTERVAL
+    pollers = [CcxtPrintPoller(exchange, m, since=since) for m in markets.values()]
+    return SideFeed(pollers, store, clock)
 
 
 def _promoted(registry_dir: Path) -> SignalModel:

@@ -1,7 +1,8 @@
 """``python -m app live`` without --replay: the venue's closed bars, polled through ccxt's real
 binance class from a loopback exchange whose clock is the wall clock. The worker warms the
 features up from the venue's history, trades the newest closed bar, stops on --duration and
-writes its summary; the feed stored every warm-up bar once."""
+writes its summary; the feed stored every warm-up bar once, and the venue's public prints
+(trade_print / block_trade events) polled beside the bars."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import duckdb
 import pandas as pd
 
 from app.cli.main import main
+from app.live.live_feed import warmup_bars
+from app.live.window_spec import WindowSpec
+from tests.integration.test_trade_prints_loopback import FIRST_MS, _agg_trades
 from tests.support.binance_loopback import BinanceState, binance_loopback
 from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
 
@@ -41,6 +45,14 @@ def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, c
     state.klines_rows = {s: _klines(f, shift_ms) for s, f in bars.items()}
     state.klines_now_ms = lambda: int(time.time() * 1000)
     model = tiny_model(bars)
+    # public prints from just after the warm-up's start: the feed polls them (trade_size_dev,
+    # block_trade_flag are crypto features of the model's spec)
+    since_ms = forming - (warmup_bars(WindowSpec.from_bundle(model.bundle)) + 1) * BAR_MS
+    tape = _agg_trades(1200)
+    for row in tape:
+        row["T"] += since_ms + 600_000 - FIRST_MS
+    state.tape["BTCUSDT"] = tape
+    state.tape_now_ms = lambda: int(time.time() * 1000)
     config = tmp_path / "settings.toml"
     config.write_text(f'registry_dir = "{save_promoted(tmp_path / "registry", model)}"\n')
     out = tmp_path / "live"
@@ -62,3 +74,9 @@ def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, c
     )
     assert {s for s, _, _ in stored} == set(bars)
     assert all(n == distinct and n > 100 for _, n, distinct in stored)  # warm-up, each bar once
+    kinds = dict(
+        duckdb.connect(str(out / "journal.db"), read_only=True)
+        .execute("SELECT kind, count(*) FROM flow WHERE symbol = 'BTCUSDT' GROUP BY kind")
+        .fetchall()
+    )
+    assert kinds.get("trade_print", 0) > 500 and kinds.get("block_trade", 0) > 0
