@@ -172,7 +172,7 @@ class _ServeWorker:
         window = WindowSpec.from_bundle(self.model.bundle)
         feed = (
             ray.remote(FeedActor)
-            .options(**feed_actor_options(opts.feed_resource))
+            .options(**feed_actor_options(opts.feed_resource), name=feed_actor_name(config))
             .remote(config, window, store, handle)
         )
         return store, feed
@@ -243,3 +243,8 @@ def feed_actor_options(resource: str = "") -> dict[str, object]:
     if resource:
         options["resources"] = {resource: 0.01}
     return options
+
+
+def feed_actor_name(config: Any) -> str:
+    """The feed actor's Ray name (``ray.get_actor(name)``: its stats, or a test's kill)."""
+    return f"{APP_NAME}-feed-{config.asset_class}"

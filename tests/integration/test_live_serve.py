@@ -1,8 +1,10 @@
 """``python -m app live --address local`` on a simulator folder, through the session's Ray and
 Serve (``ray_serve``): the feed actor sends every bar close to the Serve graph (ingress -> Model
--> Risk -> execution actor), the API answers on Serve's HTTP proxy while it runs, and the --out
-files equal ``predict`` (probabilities to 1e-6) and ``backtest --signals`` (fills exactly),
-checked by the plain worker's test helper."""
+-> Risk -> execution actor), the API answers on Serve's HTTP proxy while it runs, the feed actor
+is killed mid-replay (``ray.kill(..., no_restart=False)``) and comes back from its checkpoint,
+and the --out files still equal ``predict`` (probabilities to 1e-6) and ``backtest --signals``
+(fills exactly: no bar close lost or traded twice, no order duplicated), checked by the plain
+worker's test helper."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import ray
 
 from app.cli.main import main
+from app.worker_serve import APP_NAME
 from tests.integration.test_live_cli import (
     _last_json,
     check_live_equals_predict_and_backtest,
@@ -41,6 +45,7 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
     port = int(ray_serve.rsplit(":", 1)[1])
     out = tmp_path / "live"
     seen: list[int] = []
+    killed: list[str] = []
     done = threading.Event()
 
     def poll() -> None:  # the API of the running graph, on Serve's proxy
@@ -51,6 +56,10 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
                     seen.append(r.status_code)
                 except httpx.HTTPError:
                     pass  # the app is not deployed yet, or already deleted
+                if not killed and seen.count(200) >= 3:  # bars flow: kill the feed mid-replay
+                    feed = ray.get_actor(f"{APP_NAME}-feed-crypto")
+                    ray.kill(feed, no_restart=False)
+                    killed.append("feed")
                 done.wait(0.2)
 
     poller = threading.Thread(target=poll)
@@ -66,7 +75,7 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
     assert f"signal API: {ray_serve}" in printed and "Ray Serve" in printed
     assert 200 in seen and 500 not in seen and 401 not in seen, seen  # 404/503: not deployed
     summary = _last_json(printed)
-    assert summary["address"] == "local" and summary["feed"]["starts"] == 1
+    assert killed and summary["address"] == "local" and summary["feed"]["starts"] == 2
     check_live_equals_predict_and_backtest(
         tmp_path, sim_folder, model, config, out, summary, capsys
     )

@@ -56,7 +56,7 @@ def tiny_bundle(
         }  # fmt: skip
     config = model_config_for(
         "lstm", n_features=len(names), lookback=LOOKBACK, d_model=8, n_layers=1,
-        n_tickers=n_tickers,
+        n_tickers=n_tickers, skip=False,
     )  # fmt: skip
     torch.manual_seed(seed)
     scale = np.ones(len(names))

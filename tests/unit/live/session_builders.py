@@ -41,7 +41,8 @@ def tiny_model(
 ) -> SignalModel:
     """An untrained LSTM over the crypto spec's columns, its scaler fitted on ``bars``; its
     logits centred (``logit_bias``) and sharpened (``temperature``) on these bars, so its
-    input-dependent calls vary between classes and some pass the risk gate: the run trades."""
+    input-dependent calls vary between classes and some pass the risk gate: the run trades.
+    No skip path: an untrained one starts at zero (constant logits, every call a HOLD)."""
     spec = default_spec(AssetClass.CRYPTO)
     names = spec.feature_names
     rows = np.concatenate(
@@ -52,7 +53,7 @@ def tiny_model(
     )
     rows = rows[np.isfinite(rows).all(axis=1)]
     config = model_config_for(
-        "lstm", n_features=len(names), lookback=LOOKBACK, d_model=8, n_layers=1
+        "lstm", n_features=len(names), lookback=LOOKBACK, d_model=8, n_layers=1, skip=False
     )
     import torch
 

@@ -66,7 +66,7 @@ def tiny_registry(root: Path) -> Path:
     n_features, lookback = 3, 4
     for version in VERSIONS:
         config = model_config_for(
-            "lstm", n_features=n_features, lookback=lookback, d_model=8, n_layers=1
+            "lstm", n_features=n_features, lookback=lookback, d_model=8, n_layers=1, skip=False
         )
         bundle = ModelBundle(
             kind="lstm",
