@@ -160,7 +160,9 @@ def _sweep(sim: Path, out: Path) -> SweepConfig:
         max_failures=2,
         verbose=0,
         out=str(out),
-        search={"lookback": [12], "d_model": [8, 16], "n_layers": [1]},
+        # no skip path: both trials would keep their identical logistic-regression start on
+        # this tiny set (a tie); the test is about resuming, not about the model
+        search={"lookback": [12], "d_model": [8, 16], "n_layers": [1], "skip": [False]},
     )
 
 
@@ -171,7 +173,7 @@ def _uninterrupted(cfg: SweepConfig, settings) -> pd.DataFrame:
     torch.set_num_threads(cfg.torch_threads)
     try:
         for d_model in cfg.search["d_model"]:
-            conf = {"lookback": 12, "d_model": d_model, "n_layers": 1, "fold": 1}
+            conf = {"lookback": 12, "d_model": d_model, "n_layers": 1, "skip": False, "fold": 1}
             windows, fold, grid, wf = trial_inputs(
                 conf, shared.series, cfg, settings, shared.data.asset_class
             )
@@ -215,7 +217,10 @@ def test_sweep_loses_a_node_and_ends_as_an_uninterrupted_run(cluster, sim, tmp_p
     [survivor] = [w.node_id for w in workers if w.node_id != killed["node"]]
     assert first["node"] == survivor
     assert {r["node"] for r in hurt.rows if r["trial"] != killed["trial"]} == {survivor}
-    assert 1 < first["epoch"] <= before[-1]["epoch"] + 1  # not from scratch, no epoch skipped
+    # not from scratch; it resumes after the newest checkpoint, which may be of an epoch whose
+    # report was still in flight when the node died (so one past ``before``); the identical
+    # scores below show that no epoch was skipped or trained twice
+    assert before and 1 < first["epoch"] <= min(before[-1]["epoch"] + 2, EPOCHS)
     assert first["iteration"] == first["epoch"]  # Tune's counter came back with the checkpoint
     assert after[-1]["done"] and after[-1]["iteration"] == EPOCHS + 1
 

@@ -95,7 +95,7 @@ def stop_group(proc: subprocess.Popen, marker: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(780)
 def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
     sim = tmp_path / "sim"
     write_simulation(
@@ -185,6 +185,7 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
         log = job.stdout + job.stderr
         assert job.returncode == 0, log[-3000:]
         assert "succeeded" in log, log[-3000:]
+        research = _panel_job_through_ray(f"http://127.0.0.1:{dash}", sim, tmp_path)
     finally:
         stop_group(head, str(ray_tmp))
         shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -207,3 +208,23 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
     assert 0.3 < final["test"]["dacc"] < 0.7
     saved = json.loads((tmp_path / "registry" / report["version"] / "metrics.json").read_text())
     assert saved["test"] == final["test"]
+    # the panel's "Start job" on the same head: POST /v1/jobs' board with the Ray runner
+    assert research.runner == "ray" and research.status == "SUCCEEDED", research.log_tail
+    assert research.report is not None and Path(research.report).is_file()
+    assert research.summary is not None and research.summary.get("version")
+
+
+def _panel_job_through_ray(address: str, sim: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The worker's job board (``live --jobs-address``) submits its walk-forward kind as a
+    Ray job and follows it (status, log tail) to its report."""
+    from app.serve.jobs import FINISHED
+    from app.serve.worker_api import job_board
+
+    board = job_board(sim, tmp_path / "worker", tmp_path / "registry-jobs", None, address)
+    assert board is not None
+    info = board.submit("walkforward")
+    deadline = time.monotonic() + 300
+    while info.status not in FINISHED and time.monotonic() < deadline:
+        time.sleep(2)
+        info = board.get(info.id)
+    return info
