@@ -217,10 +217,11 @@ def test_sweep_loses_a_node_and_ends_as_an_uninterrupted_run(cluster, sim, tmp_p
     [survivor] = [w.node_id for w in workers if w.node_id != killed["node"]]
     assert first["node"] == survivor
     assert {r["node"] for r in hurt.rows if r["trial"] != killed["trial"]} == {survivor}
-    # not from scratch; it resumes after the newest checkpoint, which may be of an epoch whose
-    # report was still in flight when the node died (so one past ``before``); the identical
-    # scores below show that no epoch was skipped or trained twice
-    assert before and 1 < first["epoch"] <= min(before[-1]["epoch"] + 2, EPOCHS)
+    # not from scratch: it resumes after the newest checkpoint. On loopback the removed node's
+    # trainer can outlive its raylet for a few heartbeats and checkpoint further epochs (the
+    # nodes share one disk), so the resumed epoch may be past ``before``; the identical scores
+    # below show that no epoch was skipped or trained twice
+    assert before and first["epoch"] > 1
     assert first["iteration"] == first["epoch"]  # Tune's counter came back with the checkpoint
     assert after[-1]["done"] and after[-1]["iteration"] == EPOCHS + 1
 
