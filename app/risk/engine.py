@@ -22,8 +22,11 @@ import numpy as np
 
 from app.config import RiskSettings
 from app.risk.calendar import next_trading_day_start
+from app.risk.engine_state import STATE_VERSION, parse_state
 from app.risk.limits import Limits
+from app.risk.order_checks import bracket_problems, cap_problems, reduce_only_problems
 from app.risk.order_guard import OrderGuard
+from app.risk.order_ids import client_order_id, order_id_ns, same_direction_hold
 from app.risk.rules import (
     drawdown_breached,
     drawdown_reason,
@@ -61,24 +64,10 @@ __all__ = [
 ]
 
 PORTFOLIO = "*"  # RiskDecision.symbol of portfolio-wide decisions (FLATTEN_ALL)
-STATE_VERSION = 1
-_STATE_KEYS = frozenset(
-    {
-        "version",
-        "kill_reason",
-        "reducing",
-        "halt_until",
-        "flatten_pending",
-        "order_times_ns",
-        "recent_order_ids",
-    }
-)
 
 _HOLD = DecisionAction.HOLD
 _ACTIVE, _REDUCING, _HALTED = RiskState.ACTIVE, RiskState.REDUCING, RiskState.HALTED
 _SIGNAL_HOLD = ("signal_hold",)
-_ALREADY_LONG = ("already_long",)
-_ALREADY_SHORT = ("already_short",)
 _REDUCING_REASON = ("reducing:exits_only",)
 _HALTED_DD = ("halted:daily_drawdown",)
 _HALTED_KILL = ("halted:kill_switch",)
@@ -87,25 +76,6 @@ BELOW_GATE = "confidence_below_gate"  # reason prefix; the full reason adds the 
 # Codes of ``RiskEngine.certain_holds``: what decide() would answer without looking at the account.
 NEEDS_DECIDE, HOLD_SIGNAL, HOLD_BELOW_GATE = 0, 1, 2
 CERTAIN_HOLD_REASON_KEYS = ("", _SIGNAL_HOLD[0], BELOW_GATE)  # reason key per code
-
-
-def client_order_id(symbol: str, ts: datetime, kind: str) -> str:
-    """Deterministic id: symbol, decision time in ms, kind (L/S entry, C close, F flatten)."""
-    return _order_id(symbol, to_ns(ts), kind)
-
-
-def _order_id(symbol: str, ts_ns: int, kind: str) -> str:
-    return f"{symbol}-{ts_ns // 1_000_000}-{kind}"
-
-
-def same_direction_hold(direction: int, held_qty: float) -> tuple[str, ...] | None:
-    """Step 6 of ``decide`` for a signal in ``direction`` (+1 BUY, -1 SELL) on a position of
-    signed ``held_qty`` (0 = none): the HOLD reasons when it already points that way, else None
-    (no position: go on; an opposite one: CLOSE). A bulk caller that knows the position without
-    a snapshot asks this after steps 1-5 (see ``certain_holds``); ``decide`` uses it too."""
-    if held_qty == 0.0 or (held_qty > 0) != (direction > 0):
-        return None
-    return _ALREADY_LONG if held_qty > 0 else _ALREADY_SHORT
 
 
 class RiskEngine:
@@ -316,7 +286,7 @@ class RiskEngine:
             if order.symbol == symbol and order.reduce_only:
                 return self._hold(ts, symbol, f"pending_order:{order.client_order_id}")
         now_ns = to_ns(ts) if ts_ns is None else ts_ns
-        oid = _order_id(symbol, now_ns, "C")
+        oid = order_id_ns(symbol, now_ns, "C")
         if self._guard.seen(oid):
             return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
         side = Side.SELL if qty > 0 else Side.BUY
@@ -371,7 +341,7 @@ class RiskEngine:
         if not qty > 0.0:
             return self._hold(ts, symbol, "capped:max_gross_exposure:no_room")
         long = direction > 0
-        oid = _order_id(symbol, now_ns, "L" if long else "S")
+        oid = order_id_ns(symbol, now_ns, "L" if long else "S")
         if self._guard.seen(oid):
             return self._hold(ts, symbol, f"duplicate_client_order_id:{oid}")
         order = Order(
@@ -436,7 +406,7 @@ class RiskEngine:
             if symbol in pending:
                 continue
             qty = portfolio.positions[symbol].qty
-            oid = _order_id(symbol, now_ns, "F")
+            oid = order_id_ns(symbol, now_ns, "F")
             if self._guard.seen(oid):
                 continue
             side = Side.SELL if qty > 0 else Side.BUY
@@ -474,13 +444,7 @@ class RiskEngine:
             reasons.append(f"duplicate_client_order_id:{order.client_order_id}")
         if order.reduce_only:
             if portfolio is not None:
-                position = portfolio.positions.get(symbol)
-                if position is None or position.side is order.side:
-                    reasons.append("reduce_only:no_position_to_reduce")
-                elif order.qty > abs(position.qty) * (1.0 + 1e-12):
-                    reasons.append(
-                        f"reduce_only:qty_exceeds_position:{order.qty:g}>{abs(position.qty):g}"
-                    )
+                reasons.extend(reduce_only_problems(order, portfolio))
             action = DecisionAction.CLOSE
         else:
             action = (
@@ -504,49 +468,9 @@ class RiskEngine:
         rate_problem = rate_limit_problem(self._guard.recent_count(to_ns(market.ts)), limits)
         if rate_problem is not None:
             problems.append(rate_problem)
-        if order.type is OrderType.LIMIT:
-            reference = order.limit_price
-        elif order.type is OrderType.STOP:
-            reference = order.stop_price
-        else:
-            reference = market.reference_price
-        price = market.last_price
-        band_problem = price_band_problem(price, reference, limits)
-        if band_problem is not None:
-            problems.append(band_problem)
-        entry = reference if reference is not None else price
-        sl, tp = order.stop_loss, order.take_profit
-        if sl is None:
-            problems.append("missing_stop_loss")
-        if tp is None:
-            problems.append("missing_take_profit")
-        long = order.side is Side.BUY
-        if sl is not None and (sl >= entry if long else sl <= entry):
-            problems.append(f"stop_loss_wrong_side:{sl:g}vs{entry:g}")
-        if tp is not None and (tp <= entry if long else tp >= entry):
-            problems.append(f"take_profit_wrong_side:{tp:g}vs{entry:g}")
+        problems.extend(bracket_problems(order, market, limits))
         if portfolio is not None:
-            problems.extend(self._cap_problems(order, price, portfolio))
-        return problems
-
-    def _cap_problems(self, order: Order, price: float, portfolio: PortfolioSnapshot) -> list[str]:
-        limits = self._limits
-        problems: list[str] = []
-        equity = portfolio.equity
-        if drawdown_breached(portfolio, limits):
-            problems.append("halted:daily_drawdown")
-        position = portfolio.positions.get(order.symbol)
-        held = position.qty if position is not None else 0.0
-        after = abs(held + order.side.sign * order.qty)
-        if after * price > limits.max_position_notional * equity:
-            problems.append("capped:max_position_notional")
-        gross_after = gross_exposure(portfolio, order.symbol, price) - abs(held) * price
-        gross_after += after * price
-        if gross_after > limits.max_gross_exposure * equity:
-            problems.append("capped:max_gross_exposure")
-        slots_problem = open_positions_problem(order.symbol, occupied_symbols(portfolio), limits)
-        if slots_problem is not None:
-            problems.append(slots_problem)
+            problems.extend(cap_problems(order, market.last_price, portfolio, limits))
         return problems
 
     # ------------------------------------------------------------------ persistence
@@ -565,28 +489,8 @@ class RiskEngine:
     @classmethod
     def from_state(cls, settings: RiskSettings, state: dict[str, Any]) -> RiskEngine:
         """Rebuild an engine from ``to_state()``; wrong or missing keys raise ValueError."""
-        keys = set(state)
-        if keys != _STATE_KEYS:
-            raise ValueError(
-                f"risk state keys: missing {sorted(_STATE_KEYS - keys)}, "
-                f"unknown {sorted(keys - _STATE_KEYS)}"
-            )
-        if state["version"] != STATE_VERSION:
-            raise ValueError(f"risk state version={state['version']!r}: expected {STATE_VERSION}")
+        kill_reason, halt_until = parse_state(state)
         engine = cls(settings)
-        kill_reason = state["kill_reason"]
-        if kill_reason is not None and (not isinstance(kill_reason, str) or not kill_reason):
-            raise ValueError(f"risk state kill_reason={kill_reason!r}: expected a string or null")
-        for flag in ("reducing", "flatten_pending"):
-            if not isinstance(state[flag], bool):
-                raise ValueError(f"risk state {flag}={state[flag]!r}: expected true/false")
-        halt_until = state["halt_until"]
-        if halt_until is not None:
-            try:
-                parsed = datetime.fromisoformat(halt_until)
-                halt_until = require_utc("risk state", "halt_until", parsed)
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"risk state halt_until={halt_until!r}: {exc}") from exc
         engine._kill_reason = kill_reason
         engine._reducing = state["reducing"]
         engine._flatten_pending = state["flatten_pending"]
