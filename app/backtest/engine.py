@@ -36,8 +36,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from app.backtest.inputs import BAR_NS, Ticker, prepare_tickers
 from app.backtest.metrics import compute_metrics, drawdown_curve
-from app.broker.fill_model import ATR_PERIOD, FillModel, wilder_atr
+from app.broker.fill_model import ATR_PERIOD
 from app.broker.portfolio import FILL_COLUMNS, TRADE_COLUMNS, Portfolio
 from app.broker.sim_fills import fill_intrabar_exit, fill_pending
 from app.config import CostSettings, RiskSettings
@@ -47,7 +48,6 @@ from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
 from app.types import (
     AssetClass,
     DecisionAction,
-    InvalidField,
     Order,
     RiskState,
     Signal,
@@ -56,9 +56,7 @@ from app.types import (
     to_ns,
 )
 
-BAR_NS = 5 * 60 * 1_000_000_000
 _BAR = timedelta(minutes=5)
-SIGNAL_CODES: dict[str, int] = {"BUY": 0, "SELL": 1, "HOLD": 2}
 _ACTIONS = (SignalAction.BUY, SignalAction.SELL, SignalAction.HOLD)
 _HOLD = DecisionAction.HOLD
 _STATE_TEXT = {state: state.value for state in RiskState}
@@ -123,27 +121,6 @@ class BacktestResult:
         return out
 
 
-@dataclass(slots=True)
-class _Ticker:
-    """Columns of one ticker as Python lists (fast scalar access in the loop)."""
-
-    symbol: str
-    asset_class: AssetClass
-    fill_model: FillModel
-    open: list[float]
-    high: list[float]
-    low: list[float]
-    close: list[float]
-    atr: list[float]
-    signal: list[int]  # -1 = no signal on this bar, else index into _ACTIONS
-    confidence: list[float]
-    close_dt: list[datetime]  # bar close times (decision time)
-    # -1 = no signal; else RiskEngine.certain_holds code (0 = ask decide, > 0 = certain HOLD)
-    route: list[int] = field(default_factory=list)
-    whole_us: bool = False  # every bar time a whole microsecond: close ns == to_ns(close_dt)
-    pending: list[tuple[Order, str]] = field(default_factory=list)
-
-
 def _reason_key(reason: str) -> str:
     """'confidence_below_gate:0.55<0.70' -> 'confidence_below_gate' (counts stay readable)."""
     head, _, tail = reason.partition(":")
@@ -174,7 +151,7 @@ def run_backtest(
             raise ValueError(f"asset_classes has no entry for ticker={sym!r}")
     calendar = config.calendar or default_calendar([asset_classes[s] for s in bars])
     engine = engine if engine is not None else RiskEngine(config.risk)
-    tickers, ts_arrays = _prepare(bars, signals, asset_classes, config, engine)
+    tickers, ts_arrays = prepare_tickers(bars, signals, asset_classes, config, engine)
     # A subclass overriding on_mark / decide sees every call (with objects), as it expects.
     sim = _Simulation(tickers, engine, calendar, config.initial_equity)
     sim.run(ts_arrays)
@@ -185,7 +162,7 @@ class _Simulation:
     """The state of one run and one method per phase of a bar time (open, close, signals)."""
 
     def __init__(
-        self, tickers: list[_Ticker], engine: RiskEngine, calendar: AssetClass, equity: float
+        self, tickers: list[Ticker], engine: RiskEngine, calendar: AssetClass, equity: float
     ) -> None:
         self.tickers = tickers
         self.engine = engine
@@ -258,7 +235,7 @@ class _Simulation:
                 marks[t.symbol] = t.close[j]
             close(ts_ns, ((k, j),))
 
-    def _open_and_intrabar(self, t: _Ticker, j: int, ts_ns: int) -> None:
+    def _open_and_intrabar(self, t: Ticker, j: int, ts_ns: int) -> None:
         """Fill the orders queued for this ticker at the open; then its stop / take-profit."""
         pf = self.pf
         slot = pf.slots[t.symbol]
@@ -340,7 +317,7 @@ class _Simulation:
             self.snapshot_fresh = True
         return self.snapshot
 
-    def _decide(self, t: _Ticker, j: int, now: datetime) -> None:
+    def _decide(self, t: Ticker, j: int, now: datetime) -> None:
         self.signals_run += 1
         code = t.signal[j]
         if self.every_decide:
@@ -451,104 +428,6 @@ def _prices(marks: dict[str, float], multi: bool) -> dict[str, float] | None:
     """Marks of other tickers for the risk engine's gross-exposure cap (a copy: snapshots are
     immutable). With one ticker the engine marks it at ``last_price`` itself."""
     return dict(marks) if multi else None
-
-
-# --------------------------------------------------------------------------- preparation
-
-
-def _prepare(
-    bars: Mapping[str, pd.DataFrame],
-    signals: pd.DataFrame,
-    asset_classes: Mapping[str, AssetClass],
-    config: BacktestConfig,
-    engine: RiskEngine,
-) -> tuple[list[_Ticker], list[np.ndarray]]:
-    """Per-ticker column lists, causal ATR, signals aligned to bar rows and routed (decide or
-    the engine's certain HOLD), and the checks a Signal / MarketSnapshot per bar would make."""
-    sig_ts = _ts_ns(signals["ts"]) if len(signals) else np.empty(0, dtype=np.int64)
-    sig_ticker = signals["ticker"].to_numpy() if len(signals) else np.empty(0, dtype=object)
-    tickers: list[_Ticker] = []
-    ts_arrays: list[np.ndarray] = []
-    for sym, frame in bars.items():
-        ts = _ts_ns(frame["ts"])
-        if len(ts) > 1 and not (np.diff(ts) > 0).all():
-            raise ValueError(f"bars[{sym!r}].ts must be strictly increasing")
-        high = frame["high"].to_numpy(np.float64)
-        low = frame["low"].to_numpy(np.float64)
-        close = frame["close"].to_numpy(np.float64)
-        atr = wilder_atr(high, low, close, config.atr_period)
-        code = np.full(len(ts), -1, dtype=np.int64)
-        conf = np.zeros(len(ts), dtype=np.float64)
-        mine = sig_ticker == sym
-        if mine.any():
-            s_ts = sig_ts[mine]
-            pos = np.searchsorted(ts, s_ts)
-            on_bar = (pos < len(ts)) & (ts[np.minimum(pos, len(ts) - 1)] == s_ts)
-            if not on_bar.all():
-                bad = pd.Timestamp(int(s_ts[~on_bar][0]), tz="UTC")
-                raise ValueError(f"signal ts={bad.isoformat()} of ticker={sym!r} is not on a bar")
-            words = signals.loc[mine, "signal"].to_numpy()
-            code[pos] = [SIGNAL_CODES[w] for w in words]
-            conf[pos] = signals.loc[mine, "confidence"].to_numpy(np.float64)
-        has_signal = code >= 0
-        _check_signal_rows(sym, ts, conf, close, has_signal)
-        route = np.where(has_signal, engine.certain_holds(code == SIGNAL_CODES["HOLD"], conf), -1)
-        tickers.append(
-            _Ticker(
-                symbol=sym,
-                asset_class=asset_classes[sym],
-                fill_model=FillModel.from_costs(config.costs, asset_classes[sym]),
-                open=frame["open"].to_numpy(np.float64).tolist(),
-                high=high.tolist(),
-                low=low.tolist(),
-                close=close.tolist(),
-                atr=atr.tolist(),
-                signal=code.tolist(),
-                confidence=conf.tolist(),
-                close_dt=list(_datetimes(ts + BAR_NS)),
-                route=route.tolist(),
-                whole_us=bool((ts % 1000 == 0).all()),
-            )
-        )
-        ts_arrays.append(ts)
-    return tickers, ts_arrays
-
-
-def _check_signal_rows(
-    sym: str, ts: np.ndarray, conf: np.ndarray, close: np.ndarray, has_signal: np.ndarray
-) -> None:
-    """What building a Signal and a MarketSnapshot for every signal row would refuse, checked
-    once for the whole column: an empty ticker, a confidence outside [0, 1] and a close that is
-    not finite > 0."""
-    if has_signal.any() and (not isinstance(sym, str) or not sym.strip()):
-        raise InvalidField("Signal", "symbol", sym, "bad_symbol", "empty symbol")
-    bad_conf = has_signal & ~((conf >= 0.0) & (conf <= 1.0))
-    if bad_conf.any():
-        j = int(np.argmax(bad_conf))
-        where = f"{sym} {pd.Timestamp(int(ts[j]), tz='UTC').isoformat()}"
-        raise InvalidField(
-            "Signal", "confidence", float(conf[j]), "out_of_range", f"{where}: not in [0, 1]"
-        )
-    bad_close = has_signal & ~((close > 0.0) & (close < math.inf))
-    if bad_close.any():
-        j = int(np.argmax(bad_close))
-        where = f"{sym} {pd.Timestamp(int(ts[j]), tz='UTC').isoformat()}"
-        raise InvalidField(
-            "MarketSnapshot",
-            "last_price",
-            float(close[j]),
-            "nonpositive",
-            f"{where}: must be finite > 0",
-        )
-
-
-def _datetimes(ns: np.ndarray) -> np.ndarray:
-    """int64 ns -> aware UTC datetimes, vectorized (exact to the microsecond)."""
-    return pd.DatetimeIndex(ns.astype("datetime64[ns]"), tz="UTC").to_pydatetime()
-
-
-def _ts_ns(column: pd.Series) -> np.ndarray:
-    return pd.DatetimeIndex(column.astype("datetime64[ns, UTC]")).asi8.astype(np.int64)
 
 
 def _trades_frame(rows: list[tuple]) -> pd.DataFrame:

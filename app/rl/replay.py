@@ -27,13 +27,8 @@ from datetime import datetime
 import pandas as pd
 
 # The backtester's per-bar phases: reused, not re-implemented (see the module docstring).
-from app.backtest.engine import (
-    BacktestConfig,
-    BacktestResult,
-    _prepare,
-    _Simulation,
-    _Ticker,
-)
+from app.backtest.engine import BacktestConfig, BacktestResult, _Simulation
+from app.backtest.inputs import Ticker, prepare_tickers
 from app.config import RiskSettings
 from app.risk.engine import RiskEngine
 from app.risk.snapshots import MarketSnapshot, PortfolioSnapshot
@@ -49,7 +44,7 @@ from app.types import (
 )
 
 _ENTRIES = (DecisionAction.OPEN_LONG, DecisionAction.OPEN_SHORT)
-_BUY, _SELL = 0, 1  # backtest signal codes (app.backtest.engine.SIGNAL_CODES)
+_BUY, _SELL = 0, 1  # backtest signal codes (app.backtest.inputs.SIGNAL_CODES)
 
 
 class AgentRiskEngine(RiskEngine):
@@ -79,7 +74,7 @@ class AgentRiskEngine(RiskEngine):
 class Replay:
     """The backtest's simulation of one ticker, advanced one phase at a time."""
 
-    def __init__(self, template: _Ticker, ts_ns: list[int], config: BacktestConfig) -> None:
+    def __init__(self, template: Ticker, ts_ns: list[int], config: BacktestConfig) -> None:
         n = len(ts_ns)
         self.ticker = replace(
             template, signal=[-1] * n, confidence=[0.0] * n, route=[-1] * n, pending=[]
@@ -94,11 +89,11 @@ class Replay:
     @staticmethod
     def prepare(
         bars: pd.DataFrame, symbol: str, asset_class: AssetClass, config: BacktestConfig
-    ) -> tuple[_Ticker, list[int]]:
+    ) -> tuple[Ticker, list[int]]:
         """Columns, causal ATR and fill model of one ticker, once per series (shared by the
         replays built from it; each replay gets its own mutable lists)."""
         empty = pd.DataFrame({"ts": [], "ticker": [], "signal": [], "confidence": []})
-        tickers, ts_arrays = _prepare(
+        tickers, ts_arrays = prepare_tickers(
             {symbol: bars}, empty, {symbol: asset_class}, config, RiskEngine(config.risk)
         )
         return tickers[0], ts_arrays[0].tolist()
