@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.clock import Clock
+from app.risk.engine import PORTFOLIO
 from app.types import (
     BAR_INTERVAL,
     DecisionAction,
@@ -52,10 +53,14 @@ class SignalView:
     def from_decision(
         cls, signal: Signal, decision: RiskDecision, computed_at: datetime
     ) -> SignalView:
-        """The view of ``signal`` and the risk decision taken on it (same ticker and bar)."""
+        """The view of ``signal`` and the risk decision taken on it (same ticker and bar).
+
+        The decision may be portfolio-wide (symbol ``PORTFOLIO``): a kill switch pressed, or
+        the daily drawdown crossed, between the bar's mark and this signal's decision answers
+        the signal with FLATTEN_ALL."""
         if signal.probs is None:
             raise InvalidField("Signal", "probs", None, "missing", "the API serves probabilities")
-        if decision.symbol != signal.ticker:
+        if decision.symbol not in (signal.ticker, PORTFOLIO):
             raise InvalidField(
                 "RiskDecision",
                 "symbol",
