@@ -16,6 +16,8 @@ resources, so trials and feed actors run on workers, never on the head.
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +108,8 @@ def _on_node(node_id: str) -> NodeAffinitySchedulingStrategy:
 
 
 class Recorder(tune.Callback):
-    """Every result as (trial, epoch, iteration, since restore, node); optionally removes the
-    node of the first trial to report ``kill_at_epoch`` (no replacement: the other worker takes
+    """Every result as (trial, epoch, iteration, since restore, node); optionally kills the
+    process and removes the node of the first trial to report ``kill_at_epoch`` (no replacement: the other worker takes
     the trial over when its own trial ends; starting a node here takes 20-60 s when loaded)."""
 
     def __init__(self, cluster: Any = None, workers: list[Any] | None = None, kill_at_epoch=0):
@@ -133,6 +135,9 @@ class Recorder(tune.Callback):
         if self.kill_at_epoch and not self.killed and row["epoch"] == self.kill_at_epoch:
             [victim] = [w for w in self.workers if w.node_id == row["node"]]
             self.killed = dict(row)
+            # the trial's process first: a removed loopback raylet's workers can live on for a
+            # few heartbeats, long enough for a fast machine to finish the whole trial there
+            os.kill(result["pid"], signal.SIGKILL)
             self.cluster.remove_node(victim, allow_graceful=False)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
