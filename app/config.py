@@ -111,6 +111,16 @@ class CcxtSettings(_Section):
     exchange: str = "binance"
     timeout_ms: int = Field(10_000, ge=100)
     max_retries: int = Field(5, ge=0)
+    # ccxt's request pacing (``rateLimit``, ms between calls); None: the exchange's published
+    # default (Binance 50 ms). Lower only for an account with higher limits or a local venue.
+    rate_limit_ms: float | None = Field(None, gt=0.0)
+
+    def client_options(self) -> dict[str, object]:
+        """The ccxt constructor options these settings set (pacing on, timeout, rate)."""
+        options: dict[str, object] = {"enableRateLimit": True, "timeout": self.timeout_ms}
+        if self.rate_limit_ms is not None:
+            options["rateLimit"] = self.rate_limit_ms
+        return options
 
 
 class ExecutionSettings(_Section):

@@ -105,8 +105,7 @@ class CcxtBroker:
             {
                 "apiKey": api_key,
                 "secret": secret,
-                "enableRateLimit": True,
-                "timeout": settings.timeout_ms,
+                **settings.client_options(),
                 "options": dict(EXCHANGE_OPTIONS.get(settings.exchange, {})),
             }
         )

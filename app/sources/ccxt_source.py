@@ -113,8 +113,7 @@ class CcxtSource:
             raise InputError(f"ccxt exchange={settings.exchange!r} is not a ccxt exchange id")
         exchange = exchange_class(
             {
-                "enableRateLimit": True,
-                "timeout": settings.timeout_ms,
+                **settings.client_options(),
                 "options": dict(EXCHANGE_OPTIONS.get(settings.exchange, {})),
             }
         )

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from app.broker.ccxt_broker import CcxtBroker
 from app.cli.main import main
 from app.config import CcxtSettings
 from app.errors import InputError
@@ -233,6 +234,16 @@ def test_unknown_symbol_is_a_clear_input_error(venue) -> None:
 def test_unknown_exchange_id_is_an_input_error() -> None:
     with pytest.raises(InputError, match="not a ccxt exchange id"):
         CcxtSource.from_settings(CcxtSettings(exchange="nasdaq_darkpool"))
+
+
+def test_request_pacing_is_the_venue_default_unless_configured() -> None:
+    default = CcxtSource.from_settings(CcxtSettings()).exchange
+    assert default.enableRateLimit and default.rateLimit == 50  # Binance's published pacing
+    assert CcxtSource.from_settings(CcxtSettings(rate_limit_ms=5)).exchange.rateLimit == 5
+    broker = CcxtBroker(CcxtSettings(rate_limit_ms=5), ["BTCUSDT"], api_key="k", secret="s")
+    assert broker.exchange.enableRateLimit and broker.exchange.rateLimit == 5
+    with pytest.raises(ValueError, match="rate_limit_ms"):
+        CcxtSettings(rate_limit_ms=0)
 
 
 def _ingest(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:

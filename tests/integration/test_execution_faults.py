@@ -28,9 +28,8 @@ async def _no_sleep(_: float) -> None:
 
 
 def _engine(url: str, path) -> ExecutionEngine:
-    broker = CcxtBroker(
-        CcxtSettings(timeout_ms=3000), SYMBOLS, api_key="k", secret="s", venue_url=url
-    )
+    venue = CcxtSettings(timeout_ms=3000, rate_limit_ms=1)  # a loopback venue: no pacing
+    broker = CcxtBroker(venue, SYMBOLS, api_key="k", secret="s", venue_url=url)
     settings = ExecutionSettings(backoff_s=0.0, max_backoff_s=0.0, max_retries=3)
     return ExecutionEngine(
         broker,
