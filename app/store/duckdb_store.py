@@ -11,10 +11,11 @@ Corrections: by default the first write of a key wins (a re-sent bar adds nothin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import pyarrow as pa
 from app.errors import InputError
 from app.schema.tables import KEYS, TABLES
 from app.store.errors import StoreError, StoreUnavailable
+from app.store.rows import prepare_rows
 from app.store.schema import (
     LogicalType,
     column_type,
@@ -130,6 +132,55 @@ class DuckDBStore:
             finally:
                 self._con.unregister(_BATCH_VIEW)
         return int(count)
+
+    def write_rows(
+        self, table: str, rows: Sequence[Mapping[str, object]], *, upsert: bool = False
+    ) -> int:
+        """``write`` for a few rows given as mappings (the execution journal's path).
+
+        Same checks, keys and first/last-wins rules as ``write``, without a DataFrame and an
+        Arrow table per call: parameterized statements in one transaction (a one-row write
+        measured ~4 ms against ~33 ms through ``write``; bench/bar_close.py)."""
+        batch = prepare_rows(table, rows, keep="last" if upsert else "first")
+        if batch.rejected_null_key:
+            self.rejected[table] += batch.rejected_null_key
+            log.warning("%s: rejected %d rows with an empty key", table, batch.rejected_null_key)
+        if not batch.values:
+            return 0
+        key = KEYS[table]
+        match = " AND ".join(f"{k} = ?" for k in key)
+        insert = (
+            f"INSERT INTO {table} ({', '.join(batch.columns)}) "
+            f"VALUES ({', '.join('?' * len(batch.columns))})"
+        )
+        keys = batch.keys(table)
+        with self._lock:
+            try:
+                self._con.execute("BEGIN TRANSACTION")
+                if upsert:
+                    self._con.executemany(f"DELETE FROM {table} WHERE {match}", keys)
+                    values = list(batch.values)
+                else:  # first write wins: only keys not stored yet
+                    stored = {
+                        k
+                        for k in keys
+                        if self._con.execute(
+                            f"SELECT 1 FROM {table} WHERE {match} LIMIT 1", list(k)
+                        ).fetchone()
+                    }
+                    values = [v for k, v in zip(keys, batch.values, strict=True) if k not in stored]
+                if values:
+                    self._con.executemany(insert, values)
+                self._con.execute("COMMIT")
+            except duckdb.Error as exc:
+                with contextlib.suppress(duckdb.Error):  # no transaction if BEGIN failed
+                    self._con.execute("ROLLBACK")
+                raise StoreError(
+                    f"{self.url}: write to {table} failed: {exc}",
+                    table=table,
+                    pending_rows=batch.frame(),
+                ) from exc
+        return len(values)
 
     def write_bars(self, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         return self.write("bars", frame, upsert=upsert)

@@ -109,8 +109,9 @@ def _on_node(node_id: str) -> NodeAffinitySchedulingStrategy:
 
 class Recorder(tune.Callback):
     """Every result as (trial, epoch, iteration, since restore, node); optionally kills the
-    process and removes the node of the first trial to report ``kill_at_epoch`` (no replacement: the other worker takes
-    the trial over when its own trial ends; starting a node here takes 20-60 s when loaded)."""
+    process and removes the node of the first trial to report ``kill_at_epoch`` (no
+    replacement: the other worker takes the trial over when its own trial ends; starting a node
+    here takes 20-60 s when loaded)."""
 
     def __init__(self, cluster: Any = None, workers: list[Any] | None = None, kill_at_epoch=0):
         self.cluster, self.workers, self.kill_at_epoch = cluster, workers or [], kill_at_epoch
