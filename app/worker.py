@@ -299,7 +299,10 @@ class _Worker:
         markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
         window = WindowSpec.from_bundle(model.bundle)
         side = _print_feed(source.exchange, markets, window, store, clock)
-        feed = FeedWorker(asset_class, list(classes), window, store, store_every=1, side=side)
+        # live_closes stores the warm-up in one write and every poll's bars as they come
+        # (flush_store); a write per warm-up bar cost ~1600 DuckDB writes at start
+        batch = warmup_bars(window) * len(classes)
+        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch, side=side)
         bars = VenueBars(source, markets, clock.now)
 
         def ready() -> None:  # --duration counts from here (the warm-up is done)

@@ -54,7 +54,9 @@ def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, c
     state.tape["BTCUSDT"] = tape
     state.tape_now_ms = lambda: int(time.time() * 1000)
     config = tmp_path / "settings.toml"
-    config.write_text(f'registry_dir = "{save_promoted(tmp_path / "registry", model)}"\n')
+    registry = save_promoted(tmp_path / "registry", model)
+    # a loopback venue: no request pacing (Binance's 50 ms per call would be most of the run)
+    config.write_text(f'registry_dir = "{registry}"\n[ccxt]\nrate_limit_ms = 1\n')
     out = tmp_path / "live"
     with binance_loopback(state) as base:
         argv = ["live", "--config", str(config), "--feed-url", f"{base}/api/v3"]
