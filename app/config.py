@@ -91,6 +91,8 @@ class ModelSettings(_Section):
     n_heads: int = Field(4, ge=1)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     device: str = "auto"  # "auto" = CUDA when present, else CPU
+    # torch intra-op threads of a live process (worker, Model replicas); 0 = torch's default
+    inference_threads: int = Field(1, ge=0)
 
 
 class SentimentSettings(_Section):

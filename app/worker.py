@@ -27,7 +27,7 @@ from pathlib import Path
 from app.clock import ReplayClock, WallClock
 from app.config import Settings, load_settings
 from app.errors import InputError
-from app.live.model import SignalModel
+from app.live.model import SignalModel, inference_threads
 from app.live.records import write_records
 from app.live.session import TradingSession
 from app.live.window_spec import WindowSpec
@@ -83,7 +83,8 @@ class LiveOptions:
 def run_live(opts: LiveOptions, settings: Settings | None = None) -> dict[str, object]:
     """Run the worker to its end; returns the JSON summary."""
     settings = settings or (load_settings(opts.config) if opts.config else load_settings())
-    return asyncio.run(_Worker(opts, settings).run())
+    with inference_threads(settings.model.inference_threads):
+        return asyncio.run(_Worker(opts, settings).run())
 
 
 class _Worker:

@@ -8,6 +8,7 @@ import asyncio
 
 from app.clock import ReplayClock
 from app.config import ApiSettings
+from app.live.model import inference_threads
 from app.live.series import SeriesReplay
 from app.risk.engine import PORTFOLIO
 from app.serve.memory import MemoryLiveView
@@ -54,7 +55,8 @@ def test_kill_between_mark_and_decide_flattens_and_is_published(tmp_path) -> Non
         await session.stop()
         return steps
 
-    steps = asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        steps = asyncio.run(go())
     store.close()
     assert wrapped.killed_at is not None, "the run never held a position"
     hit = next(s for s in steps if s.ts == wrapped.killed_at)

@@ -13,6 +13,7 @@ import pytest
 from app.backtest.engine import BacktestConfig, run_backtest
 from app.clock import ReplayClock
 from app.config import CostSettings
+from app.live.model import inference_threads
 from app.live.records import signals_frame
 from app.live.series import SeriesReplay
 from app.types import BAR_INTERVAL, DecisionAction
@@ -32,7 +33,8 @@ def _replay(tmp_path, bars, classes, model, costs=None, **kw):
             await session.on_bar_close(close)
         await session.stop()
 
-    asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        asyncio.run(go())
     store.close()
     return replay, session
 
@@ -84,7 +86,8 @@ def test_stale_signal_opens_nothing(tmp_path) -> None:
             clock.advance_to(close.ts + 4 * BAR_INTERVAL)
             await session.on_bar_close(close)
 
-    asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        asyncio.run(go())
     store.close()
     decisions = session.records.decisions
     assert len(decisions) > 500
@@ -107,7 +110,8 @@ def test_reducing_feed_opens_nothing_but_the_model_still_runs(tmp_path) -> None:
             clock.advance_to(close.ts + BAR_INTERVAL)
             await session.on_bar_close(close)
 
-    asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        asyncio.run(go())
     store.close()
     assert session.records.orders == 0
     assert len(session.records.signals) == len(session.records.decisions) > 500
@@ -128,5 +132,6 @@ def test_bar_closes_must_move_forward(tmp_path) -> None:
         with pytest.raises(ValueError, match="not after the last one"):
             await session.on_bar_close(closes[0])
 
-    asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        asyncio.run(go())
     store.close()

@@ -11,6 +11,7 @@ from app.broker.execution import ExecutionEngine
 from app.broker.paper import PaperBroker
 from app.clock import ReplayClock
 from app.config import RiskSettings
+from app.live.model import inference_threads
 from app.live.series import SeriesReplay
 from app.live.staged import StagedSession
 from app.live.stages import ExecutionStage, RiskCommand, RiskStage
@@ -72,7 +73,8 @@ def test_staged_session_equals_trading_session(tmp_path) -> None:
         await plain.stop()
         await staged.stop()
 
-    asyncio.run(go())
+    with inference_threads(1):  # as the worker runs it
+        asyncio.run(go())
     plain_store.close()
     staged_store.close()
     assert plain.records.orders == staged.records.orders > 5
