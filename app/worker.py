@@ -201,6 +201,7 @@ class _Worker:
             venue_url=opts.venue_url,
             asset_classes=classes,
             state_path=opts.out / "paper_state.json",
+            journal_log=opts.out / "journal.log",
             initial_cash=opts.initial_equity,
         )
         view = None

@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.clock import ReplayClock  # noqa: E402
+from app.live.model import inference_threads  # noqa: E402
 from app.live.series import SeriesReplay  # noqa: E402
 from app.types import BAR_INTERVAL  # noqa: E402
 
@@ -39,7 +40,14 @@ def _pct(ms: np.ndarray) -> dict:
     }
 
 
-def bar_close_latency(tmp: Path, tickers: int = 10, days: int = 2, warmup: int = 20) -> dict:
+def bar_close_latency(
+    tmp: Path,
+    tickers: int = 10,
+    days: int = 2,
+    warmup: int = 20,
+    threads: int = 1,
+    journal_log: bool = True,
+) -> dict:
     from tests.unit.live.session_builders import paper_session, sim_bars, tiny_model
 
     bars, classes = sim_bars(days=days)
@@ -49,7 +57,7 @@ def bar_close_latency(tmp: Path, tickers: int = 10, days: int = 2, warmup: int =
     model = tiny_model(bars)
     closes = list(SeriesReplay(many, many_classes, model).closes())
     clock = ReplayClock(closes[0].ts)
-    session, store = paper_session(tmp, model, many_classes, clock)
+    session, store = paper_session(tmp, model, many_classes, clock, journal_log=journal_log)
     took: list[float] = []
     forward: list[float] = []
 
@@ -67,7 +75,8 @@ def bar_close_latency(tmp: Path, tickers: int = 10, days: int = 2, warmup: int =
                 forward.append(time.perf_counter() - t)
         await session.stop()
 
-    asyncio.run(go())
+    with inference_threads(threads):  # as the worker runs it (model.inference_threads)
+        asyncio.run(go())
     store.close()
     ms = np.asarray(took[warmup:]) * 1e3
     ref = np.asarray(forward[warmup:]) * 1e3
@@ -75,6 +84,8 @@ def bar_close_latency(tmp: Path, tickers: int = 10, days: int = 2, warmup: int =
         "tickers": tickers,
         "bar_closes": int(ms.size),
         "warmup_excluded": warmup,
+        "torch_threads": threads,
+        "journal_log": journal_log,
         "orders": session.records.orders,
         "fills": len(session.records.fills),
         "bar_close": _pct(ms),
@@ -91,9 +102,15 @@ def main() -> None:
     ap.add_argument("--tickers", type=int, default=10)
     ap.add_argument("--days", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=1, help="model.inference_threads (0: torch's)")
+    ap.add_argument(
+        "--no-journal-log", action="store_true", help="journal writes to the store at every call"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        got = bar_close_latency(Path(tmp), args.tickers, args.days, args.warmup)
+        got = bar_close_latency(
+            Path(tmp), args.tickers, args.days, args.warmup, args.threads, not args.no_journal_log
+        )
     print(json.dumps(got))
 
 

@@ -72,6 +72,7 @@ class ExecutionActor:
             venue_url=config.venue_url,
             asset_classes=dict(config.asset_classes),
             state_path=folder / "paper_state.json",
+            journal_log=folder / "journal.log",
             initial_cash=config.initial_equity,
         )
         on_time = clock.advance_to if isinstance(clock, ReplayClock) else None

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from app.broker import reconcile as _reconcile
 from app.broker.errors import BrokerError
 from app.broker.fill_flow import FillFlow
 from app.broker.journal import Journal
+from app.broker.journal_log import JournalLog
 from app.broker.order_flow import OrderFlow
 from app.broker.order_state import OrderRecord
 from app.broker.persisted import PersistedBroker
@@ -60,8 +62,10 @@ class ExecutionEngine(OrderFlow, FillFlow):
         symbols: Sequence[str] = (),
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        journal_log: str | Path | None = None,
     ) -> None:
-        self.journal = Journal(store)
+        # journal_log: the write-ahead log in front of the store (app/broker/journal_log.py)
+        self.journal = Journal(store, JournalLog(journal_log) if journal_log else None)
         self.broker = PersistedBroker(broker, self.journal)
         self.risk = risk
         self.settings = settings or ExecutionSettings()
@@ -110,12 +114,13 @@ class ExecutionEngine(OrderFlow, FillFlow):
 
     async def stop(self) -> None:
         self.ready = False
-        self.flush()
+        self.journal.close()
         await self.broker.close()
 
     def flush(self) -> None:
-        """Store the buffered changes now (one write); a no-op when there are none."""
-        self.journal.flush()
+        """Store the changes since the last call (one write per table; the live loop calls
+        this once per bar close); a no-op when there are none."""
+        self.journal.sync()
 
     async def maybe_reconcile(self) -> bool:
         """Reconcile when the configured interval passed since the last run."""

@@ -91,9 +91,11 @@ def open_engine(
     asset_classes=None,
     state_path=None,
     initial_cash: float | None = None,
+    journal_log=None,
 ) -> ExecutionEngine:
     """The ExecutionEngine of ``venue`` (the live worker's way in: it never builds an adapter
-    itself). Paper takes the replay's tickers, state file and cash (see ``make_broker``)."""
+    itself). Paper takes the replay's tickers, state file and cash (see ``make_broker``);
+    ``journal_log`` puts the journal's write-ahead log there (app/broker/journal_log.py)."""
     from app.broker.factory import make_broker, require_live_allowed
 
     require_live_allowed(venue, live, env)
@@ -104,4 +106,5 @@ def open_engine(
     return ExecutionEngine(
         broker, risk, store, settings.execution, calendar=calendar,
         initial_cash=initial_cash, symbols=tuple(asset_classes or ()), clock=clock,
+        journal_log=journal_log,
     )  # fmt: skip

@@ -20,6 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from app.broker.journal_log import JournalLog
 from app.broker.order_state import OrderRecord
 from app.schema.tables import TABLES
 from app.store.base import TimeSeriesStore
@@ -57,33 +58,69 @@ class JournalState:
 
 
 class Journal:
-    """Orders and fills of one account in a ``TimeSeriesStore``."""
+    """Orders and fills of one account in a ``TimeSeriesStore``, optionally behind a
+    write-ahead ``JournalLog`` (then ``flush`` appends to the log and ``sync`` stores)."""
 
-    def __init__(self, store: TimeSeriesStore) -> None:
+    def __init__(self, store: TimeSeriesStore, log: JournalLog | None = None) -> None:
         self.store = store
-        self._orders: dict[str, dict] = {}  # client id -> its latest row, not stored yet
+        self.log = log
+        self._orders: dict[str, dict] = {}  # client id -> its latest row, not durable yet
         self._fills: list[dict] = []
+        self._logged = _Rows()  # in the log, not in the store yet
 
     @property
     def pending(self) -> int:
-        """Rows buffered and not stored yet."""
+        """Rows buffered and not durable yet (neither in the log nor in the store)."""
         return len(self._orders) + len(self._fills)
 
     def flush(self) -> int:
-        """Store the buffered rows (fills first: they are the money); returns how many.
+        """Make the buffered rows durable before a venue call; returns how many.
 
-        On a store error the rows not written stay buffered and the error propagates, so the
-        venue call that asked for the flush is not made."""
-        n = 0
-        if self._fills:
-            self._write("fills", self._fills, upsert=False)
-            n += len(self._fills)
-            self._fills = []
-        if self._orders:
-            self._write("orders", list(self._orders.values()), upsert=True)
-            n += len(self._orders)
-            self._orders = {}
+        Without a log they are stored (fills first: they are the money); with one they are
+        appended to it (one fsynced line) and reach the store at the next ``sync``. On an
+        error the rows not made durable stay buffered and the error propagates, so the venue
+        call that asked for the flush is not made."""
+        if self.log is None:
+            n = 0
+            if self._fills:
+                self._write("fills", self._fills, upsert=False)
+                n += len(self._fills)
+                self._fills = []
+            if self._orders:
+                self._write("orders", list(self._orders.values()), upsert=True)
+                n += len(self._orders)
+                self._orders = {}
+            return n
+        n = self.pending
+        if n:
+            rows = _Rows(self._fills, self._orders)
+            self.log.append(rows.tables())
+            self._logged.add(rows)
+            self._fills, self._orders = [], {}
         return n
+
+    def sync(self) -> int:
+        """Flush, then store what the log holds (one write per table) and empty the log;
+        returns the rows stored. A no-op without a log (``flush`` stored already)."""
+        self.flush()
+        if self.log is None:
+            return 0
+        logged = self._logged
+        if not (logged.fills or logged.orders):
+            return 0  # nothing logged since the last sync: the log is empty already
+        if logged.fills:
+            self._write("fills", logged.fills, upsert=False)
+        if logged.orders:
+            self._write("orders", list(logged.orders.values()), upsert=True)
+        self._logged = _Rows()
+        self.log.clear()
+        return len(logged.fills) + len(logged.orders)
+
+    def close(self) -> None:
+        """Sync and release the log's file."""
+        self.sync()
+        if self.log is not None:
+            self.log.close()
 
     def _write(self, table: str, rows: list[dict], *, upsert: bool) -> None:
         if isinstance(self.store, RowWriter):  # a few rows: no frame (DuckDBStore.write_rows)
@@ -138,8 +175,14 @@ class Journal:
         self._fills.append(row)
 
     def load(self) -> JournalState:
-        """What the store holds (buffered rows are flushed first)."""
+        """What the store holds, after the buffered rows and the log's lines (a run that
+        stopped between two syncs) were stored."""
         self.flush()
+        if self.log is not None:
+            self._logged = _Rows()  # the log holds every row logged since the last sync
+            for tables in self.log.read():
+                self._logged.add(_Rows(tables.get("fills", []), _by_id(tables.get("orders", []))))
+            self.sync()
         orders: dict[str, OrderRecord] = {}
         for r in self.store.read("orders").itertuples(index=False):
             otype = OrderType(r.type)
@@ -189,3 +232,29 @@ class Journal:
                     )
                 )
         return JournalState(orders, tuple(fills), cursor)
+
+
+def _by_id(rows: list[dict]) -> dict[str, dict]:
+    return {r["client_order_id"]: r for r in rows}
+
+
+class _Rows:
+    """Fill rows (in booking order) and the latest row per order, as one unit to store."""
+
+    def __init__(self, fills: list[dict] | None = None, orders: dict[str, dict] | None = None):
+        self.fills: list[dict] = list(fills or [])
+        self.orders: dict[str, dict] = dict(orders or {})
+
+    def add(self, other: _Rows) -> None:
+        self.fills.extend(other.fills)
+        for key, row in other.orders.items():
+            self.orders.pop(key, None)  # re-inserted last: rows keep change order
+            self.orders[key] = row
+
+    def tables(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        if self.fills:
+            out["fills"] = self.fills
+        if self.orders:
+            out["orders"] = list(self.orders.values())
+        return out

@@ -242,6 +242,7 @@ class ExecutionStage:
         for bar in bars:
             await self.engine.on_bar(bar)
         self.engine.mark(now)
+        self.engine.flush()  # the bar's changes into the store (one write per table)
         return self._reply(before, ())
 
     async def execute(
@@ -252,6 +253,7 @@ class ExecutionStage:
         records: list[OrderRecord] = []
         for decision in decisions:
             records.extend(await self.engine.execute(decision))
+        self.engine.flush()
         return self._reply(before, tuple(records))
 
     async def _started(self) -> None:

@@ -16,7 +16,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -48,6 +48,7 @@ _DUCKDB_TYPES: dict[LogicalType, str] = {
     "bool": "BOOLEAN",
 }
 _BATCH_VIEW = "_store_batch"
+_ROWS_PER_STATEMENT = 256  # write_rows: more rows go through the Arrow path
 
 
 def create_table_sql(table: str) -> str:
@@ -140,37 +141,46 @@ class DuckDBStore:
 
         Same checks, keys and first/last-wins rules as ``write``, without a DataFrame and an
         Arrow table per call: parameterized statements in one transaction (a one-row write
-        measured ~4 ms against ~33 ms through ``write``; bench/bar_close.py)."""
+        measured ~4 ms against ~33 ms through ``write``; bench/bar_close.py). Over
+        256 rows (a restart's backlog) it hands over to ``write``.."""
         batch = prepare_rows(table, rows, keep="last" if upsert else "first")
         if batch.rejected_null_key:
             self.rejected[table] += batch.rejected_null_key
             log.warning("%s: rejected %d rows with an empty key", table, batch.rejected_null_key)
         if not batch.values:
             return 0
+        if len(batch.values) > _ROWS_PER_STATEMENT:  # a restart's backlog: the bulk path
+            frame = batch.frame().astype({"ts": "datetime64[ns, UTC]"})
+            return self.write(table, frame, upsert=upsert)
         key = KEYS[table]
-        match = " AND ".join(f"{k} = ?" for k in key)
-        insert = (
-            f"INSERT INTO {table} ({', '.join(batch.columns)}) "
-            f"VALUES ({', '.join('?' * len(batch.columns))})"
-        )
         keys = batch.keys(table)
+        # one statement each, the rows' values as parameters (executemany costs a statement
+        # per row): "k1 = ? AND k2 = ?" once per row, OR-ed
+        match = " OR ".join(["(" + " AND ".join(f"{k} = ?" for k in key) + ")"] * len(keys))
+        flat_keys = [v for k in keys for v in k]
         with self._lock:
             try:
                 self._con.execute("BEGIN TRANSACTION")
                 if upsert:
-                    self._con.executemany(f"DELETE FROM {table} WHERE {match}", keys)
+                    self._con.execute(f"DELETE FROM {table} WHERE {match}", flat_keys)
                     values = list(batch.values)
                 else:  # first write wins: only keys not stored yet
-                    stored = {
-                        k
-                        for k in keys
-                        if self._con.execute(
-                            f"SELECT 1 FROM {table} WHERE {match} LIMIT 1", list(k)
-                        ).fetchone()
-                    }
-                    values = [v for k, v in zip(keys, batch.values, strict=True) if k not in stored]
+                    found = self._con.execute(
+                        f"SELECT {', '.join(key)} FROM {table} WHERE {match}", flat_keys
+                    ).fetchall()
+                    stored = {tuple(_same(v) for v in row) for row in found}
+                    values = [
+                        v
+                        for k, v in zip(keys, batch.values, strict=True)
+                        if tuple(_same(x) for x in k) not in stored
+                    ]
                 if values:
-                    self._con.executemany(insert, values)
+                    row = "(" + ", ".join("?" * len(batch.columns)) + ")"
+                    self._con.execute(
+                        f"INSERT INTO {table} ({', '.join(batch.columns)}) VALUES "
+                        + ", ".join([row] * len(values)),
+                        [v for r in values for v in r],
+                    )
                 self._con.execute("COMMIT")
             except duckdb.Error as exc:
                 with contextlib.suppress(duckdb.Error):  # no transaction if BEGIN failed
@@ -333,3 +343,8 @@ class DuckDBStore:
     def _run(self, sql: str) -> None:
         with self._lock:
             self._con.execute(sql).fetchall()
+
+
+def _same(value: object) -> object:
+    """A key value as comparable across Python and DuckDB (timestamps as UTC instants)."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value

@@ -97,6 +97,7 @@ def paper_session(
     equity: float = 100_000.0,
     risk: RiskSettings | None = None,
     costs: CostSettings | None = None,
+    journal_log: bool = False,
     **kw: object,
 ) -> tuple[TradingSession, DuckDBStore]:
     risk_engine = RiskEngine(risk or RiskSettings())
@@ -105,6 +106,7 @@ def paper_session(
     execution = ExecutionEngine(
         broker, risk_engine, store, calendar=AssetClass.CRYPTO, initial_cash=equity,
         symbols=tuple(classes), clock=clock.now,
+        journal_log=tmp_path / "journal.log" if journal_log else None,  # as the worker has it
     )  # fmt: skip
     session = TradingSession(
         model=model,

@@ -119,3 +119,12 @@ def test_a_failed_write_keeps_nothing_and_hands_the_rows_back(stores) -> None:
         store.write_rows("orders", [_order(2), _order(3, qty=-1.0)], upsert=True)
     assert len(err.value.pending_rows) == 2 and err.value.table == "orders"
     assert store.read("orders")["client_order_id"].tolist() == ["BTCUSDT-1-L"]  # rolled back
+
+
+def test_a_large_backlog_goes_through_the_bulk_path_with_the_same_result(stores) -> None:
+    by_rows, by_frame = stores
+    rows = [_order(i) for i in range(300)] + [_order(5, status="FILLED")]
+    assert by_rows.write_rows("orders", rows, upsert=True) == 300
+    assert by_frame.write("orders", _frame(rows), upsert=True) == 300
+    pd.testing.assert_frame_equal(by_rows.read("orders"), by_frame.read("orders"))
+    assert by_rows.write_rows("orders", rows) == 0  # first write wins: all stored already
