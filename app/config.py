@@ -145,6 +145,13 @@ class IBSettings(_Section):
     client_id: int = 17
 
 
+class FlowSettings(_Section):
+    """Where the live worker polls institutional flow for stocks (docs/SIDE_SOURCES.md)."""
+
+    finra_base_url: str = "https://cdn.finra.org"  # the daily short-volume files
+    ats_file: str = ""  # FINRA's weekly ATS summary, as a file a user refreshes ("": none)
+
+
 class ApiSettings(_Section):
     """The signal API (docs/LIVE.md). Keys come from the environment as JSON lists:
     ``APP_API__KEYS`` (operate role: reads and commands), ``APP_API__READ_KEYS`` (reads only).
@@ -223,6 +230,7 @@ class Settings(BaseSettings):
     sentiment: SentimentSettings = SentimentSettings()
     ccxt: CcxtSettings = CcxtSettings()
     ib: IBSettings = IBSettings()
+    flow: FlowSettings = FlowSettings()
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
     execution: ExecutionSettings = ExecutionSettings()

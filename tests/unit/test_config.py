@@ -54,3 +54,10 @@ def test_bad_values_name_the_field() -> None:
 def test_missing_config_file_is_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.toml"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_flow_defaults_name_finra_as_the_source_does() -> None:
+    from app.config import Settings
+    from app.sources.flow_sources import FINRA_BASE_URL
+
+    assert Settings().flow.finra_base_url == FINRA_BASE_URL and Settings().flow.ats_file == ""
