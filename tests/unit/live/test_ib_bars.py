@@ -5,6 +5,7 @@ closed bars in order and once, a lost update refilled from history, the nightly 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -41,14 +42,21 @@ def _series(seed: int) -> pd.DataFrame:
 
 
 class Clock:
+    """Stands at ``at``; after ``run(speed)`` it moves ``speed`` times as fast as the wall."""
+
     def __init__(self, at: datetime) -> None:
         self.at = at
+        self.speed = 0.0
+        self._since = time.monotonic()
+
+    def run(self, speed: float) -> None:
+        self.speed, self._since = speed, time.monotonic()
 
     def __call__(self) -> datetime:
-        return self.at
+        return self.at + timedelta(seconds=self.speed * (time.monotonic() - self._since))
 
 
-def _run(asset_class: AssetClass, work):  # type: ignore[no-untyped-def]
+def _run(asset_class: AssetClass, work, cls: type[IBBars] = IBBars):  # type: ignore[no-untyped-def]
     async def run():
         symbols = CASES[asset_class]
         tws = LoopbackTWS()
@@ -56,7 +64,7 @@ def _run(asset_class: AssetClass, work):  # type: ignore[no-untyped-def]
         history = IBHistory(tws, {s: _series(i) for i, s in enumerate(symbols)}, clock)
         port = await tws.start()
         source = IBSource(IBSettings(port=port, client_id=21), connect_timeout=2, request_timeout=2)
-        bars = IBBars(source, symbols, asset_class, clock)
+        bars = cls(source, symbols, asset_class, clock)
         try:
             return await work(bars, history, tws, clock)
         finally:
@@ -151,3 +159,54 @@ def test_durations_cover_the_bars_asked() -> None:
     assert warmup_duration(802, AssetClass.FOREX) == "8 D"
     assert duration_since(T0, T0 + 3 * BAR) == "1200 S"
     assert duration_since(T0, T0 + timedelta(days=3)) == "5 D"
+
+
+class _ShortWaits(IBBars):
+    """The clock jumps to 50 ms before the next close, then runs at the wall's pace."""
+
+    def due(self) -> datetime:
+        close = super().due()
+        self.clock.at = close - timedelta(milliseconds=50)
+        self.clock.run(1.0)
+        return close
+
+
+def test_live_closes_reports_tws_down_then_resumes_without_a_gap(tmp_path) -> None:
+    """Through ``live_closes`` and the feed path (each wait for a bar close shortened to 50 ms):
+    the warm-up's newest close is traded, TWS down at the next close is reported through
+    ``on_error``, and at the close after it both bars closed since come, stored once each."""
+    from app.features.spec import default_spec
+    from app.live.feed import FeedWorker
+    from app.live.live_feed import live_closes
+    from app.live.window_spec import WindowSpec
+    from app.store import DuckDBStore
+
+    async def work(bars: IBBars, history: IBHistory, tws: LoopbackTWS, clock: Clock):
+        bars.grace = timedelta(0)
+        store = DuckDBStore(tmp_path / "bars.db")
+        window = WindowSpec.for_spec(default_spec(AssetClass.FOREX), 4)
+        feed = FeedWorker(AssetClass.FOREX, list(bars.symbols), window, store, store_every=64)
+        port = tws._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        errors: list[str] = []
+
+        def on_error(message: str) -> None:  # TWS is back after the first failed poll
+            errors.append(message)
+            asyncio.get_running_loop().create_task(tws.start(port))
+
+        stop = asyncio.Event()
+        closes = live_closes(bars, feed, stop, warmup=30, on_error=on_error)
+        first = await anext(closes)
+        assert first.ts == T0 + 99 * BAR  # the newest closed bar of the warm-up
+        await tws.stop()  # down until the poll at bar 100's close has failed
+        seen = [(await anext(closes)).ts for _ in range(2)]
+        assert seen == [T0 + 100 * BAR, T0 + 101 * BAR]
+        assert len(errors) == 1 and "forex feed: IB at 127.0.0.1" in errors[0]
+        stop.set()
+        await closes.aclose()
+        feed.close()
+        stored = store.read_bars(bars.symbols[0])
+        store.close()
+        stamps = [t.to_pydatetime() for t in stored["ts"]]
+        assert stamps == [T0 + i * BAR for i in range(70, 102)]  # each once, none lost
+
+    _run(AssetClass.FOREX, work, _ShortWaits)
