@@ -14,7 +14,9 @@ stocks the overnight jump costs one such request per day; IB sends no bar for a 
 without a trade, so a refill that finds nothing accepts the hole.
 
 IB drops API clients at its nightly restart: a poll that finds the connection gone reconnects
-and subscribes again from the last bar taken (its first answer refills the gap); when TWS does
+and subscribes again from the last bar taken (its first answer refills the gap). The same for a
+subscription IB ended while the socket stayed up: error 1101 (connectivity restored, data lost:
+every subscription) or an error naming one subscription's request (e.g. 162). When TWS does
 not answer, ``SourceUnavailable`` goes to ``live_closes``, which reports it through
 ``on_error`` and asks again at the next close.
 """
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 # bars per trading day: stocks' regular session 6.5 h, forex 24 h (5 days a week)
 BARS_PER_DAY = {AssetClass.STOCKS: 78, AssetClass.FOREX: 288}
 MAX_SECONDS = 86_400  # IB's "S" durations go up to one day
+DATA_LOST = 1101  # connectivity restored, market data lost: every subscription is gone
+NOTICES = frozenset({1100, 1102})  # connectivity lost / restored with data kept: wait
 
 
 def warmup_duration(bars: int, asset_class: AssetClass) -> str:
@@ -85,6 +89,7 @@ class IBBars:
         self.rejected: dict[str, dict[str, int]] = {}
         self.refills = 0  # history requests that filled a hole
         self._subs: dict[str, BarDataList] = {}
+        source.ib.errorEvent += self._on_ib_error  # held weakly: lives as long as this object
 
     async def warmup(self, bars: int) -> list[Bar]:
         """Subscribe every ticker; the last ``bars`` closed bars of each, oldest first."""
@@ -128,6 +133,18 @@ class IBBars:
             self.source.cancel(sub)
         self._subs.clear()
         self.source.disconnect()
+
+    def _on_ib_error(self, req_id: int, code: int, message: str, _contract: object) -> None:
+        """Subscriptions IB ended are dropped; the next poll subscribes again from the last bar."""
+        if code in NOTICES or 2100 <= code < 2200:
+            return
+        for symbol, sub in list(self._subs.items()):
+            if code == DATA_LOST or sub.reqId == req_id:
+                log.warning(
+                    "IB ended the %s bars (%s: %s); subscribing again", symbol, code, message
+                )
+                self.source.cancel(sub)
+                del self._subs[symbol]
 
     async def _subscribe(self, symbol: str, duration: str) -> BarDataList:
         try:

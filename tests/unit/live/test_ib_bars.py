@@ -18,7 +18,7 @@ from app.sources import SourceUnavailable
 from app.sources.ib_source import IBSource
 from app.types import AssetClass
 from tests.support.ib_history import IBHistory
-from tests.unit.broker.ib_loopback import LoopbackTWS
+from tests.unit.broker.ib_loopback import LoopbackTWS, error
 
 BAR = timedelta(minutes=5)
 T0 = datetime(2025, 6, 2, 0, 0, tzinfo=UTC)
@@ -151,6 +151,31 @@ def test_the_nightly_disconnect_is_reported_then_the_gap_refilled() -> None:
         assert _stamps(await bars.poll(), a) == [T0 + 104 * BAR]
 
     _run(AssetClass.FOREX, work)
+
+
+def test_subscriptions_ib_ended_on_a_live_socket_are_taken_up_again() -> None:
+    async def work(bars: IBBars, history: IBHistory, tws: LoopbackTWS, clock: Clock):
+        await bars.warmup(10)
+        a, b = bars.symbols
+        a_req = next(r for r, s in history.subs.items() if s == a)
+        tws.send_all(error(int(a_req), 162, "Historical Market Data Service error message"))
+        await _settle()
+        clock.at += 2 * BAR
+        history.publish()  # b's subscription still updates; a's is gone at IB
+        await _settle()
+        new = await bars.poll()
+        assert _stamps(new, a) == _stamps(new, b) == [T0 + 100 * BAR, T0 + 101 * BAR]
+        assert [(r.symbol, r.keep_up_to_date) for r in history.requests[2:]] == [(a, True)]
+        tws.send_all(error(-1, 1101, "Connectivity restored - data lost"))
+        await _settle()
+        clock.at += BAR
+        assert _stamps(await bars.poll(), b) == [T0 + 102 * BAR]  # from the new subscriptions
+        assert [(r.symbol, r.keep_up_to_date) for r in history.requests[3:]] == [
+            (a, True),
+            (b, True),
+        ]
+
+    _run(AssetClass.STOCKS, work)
 
 
 def test_durations_cover_the_bars_asked() -> None:
