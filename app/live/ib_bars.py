@@ -63,6 +63,15 @@ def duration_since(last: datetime, now: datetime) -> str:
     return f"{math.ceil(seconds / MAX_SECONDS) + 1} D"
 
 
+def resubscribe_duration(last: datetime, now: datetime, asset_class: AssetClass) -> str:
+    """Back to ``last``, but never shorter than a few trading days: a narrow window over a
+    closed market (a weekend, a night for stocks) would answer no bars at all."""
+    floor = warmup_duration(1, asset_class)
+    if (now - last).days + 1 < int(floor.split()[0]):
+        return floor
+    return duration_since(last, now)
+
+
 class IBBars:
     """Closed bars of ``symbols`` (one asset class: stocks or forex) from ``source``."""
 
@@ -109,16 +118,17 @@ class IBBars:
         fresh: dict[str, list[Bar]] = {}
         for symbol in self.symbols:
             sub = self._subs.get(symbol)
+            answered = sub is None  # a new subscription's first answer is history since last
             if sub is None:
                 last = self.last[symbol]
                 duration = (
-                    duration_since(last, self.clock())
+                    resubscribe_duration(last, self.clock(), self.asset_class)
                     if last is not None
                     else warmup_duration(1, self.asset_class)
                 )
                 sub = await self._subscribe(symbol, duration)
             new = self._closed(symbol, sub)
-            if self._has_hole(symbol, new):
+            if not answered and self._has_hole(symbol, new):
                 new = await self._refill(symbol, new)
             fresh[symbol] = new
         return ordered([b for symbol, new in fresh.items() for b in self._take(symbol, new)])
