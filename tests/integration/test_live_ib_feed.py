@@ -14,6 +14,8 @@ import duckdb
 import pandas as pd
 
 from app.cli.main import main
+from app.live.live_feed import warmup_bars
+from app.live.window_spec import WindowSpec
 from app.types import AssetClass
 from tests.support.ib_history import tws_thread
 from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
@@ -50,6 +52,7 @@ def test_live_stocks_warm_up_from_tws_and_trade_the_newest_bar(tmp_path, capsys)
         .fetchall()
     )
     assert {s for s, *_ in stored} == set(TICKERS)
+    warm = warmup_bars(WindowSpec.from_bundle(model.bundle))
     for _, n, distinct, last in stored:  # the warm-up, each bar once, the forming bar not
-        assert n == distinct and n > 100
+        assert n == distinct and warm <= n <= warm + 1  # + a bar closed during the run
         assert pd.Timestamp(last).tz_localize(None) <= newest_closed.tz_localize(None)
