@@ -291,11 +291,8 @@ class _Worker:
         from app.live.venue_bars import VenueBars, ccxt_markets
         from app.sources.ccxt_source import CcxtSource
 
-        if asset_class is not AssetClass.CRYPTO:
-            raise InputError(
-                f"live {asset_class.value} bars come from IB (app/sources/ib_source.py "
-                "stream_closed), which this worker does not start yet; crypto polls ccxt"
-            )
+        if asset_class is not AssetClass.CRYPTO:  # stocks, forex: TWS / IB Gateway
+            return self._ib_closes(model, classes, asset_class, store, clock)
         urls = {"public": self.opts.feed_url} if self.opts.feed_url else None
         source = CcxtSource.from_settings(self.settings.ccxt, api_urls=urls, clock=clock.now)
         markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
@@ -315,6 +312,28 @@ class _Worker:
             bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
             on_ready=ready,
         )  # fmt: skip
+
+    def _ib_closes(self, model, classes, asset_class, store, clock):  # type: ignore[no-untyped-def]
+        """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id) through the
+        same ``FeedWorker`` path (app/live/ib_bars.py)."""
+        from app.live.feed import FeedWorker
+        from app.live.ib_bars import IBBars, ib_closes
+        from app.live.live_feed import warmup_bars
+        from app.sources.ib_source import IBSource
+
+        window = WindowSpec.from_bundle(model.bundle)
+        batch = warmup_bars(window) * len(classes)
+        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch)
+        bars = IBBars(IBSource(self.settings.ib, clock=clock.now), list(classes), asset_class,
+                      clock.now)  # fmt: skip
+        return ib_closes(
+            bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
+            on_ready=self._duration_timer,
+        )  # fmt: skip
+
+    def _duration_timer(self) -> None:  # --duration counts from here (the warm-up is done)
+        if self.opts.duration_s is not None:
+            asyncio.get_running_loop().call_later(self.opts.duration_s, self._timed_out)
 
     def _timed_out(self) -> None:
         self.stop_reason = "duration"

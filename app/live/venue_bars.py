@@ -70,21 +70,18 @@ class VenueBars:
         for symbol, market in self.markets.items():
             if self.last[symbol] is None:
                 out += self._take(symbol, self.source.backfill(market, since))
-        return _ordered(out)
+        return ordered(out)
 
     def poll(self) -> list[Bar]:
         """Every bar closed since the last one taken, per symbol, oldest first."""
         out: list[Bar] = []
         for symbol, market in self.markets.items():
             out += self._take(symbol, self.source.poll_closed(market, self.last[symbol]))
-        return _ordered(out)
+        return ordered(out)
 
     def due(self) -> datetime:
         """When the next bar closes (by the clock), plus the grace."""
-        now = self.clock()
-        step = BAR_INTERVAL.total_seconds()
-        closes = datetime.fromtimestamp((now.timestamp() // step + 1) * step, tz=now.tzinfo)
-        return closes + self.grace
+        return next_close(self.clock()) + self.grace
 
     def _take(self, symbol: str, frame: pd.DataFrame) -> list[Bar]:
         last = self.last[symbol]
@@ -117,7 +114,14 @@ def _bars(frame: pd.DataFrame, symbol: str) -> list[Bar | str]:
     return out
 
 
-def _ordered(bars: Sequence[Bar]) -> list[Bar]:
+def next_close(now: datetime) -> datetime:
+    """When the bar forming at ``now`` closes."""
+    step = BAR_INTERVAL.total_seconds()
+    return datetime.fromtimestamp((now.timestamp() // step + 1) * step, tz=now.tzinfo)
+
+
+def ordered(bars: Sequence[Bar]) -> list[Bar]:
+    """Oldest first, symbols in a fixed order within a bar time."""
     return sorted(bars, key=lambda b: (b.ts, b.symbol))
 
 

@@ -115,7 +115,7 @@ def ib_bars_to_frame(
     return frame[list(BAR_COLUMNS)]
 
 
-def _forming(bar: BarData, now: datetime) -> bool:
+def forming(bar: BarData, now: datetime) -> bool:
     """True for a bar whose 5 minutes are not over at ``now`` (a bad date is left to validation)."""
     stamp = bar.date
     return isinstance(stamp, datetime) and stamp.tzinfo is not None and stamp + BAR_INTERVAL > now
@@ -184,6 +184,36 @@ class IBSource:
     def disconnect(self) -> None:
         self.ib.disconnect()
 
+    async def request(
+        self,
+        symbol: str,
+        asset_class: AssetClass,
+        *,
+        duration: str,
+        end: datetime | None = None,
+        keep_up_to_date: bool = False,
+    ) -> BarDataList:
+        """One ``reqHistoricalData`` of 5-minute bars (IB's answer as is, forming bar included);
+        with ``keep_up_to_date`` the list keeps growing until ``cancel``."""
+        feed = feed_for(asset_class)
+        await self.connect()
+        return await self.ib.reqHistoricalDataAsync(
+            contract_for(symbol, asset_class),
+            endDateTime="" if keep_up_to_date else (end or ""),
+            durationStr=duration,
+            barSizeSetting=BAR_SIZE,
+            whatToShow=feed.what_to_show,
+            useRTH=feed.use_rth,
+            formatDate=2,
+            keepUpToDate=keep_up_to_date,
+            timeout=self.request_timeout,
+        )
+
+    def cancel(self, bars: BarDataList) -> None:
+        """Ends a keepUpToDate subscription (quietly when the connection is already gone)."""
+        with contextlib.suppress(Exception):
+            self.ib.cancelHistoricalData(bars)
+
     async def history(
         self,
         symbol: str,
@@ -193,46 +223,23 @@ class IBSource:
         end: datetime | None = None,
     ) -> pd.DataFrame:
         """Closed 5-minute bars over ``duration`` (IB syntax, e.g. ``'5 D'``) ending at ``end``."""
-        feed = feed_for(asset_class)
-        await self.connect()
-        bars = await self.ib.reqHistoricalDataAsync(
-            contract_for(symbol, asset_class),
-            endDateTime=end or "",
-            durationStr=duration,
-            barSizeSetting=BAR_SIZE,
-            whatToShow=feed.what_to_show,
-            useRTH=feed.use_rth,
-            formatDate=2,
-            timeout=self.request_timeout,
-        )
+        bars = await self.request(symbol, asset_class, duration=duration, end=end)
         now = self._clock()
-        closed = [b for b in bars if not _forming(b, now)]  # IB sends the forming bar last
-        return ib_bars_to_frame(closed, symbol, has_volume=feed.has_volume)
+        closed = [b for b in bars if not forming(b, now)]  # IB sends the forming bar last
+        return ib_bars_to_frame(closed, symbol, has_volume=feed_for(asset_class).has_volume)
 
     async def stream_closed(
         self, symbol: str, asset_class: AssetClass, *, duration: str = "1 D"
     ) -> AsyncIterator[Bar]:
         """Closed bars as they complete (keepUpToDate), until the caller stops iterating."""
-        feed = feed_for(asset_class)
-        await self.connect()
         queue: asyncio.Queue[Bar] = asyncio.Queue()
-        bars = await self.ib.reqHistoricalDataAsync(
-            contract_for(symbol, asset_class),
-            endDateTime="",
-            durationStr=duration,
-            barSizeSetting=BAR_SIZE,
-            whatToShow=feed.what_to_show,
-            useRTH=feed.use_rth,
-            formatDate=2,
-            keepUpToDate=True,
-            timeout=self.request_timeout,
-        )
-        relay = ClosedBarRelay(symbol, queue.put_nowait, has_volume=feed.has_volume)
+        bars = await self.request(symbol, asset_class, duration=duration, keep_up_to_date=True)
+        has_volume = feed_for(asset_class).has_volume
+        relay = ClosedBarRelay(symbol, queue.put_nowait, has_volume=has_volume)
         bars.updateEvent.connect(relay, keep_ref=True)
         try:
             while True:
                 yield await queue.get()
         finally:
             bars.updateEvent.disconnect(relay)
-            with contextlib.suppress(Exception):  # the connection may already be gone
-                self.ib.cancelHistoricalData(bars)
+            self.cancel(bars)  # the connection may already be gone

@@ -5,7 +5,8 @@ server version), ``startApi`` -> nextValidId and managedAccounts, and the end ma
 startup sync (positions, open and completed orders, account updates, executions). A placed
 order is answered by ``on_place`` (default: ``Submitted`` for the parent, ``PreSubmitted`` for
 children). Everything else is recorded in ``received`` and never answered, which is how a
-request timeout is exercised. ``drop_clients`` closes every socket, like the nightly restart.
+request timeout is exercised, unless ``handlers`` answers its message id (historical bars:
+tests/support/ib_history.py). ``drop_clients`` closes every socket, like the nightly restart.
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ class LoopbackTWS:
         self.executions: list[tuple[Frame, Frame]] = []  # see ``execution``
         self.client_id = client_id
         self.on_place: PlaceAnswer = default_place(client_id)
+        self.handlers: dict[int, PlaceAnswer] = {}  # incoming message id -> its answer
         self._server: asyncio.base_events.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
 
-    async def start(self) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port)
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -132,6 +134,8 @@ class LoopbackTWS:
 
     def _answer(self, fields: list[str]) -> list[Frame]:
         msg_id = int(fields[0])
+        if msg_id in self.handlers:
+            return self.handlers[msg_id](fields)
         if msg_id == 71:  # startApi
             return [("9", "1", str(self.next_order_id)), ("15", "1", ACCOUNT)]
         if msg_id == 61:  # reqPositions

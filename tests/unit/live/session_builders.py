@@ -37,17 +37,24 @@ def sim_bars(days: int = 3, seed: int = 3) -> tuple[dict[str, pd.DataFrame], dic
 
 
 def tiny_model(
-    bars: dict[str, pd.DataFrame], version: str = "lstm-test-1", seed: int = 0, sharp: float = 2.0
+    bars: dict[str, pd.DataFrame],
+    version: str = "lstm-test-1",
+    seed: int = 0,
+    sharp: float = 2.0,
+    *,
+    asset_class: AssetClass = AssetClass.CRYPTO,
+    symbols: tuple[str, ...] = SYMBOLS,
 ) -> SignalModel:
     """An untrained LSTM over the crypto spec's columns, its scaler fitted on ``bars``; its
     logits centred (``logit_bias``) and sharpened (``temperature``) on these bars, so its
     input-dependent calls vary between classes and some pass the risk gate: the run trades.
-    No skip path: an untrained one starts at zero (constant logits, every call a HOLD)."""
-    spec = default_spec(AssetClass.CRYPTO)
+    No skip path: an untrained one starts at zero (constant logits, every call a HOLD).
+    ``asset_class`` picks the feature spec (stocks, forex for the IB feed's tests)."""
+    spec = default_spec(asset_class)
     names = spec.feature_names
     rows = np.concatenate(
         [
-            build_features(f, asset_class=AssetClass.CRYPTO, spec=spec)[list(names)].to_numpy()
+            build_features(f, asset_class=asset_class, spec=spec)[list(names)].to_numpy()
             for f in bars.values()
         ]
     )
@@ -66,13 +73,13 @@ def tiny_model(
         temperature=1.0,
         lookback=LOOKBACK,
         feature_names=tuple(names),
-        symbols=SYMBOLS,
+        symbols=symbols,
         label_settings={"horizon": 1},
         feature_spec=spec.to_dict(),
     )
     from app.live.series import SeriesReplay
 
-    classes = dict.fromkeys(bars, AssetClass.CRYPTO)
+    classes = dict.fromkeys(bars, asset_class)
     replay = SeriesReplay(bars, classes, SignalModel(version, bundle))
     windows = (replay.window(s, j) for s, f in bars.items() for j in range(len(f)))
     x = np.stack([w for w in windows if w is not None])
