@@ -66,17 +66,27 @@ class VenueBars:
         if bars < 1:
             raise InputError(f"warm-up bars={bars!r}: must be >= 1")
         since = self.clock() - (bars + 1) * BAR_INTERVAL
-        out: list[Bar] = []
-        for symbol, market in self.markets.items():
-            if self.last[symbol] is None:
-                out += self._take(symbol, self.source.backfill(market, since))
-        return ordered(out)
+        frames = {
+            symbol: self.source.backfill(market, since)
+            for symbol, market in self.markets.items()
+            if self.last[symbol] is None
+        }
+        return self._take_all(frames)
 
     def poll(self) -> list[Bar]:
         """Every bar closed since the last one taken, per symbol, oldest first."""
+        frames = {
+            symbol: self.source.poll_closed(market, self.last[symbol])
+            for symbol, market in self.markets.items()
+        }
+        return self._take_all(frames)
+
+    def _take_all(self, frames: Mapping[str, pd.DataFrame]) -> list[Bar]:
+        """Take the bars only once every symbol answered: a venue error on one symbol must not
+        mark another's bars as taken when they are never delivered (the error propagates)."""
         out: list[Bar] = []
-        for symbol, market in self.markets.items():
-            out += self._take(symbol, self.source.poll_closed(market, self.last[symbol]))
+        for symbol, frame in frames.items():
+            out += self._take(symbol, frame)
         return ordered(out)
 
     def due(self) -> datetime:

@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import InputError
 from app.live.venue_bars import VenueBars, ccxt_markets
+from app.sources import SourceUnavailable
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -60,6 +61,26 @@ def test_a_resumed_symbol_skips_the_warm_up_and_continues_after_its_stored_bar()
                      resume_after={"A": stored})  # fmt: skip
     assert bars.warmup(10) == []
     assert [b.ts for b in bars.poll()] == [T0 + timedelta(minutes=20), T0 + timedelta(minutes=25)]
+
+
+def test_a_symbol_the_venue_fails_on_loses_no_bar_of_the_others() -> None:
+    venue = MemoryVenue({m: [(i, 10, 11, 9, 10) for i in range(2)] for m in ("A/USD", "B/USD")})
+    bars = VenueBars(venue, {"A": "A/USD", "B": "B/USD"}, lambda: T0 + timedelta(minutes=16))
+    assert len(bars.warmup(2)) == 4  # bars 0 and 1 of both
+    for rows in venue.rows.values():
+        rows.append((2, 10, 11, 9, 10))  # bar 2 closes
+    real = venue.poll_closed
+
+    def down_on_b(symbol: str, last_ts: datetime | None) -> pd.DataFrame:
+        if symbol == "B/USD":
+            raise SourceUnavailable("B/USD: 503")
+        return real(symbol, last_ts)
+
+    venue.poll_closed = down_on_b  # type: ignore[method-assign]
+    with pytest.raises(SourceUnavailable):
+        bars.poll()  # A's bar 2 was read, then B failed: A's bar 2 must not count as taken
+    venue.poll_closed = real  # type: ignore[method-assign]
+    assert [(b.symbol, (b.ts - T0).seconds // 300) for b in bars.poll()] == [("A", 2), ("B", 2)]
 
 
 def test_symbols_resolve_to_spot_markets_and_unknown_ones_are_named() -> None:
