@@ -66,7 +66,7 @@ def test_a_resumed_symbol_skips_the_warm_up_and_continues_after_its_stored_bar()
 def test_a_symbol_the_venue_fails_on_loses_no_bar_of_the_others() -> None:
     venue = MemoryVenue({m: [(i, 10, 11, 9, 10) for i in range(2)] for m in ("A/USD", "B/USD")})
     bars = VenueBars(venue, {"A": "A/USD", "B": "B/USD"}, lambda: T0 + timedelta(minutes=16))
-    assert len(bars.warmup(2)) == 4  # bars 0 and 1 of both
+    assert len(bars.warmup(3)) == 4  # bars 0 and 1 of both
     for rows in venue.rows.values():
         rows.append((2, 10, 11, 9, 10))  # bar 2 closes
     real = venue.poll_closed
