@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from app.clock import ReplayClock, WallClock
@@ -96,6 +96,8 @@ class _Worker:
         self.errors: list[str] = []
         self.retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
         self.side = _panel_side(opts, settings)
+        self.side_feed = None  # the live feed's SideFeed (flow pollers), when it has one
+        self._closing: list[Callable[[], None]] = []  # clients a live feed opened
 
     async def run(self) -> dict[str, object]:
         opts, settings = self.opts, self.settings
@@ -153,6 +155,9 @@ class _Worker:
             urls.update(self.side.stop())
             if server is not None:
                 server.stop()
+            for close in self._closing:
+                with contextlib.suppress(Exception):
+                    close()
             store.close()
         files = write_records(session.records, session.fill_rows(), opts.out)
         rec = session.records
@@ -174,6 +179,11 @@ class _Worker:
         }
         if self.retrain is not None:
             summary["retrain"] = self.retrain.summary()
+        if self.side_feed is not None:  # per poller: polls, items read / new, failures
+            summary["side_polls"] = {
+                name: {**vars(st), "rejected": dict(st.rejected)}
+                for name, st in self.side_feed.stats.items()
+            }
         (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
@@ -297,7 +307,7 @@ class _Worker:
         source = CcxtSource.from_settings(self.settings.ccxt, api_urls=urls, clock=clock.now)
         markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
         window = WindowSpec.from_bundle(model.bundle)
-        side = _print_feed(source.exchange, markets, window, store, clock)
+        side = self.side_feed = _print_feed(source.exchange, markets, window, store, clock)
         # live_closes stores the warm-up in one write and every poll's bars as they come
         # (flush_store); a write per warm-up bar cost ~1600 DuckDB writes at start
         batch = warmup_bars(window) * len(classes)
@@ -323,13 +333,46 @@ class _Worker:
 
         window = WindowSpec.from_bundle(model.bundle)
         batch = warmup_bars(window) * len(classes)
-        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch)
+        side = None
+        if asset_class is AssetClass.STOCKS:
+            side = self.side_feed = self._stock_flow_feed(window, list(classes), store, clock)
+        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch, side=side)
         bars = IBBars(IBSource(self.settings.ib, clock=clock.now), list(classes), asset_class,
                       clock.now)  # fmt: skip
         return ib_closes(
             bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
             on_ready=self._duration_timer,
         )  # fmt: skip
+
+    def _stock_flow_feed(self, window, symbols, store, clock):  # type: ignore[no-untyped-def]
+        """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
+        and the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one; polled on
+        their own cadence beside the bars. None when the model reads neither."""
+        from app.live.ib_bars import warmup_duration
+        from app.live.live_feed import warmup_bars
+        from app.live.side_feed import AtsWeeklyPoller, FinraDailyPoller, SideFeed
+        from app.sources.http import HttpClient, HttpPolicy
+
+        kinds, flow = window.spec.flow_kinds, self.settings.flow
+        days = int(warmup_duration(warmup_bars(window), AssetClass.STOCKS).split()[0])
+        start = clock.now() - timedelta(days=days)  # the warm-up's IB look-back
+        pollers: list[object] = []
+        if "dark_pool_ratio" in kinds:
+            # bounded: a poll runs on the bar loop, and FINRA down must not hold a bar close
+            client = HttpClient(HttpPolicy(timeout_s=5.0, retries=0))
+            self._closing.append(client.close)
+            pollers.append(
+                FinraDailyPoller(client, symbols, since=start.date(), base_url=flow.finra_base_url)
+            )
+        if "inst_volume" in kinds and flow.ats_file:
+            pollers.append(AtsWeeklyPoller(flow.ats_file, symbols))
+        if not pollers:
+            return None
+        # The pollers' "now" is the close of the bar being taken: through the warm-up's history
+        # a day's ratio is computed once that day's bars are stored (at the wall clock every
+        # warm-up day would be asked for at the first bar, before any of its volume is known);
+        # live, a bar is taken at its close, so this is the wall clock at each bar close.
+        return SideFeed(pollers, store, ReplayClock(start))  # type: ignore[arg-type]
 
     def _duration_timer(self) -> None:  # --duration counts from here (the warm-up is done)
         if self.opts.duration_s is not None:
