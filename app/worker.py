@@ -21,7 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from app.clock import ReplayClock, WallClock
@@ -143,8 +143,15 @@ class _Worker:
                 replay = _FeedReplay(data, asset_class, model, store, settings, self.side.scorer)
                 reason = await self._loop(session, replay.closes(), clock, bars_from)
             else:
-                closes = self._venue_closes(model, classes, asset_class, store, clock)
-                reason = await self._loop(session, closes, clock, bars_from, paced=False)
+                from app.live.venue_feeds import venue_feed
+
+                feed = venue_feed(
+                    self.settings, model, classes, store, clock, self.stop,
+                    feed_url=opts.feed_url, on_error=self.errors.append,
+                    on_ready=self._duration_timer,
+                )  # fmt: skip
+                self.side_feed, self._closing = feed.side, [*self._closing, *feed.closers]
+                reason = await self._loop(session, feed.closes, clock, bars_from, paced=False)
             if opts.flatten_on_exit:
                 await self._flatten(session, clock)
         finally:
@@ -293,87 +300,6 @@ class _Worker:
                 await asyncio.sleep(0)  # let signal handlers run
         return self.stop_reason if self.stop.is_set() else "end_of_replay"
 
-    def _venue_closes(self, model, classes, asset_class, store, clock):  # type: ignore[no-untyped-def]
-        """Bar closes of the venue's feed (ccxt; ``--feed-url`` replaces its public API URL)
-        through the same ``FeedWorker`` path a replayed bar takes."""
-        from app.live.feed import FeedWorker
-        from app.live.live_feed import live_closes, warmup_bars
-        from app.live.venue_bars import VenueBars, ccxt_markets
-        from app.sources.ccxt_source import CcxtSource
-
-        if asset_class is not AssetClass.CRYPTO:  # stocks, forex: TWS / IB Gateway
-            return self._ib_closes(model, classes, asset_class, store, clock)
-        urls = {"public": self.opts.feed_url} if self.opts.feed_url else None
-        source = CcxtSource.from_settings(self.settings.ccxt, api_urls=urls, clock=clock.now)
-        markets = ccxt_markets(list(classes), list(source.exchange.load_markets()))
-        window = WindowSpec.from_bundle(model.bundle)
-        side = self.side_feed = _print_feed(source.exchange, markets, window, store, clock)
-        # live_closes stores the warm-up in one write and every poll's bars as they come
-        # (flush_store); a write per warm-up bar cost ~1600 DuckDB writes at start
-        batch = warmup_bars(window) * len(classes)
-        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch, side=side)
-        bars = VenueBars(source, markets, clock.now)
-
-        def ready() -> None:  # --duration counts from here (the warm-up is done)
-            if self.opts.duration_s is not None:
-                asyncio.get_running_loop().call_later(self.opts.duration_s, self._timed_out)
-
-        return live_closes(
-            bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
-            on_ready=ready,
-        )  # fmt: skip
-
-    def _ib_closes(self, model, classes, asset_class, store, clock):  # type: ignore[no-untyped-def]
-        """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id) through the
-        same ``FeedWorker`` path (app/live/ib_bars.py)."""
-        from app.live.feed import FeedWorker
-        from app.live.ib_bars import IBBars, ib_closes
-        from app.live.live_feed import warmup_bars
-        from app.sources.ib_source import IBSource
-
-        window = WindowSpec.from_bundle(model.bundle)
-        batch = warmup_bars(window) * len(classes)
-        side = None
-        if asset_class is AssetClass.STOCKS:
-            side = self.side_feed = self._stock_flow_feed(window, list(classes), store, clock)
-        feed = FeedWorker(asset_class, list(classes), window, store, store_every=batch, side=side)
-        bars = IBBars(IBSource(self.settings.ib, clock=clock.now), list(classes), asset_class,
-                      clock.now)  # fmt: skip
-        return ib_closes(
-            bars, feed, self.stop, warmup=warmup_bars(window), on_error=self.errors.append,
-            on_ready=self._duration_timer,
-        )  # fmt: skip
-
-    def _stock_flow_feed(self, window, symbols, store, clock):  # type: ignore[no-untyped-def]
-        """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
-        and the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one; polled on
-        their own cadence beside the bars. None when the model reads neither."""
-        from app.live.ib_bars import warmup_duration
-        from app.live.live_feed import warmup_bars
-        from app.live.side_feed import AtsWeeklyPoller, FinraDailyPoller, SideFeed
-        from app.sources.http import HttpClient, HttpPolicy
-
-        kinds, flow = window.spec.flow_kinds, self.settings.flow
-        days = int(warmup_duration(warmup_bars(window), AssetClass.STOCKS).split()[0])
-        start = clock.now() - timedelta(days=days)  # the warm-up's IB look-back
-        pollers: list[object] = []
-        if "dark_pool_ratio" in kinds:
-            # bounded: a poll runs on the bar loop, and FINRA down must not hold a bar close
-            client = HttpClient(HttpPolicy(timeout_s=5.0, retries=0))
-            self._closing.append(client.close)
-            pollers.append(
-                FinraDailyPoller(client, symbols, since=start.date(), base_url=flow.finra_base_url)
-            )
-        if "inst_volume" in kinds and flow.ats_file:
-            pollers.append(AtsWeeklyPoller(flow.ats_file, symbols))
-        if not pollers:
-            return None
-        # The pollers' "now" is the close of the bar being taken: through the warm-up's history
-        # a day's ratio is computed once that day's bars are stored (at the wall clock every
-        # warm-up day would be asked for at the first bar, before any of its volume is known);
-        # live, a bar is taken at its close, so this is the wall clock at each bar close.
-        return SideFeed(pollers, store, ReplayClock(start))  # type: ignore[arg-type]
-
     def _duration_timer(self) -> None:  # --duration counts from here (the warm-up is done)
         if self.opts.duration_s is not None:
             asyncio.get_running_loop().call_later(self.opts.duration_s, self._timed_out)
@@ -412,19 +338,6 @@ def _panel_side(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyp
     return PanelSide(
         mode, opts.venue, jobs, opts.panel, opts.panel_port, opts.config, opts.announce
     )
-
-
-def _print_feed(exchange, markets, window, store, clock):  # type: ignore[no-untyped-def]
-    """The venue's public trade prints (trade_print / block_trade events), polled every minute
-    per market from the warm-up's start, when the model reads flow features built from them."""
-    from app.live.live_feed import warmup_bars
-    from app.live.side_feed import CcxtPrintPoller, SideFeed
-
-    if not window.spec.flow_kinds & {"trade_print", "block_trade"}:
-        return None
-    since = clock.now() - (warmup_bars(window) + 1) * BAR_INTERVAL
-    pollers = [CcxtPrintPoller(exchange, m, since=since) for m in markets.values()]
-    return SideFeed(pollers, store, clock)
 
 
 def _promoted(registry_dir: Path) -> SignalModel:

@@ -1,0 +1,127 @@
+"""The live worker's bar feed from a venue (no ``--replay``): ccxt polling for crypto, TWS / IB
+Gateway for stocks and forex, each through the same ``FeedWorker`` path a replayed bar takes,
+with the flow pollers the model's features read (a ``SideFeed``) beside the bars.
+
+``venue_feed`` returns the bar closes, the side feed (its stats go into the summary) and what
+must be closed when the worker stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.clock import Clock, ReplayClock
+from app.config import Settings
+from app.live.feed import BarClose, FeedWorker
+from app.live.live_feed import live_closes, warmup_bars
+from app.live.model import SignalModel
+from app.live.side_feed import SideFeed
+from app.live.window_spec import WindowSpec
+from app.types import BAR_INTERVAL, AssetClass
+
+
+@dataclass
+class VenueFeed:
+    closes: AsyncIterator[BarClose]
+    side: SideFeed | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+def venue_feed(
+    settings: Settings,
+    model: SignalModel,
+    classes: Mapping[str, AssetClass],
+    store,  # noqa: ANN001 - the worker's TimeSeriesStore
+    clock: Clock,
+    stop: asyncio.Event,
+    *,
+    feed_url: str = "",
+    on_error: Callable[[str], None] = print,
+    on_ready: Callable[[], None] | None = None,
+) -> VenueFeed:
+    """The bar closes of the model's tickers as the venue publishes them, until ``stop``.
+    ``feed_url`` replaces ccxt's public API URL; ``on_ready`` runs when the warm-up is done."""
+    window = WindowSpec.from_bundle(model.bundle)
+    asset_class = window.spec.asset_class
+    symbols = list(classes)
+    # live_closes stores the warm-up in one write and every poll's bars as they come
+    # (flush_store); a write per warm-up bar cost ~1600 DuckDB writes at start
+    batch = warmup_bars(window) * len(symbols)
+    if asset_class is not AssetClass.CRYPTO:  # stocks, forex: TWS / IB Gateway
+        return _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_ready)
+    from app.live.venue_bars import VenueBars, ccxt_markets
+    from app.sources.ccxt_source import CcxtSource
+
+    urls = {"public": feed_url} if feed_url else None
+    source = CcxtSource.from_settings(settings.ccxt, api_urls=urls, clock=clock.now)
+    markets = ccxt_markets(symbols, list(source.exchange.load_markets()))
+    side = _print_feed(source.exchange, markets, window, store, clock)
+    feed = FeedWorker(asset_class, symbols, window, store, store_every=batch, side=side)
+    bars = VenueBars(source, markets, clock.now)
+    closes = live_closes(
+        bars, feed, stop, warmup=warmup_bars(window), on_error=on_error, on_ready=on_ready
+    )
+    return VenueFeed(closes, side)
+
+
+def _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_ready) -> VenueFeed:  # type: ignore[no-untyped-def]  # noqa: E501
+    """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id)."""
+    from app.live.ib_bars import IBBars, ib_closes
+    from app.sources.ib_source import IBSource
+
+    asset_class = window.spec.asset_class
+    closers: list[Callable[[], None]] = []
+    side = None
+    if asset_class is AssetClass.STOCKS:
+        side = _stock_flow_feed(settings, window, symbols, store, clock, closers)
+    feed = FeedWorker(asset_class, symbols, window, store, store_every=batch, side=side)
+    bars = IBBars(IBSource(settings.ib, clock=clock.now), symbols, asset_class, clock.now)
+    closes = ib_closes(
+        bars, feed, stop, warmup=warmup_bars(window), on_error=on_error, on_ready=on_ready
+    )
+    return VenueFeed(closes, side, closers)
+
+
+def _stock_flow_feed(settings, window, symbols, store, clock, closers) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501
+    """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
+    and the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one; polled on
+    their own cadence beside the bars. None when the model reads neither."""
+    from app.live.ib_bars import warmup_duration
+    from app.live.side_feed import AtsWeeklyPoller, FinraDailyPoller
+    from app.sources.http import HttpClient, HttpPolicy
+
+    kinds, flow = window.spec.flow_kinds, settings.flow
+    days = int(warmup_duration(warmup_bars(window), AssetClass.STOCKS).split()[0])
+    start = clock.now() - timedelta(days=days)  # the warm-up's IB look-back
+    pollers: list[object] = []
+    if "dark_pool_ratio" in kinds:
+        # bounded: a poll runs on the bar loop, and FINRA down must not hold a bar close
+        client = HttpClient(HttpPolicy(timeout_s=5.0, retries=0))
+        closers.append(client.close)
+        pollers.append(
+            FinraDailyPoller(client, symbols, since=start.date(), base_url=flow.finra_base_url)
+        )
+    if "inst_volume" in kinds and flow.ats_file:
+        pollers.append(AtsWeeklyPoller(flow.ats_file, symbols))
+    if not pollers:
+        return None
+    # The pollers' "now" is the close of the bar being taken: through the warm-up's history
+    # a day's ratio is computed once that day's bars are stored (at the wall clock every
+    # warm-up day would be asked for at the first bar, before any of its volume is known);
+    # live, a bar is taken at its close, so this is the wall clock at each bar close.
+    return SideFeed(pollers, store, ReplayClock(start))  # type: ignore[arg-type]
+
+
+def _print_feed(exchange, markets, window, store, clock) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501
+    """The venue's public trade prints (trade_print / block_trade events), polled every minute
+    per market from the warm-up's start, when the model reads flow features built from them."""
+    from app.live.side_feed import CcxtPrintPoller
+
+    if not window.spec.flow_kinds & {"trade_print", "block_trade"}:
+        return None
+    since = clock.now() - (warmup_bars(window) + 1) * BAR_INTERVAL
+    pollers = [CcxtPrintPoller(exchange, m, since=since) for m in markets.values()]
+    return SideFeed(pollers, store, clock)
