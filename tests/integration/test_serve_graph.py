@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.timeout(600)]
 def test_graph_trades_like_the_session_and_promotes_under_load(tmp_path, ray_serve) -> None:
     from ray import serve
 
-    bars, classes = sim_bars(days=2)
+    bars, classes = sim_bars(days=1)  # 288 bar closes: trades, promotion at the 144th
     one, two = tiny_model(bars, "lstm-v1", seed=0), tiny_model(bars, "lstm-v2", seed=1)
     registry_dir = tmp_path / "registry"
     save_promoted(registry_dir, two)
