@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 import pandas as pd
@@ -23,12 +22,13 @@ from app.serve.graph import build_app
 from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
 
 pytestmark = [pytest.mark.timeout(600)]
+LOAD_BARS = 40  # GET load from this many bar closes before the promotion to as many after
 
 
 def test_graph_trades_like_the_session_and_promotes_under_load(tmp_path, ray_serve) -> None:
     from ray import serve
 
-    bars, classes = sim_bars(days=2)
+    bars, classes = sim_bars(days=1)  # 288 bar closes: trades, promotion at the 144th
     one, two = tiny_model(bars, "lstm-v1", seed=0), tiny_model(bars, "lstm-v2", seed=1)
     registry_dir = tmp_path / "registry"
     save_promoted(registry_dir, two)
@@ -64,18 +64,19 @@ def test_graph_trades_like_the_session_and_promotes_under_load(tmp_path, ray_ser
 
     try:
         workers = [threading.Thread(target=load) for _ in range(4)]
-        for w in workers:
-            w.start()
         versions = []
         for i, close in enumerate(closes):
+            if i == promote_at - LOAD_BARS:  # the load spans the promotion, both ways
+                for w in workers:
+                    w.start()
+            if i == promote_at + LOAD_BARS:
+                stop.set()
             step = handle.on_bar_close.remote(close).result()
             versions.append(step.model_version)
             if i == promote_at:
                 with httpx.Client(base_url=ray_serve, timeout=30) as c:
                     r = c.post("/v1/models/promote", json={"version": "lstm-v2"}, headers=headers)
                     assert r.status_code == 200, r.text
-        time.sleep(0.5)
-        stop.set()
         for w in workers:
             w.join(timeout=30)
         assert not failures and answered > 50
