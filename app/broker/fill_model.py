@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy.signal import lfilter
 
 from app.config import CostSettings
 from app.types import AssetClass
@@ -149,6 +148,8 @@ def wilder_atr(
     if n <= period:
         return out
     tr = true_range(high, low, close)
+    from scipy.signal import lfilter  # here: scipy.signal costs ~2 s to import per process
+
     seed = tr[1 : period + 1].mean()
     alpha = 1.0 / period
     # y[t] = (1 - alpha) * y[t-1] + alpha * tr[t], started from the seed: a first-order IIR filter.
