@@ -46,13 +46,18 @@ DATA_LOST = 1101  # connectivity restored, market data lost: every subscription 
 NOTICES = frozenset({1100, 1102})  # connectivity lost / restored with data kept: wait
 
 
-def warmup_duration(bars: int, asset_class: AssetClass) -> str:
-    """An IB ``durationStr`` that holds at least ``bars`` closed bars: the trading days they
-    span, stretched over weekends (5 of 7 days) plus 3 days for a long weekend or holiday."""
+def warmup_days(bars: int, asset_class: AssetClass) -> int:
+    """Calendar days that hold at least ``bars`` closed bars: the trading days they span,
+    stretched over weekends (5 of 7 days) plus 3 days for a long weekend or holiday."""
     if bars < 1:
         raise InputError(f"warm-up bars={bars!r}: must be >= 1")
     trading_days = math.ceil((bars + 1) / BARS_PER_DAY[AssetClass(asset_class)])
-    return f"{math.ceil(trading_days * 7 / 5) + 3} D"
+    return math.ceil(trading_days * 7 / 5) + 3
+
+
+def warmup_duration(bars: int, asset_class: AssetClass) -> str:
+    """The IB ``durationStr`` of ``warmup_days``."""
+    return f"{warmup_days(bars, asset_class)} D"
 
 
 def duration_since(last: datetime, now: datetime) -> str:

@@ -89,13 +89,14 @@ def _stock_flow_feed(settings, window, symbols, store, clock, closers) -> SideFe
     """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
     and the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one; polled on
     their own cadence beside the bars. None when the model reads neither."""
-    from app.live.ib_bars import warmup_duration
+    from app.live.ib_bars import warmup_days
     from app.live.side_feed import AtsWeeklyPoller, FinraDailyPoller
     from app.sources.http import HttpClient, HttpPolicy
 
     kinds, flow = window.spec.flow_kinds, settings.flow
-    days = int(warmup_duration(warmup_bars(window), AssetClass.STOCKS).split()[0])
-    start = clock.now() - timedelta(days=days)  # the warm-up's IB look-back
+    start = clock.now() - timedelta(
+        days=warmup_days(warmup_bars(window), AssetClass.STOCKS)
+    )  # the warm-up's IB look-back
     pollers: list[object] = []
     if "dark_pool_ratio" in kinds:
         # bounded: a poll runs on the bar loop, and FINRA down must not hold a bar close

@@ -16,7 +16,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -168,12 +168,8 @@ class DuckDBStore:
                     found = self._con.execute(
                         f"SELECT {', '.join(key)} FROM {table} WHERE {match}", flat_keys
                     ).fetchall()
-                    stored = {tuple(_same(v) for v in row) for row in found}
-                    values = [
-                        v
-                        for k, v in zip(keys, batch.values, strict=True)
-                        if tuple(_same(x) for x in k) not in stored
-                    ]
+                    stored = set(found)  # aware datetimes compare and hash by instant
+                    values = [v for k, v in zip(keys, batch.values, strict=True) if k not in stored]
                 if values:
                     row = "(" + ", ".join("?" * len(batch.columns)) + ")"
                     self._con.execute(
@@ -343,8 +339,3 @@ class DuckDBStore:
     def _run(self, sql: str) -> None:
         with self._lock:
             self._con.execute(sql).fetchall()
-
-
-def _same(value: object) -> object:
-    """A key value as comparable across Python and DuckDB (timestamps as UTC instants)."""
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
