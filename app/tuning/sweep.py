@@ -119,7 +119,6 @@ def build_tuner(
     A trial checkpoints every epoch; one that fails (a lost node) is restarted up to
     ``cfg.max_failures`` times from its last checkpoint, on any node with room."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     fn = tune.with_parameters(
         trainable,
@@ -138,12 +137,7 @@ def build_tuner(
             metric="val_dacc",
             mode="max",
             max_concurrent_trials=cfg.max_concurrent,
-            scheduler=ASHAScheduler(
-                time_attr="training_iteration",
-                max_t=cfg.max_epochs + 2,  # the final (test) report never hits max_t
-                grace_period=cfg.asha_grace_period,
-                reduction_factor=cfg.asha_reduction_factor,
-            ),
+            scheduler=asha_scheduler(cfg),
         ),
         run_config=tune.RunConfig(
             name="sweep",
@@ -154,6 +148,24 @@ def build_tuner(
             callbacks=list(callbacks) or None,
         ),
     )
+
+
+def asha_scheduler(cfg: SweepConfig) -> Any:
+    """ASHA over epochs, its horizon the longest training budget any trial may have."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=_longest_budget(cfg) + 2,  # the final (test) report never hits max_t
+        grace_period=cfg.asha_grace_period,
+        reduction_factor=cfg.asha_reduction_factor,
+    )
+
+
+def _longest_budget(cfg: SweepConfig) -> int:
+    """The most epochs any trial may train: the sweep's own, or the largest searched value."""
+    searched = [int(v) for v in cfg.search.get("max_epochs", [])]
+    return max([cfg.max_epochs, *searched])
 
 
 def collect_trials(grid: Any, artifacts: Path, fold_ids: list[int]) -> SweepTrials:

@@ -1,0 +1,21 @@
+"""Every committed sweep file loads and gives Tune a valid ASHA schedule (configs/sweep_real_*
+asked for a grace period longer than the sweep's default budget and failed at start)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.tuning.sweep import asha_scheduler
+from app.tuning.sweep_config import load_sweep_config
+
+CONFIGS = sorted((Path(__file__).parents[3] / "configs").glob("sweep*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_sweep_file_builds_its_scheduler(path: Path) -> None:
+    cfg = load_sweep_config(path)
+    scheduler = asha_scheduler(cfg)
+    searched = max([cfg.max_epochs, *cfg.search.get("max_epochs", [])])
+    assert scheduler._max_t == searched + 2
