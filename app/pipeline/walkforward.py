@@ -20,6 +20,7 @@ from app.models.registry import save_version
 from app.pipeline.assets import one_asset_class, store_asset_classes
 from app.store import TimeSeriesStore
 from app.tuning.data_loading import LoadedData, build_windows, load_data, load_store
+from app.tuning.disagreement import write_disagreement
 from app.tuning.presets import QUICK, STANDARD
 from app.tuning.report import write_report, write_signals
 from app.tuning.walkforward import (
@@ -218,6 +219,7 @@ def walk_forward(
     result, windows = run_folds(settings, data, options, progress=progress)
     report = write_report(result, out)
     signals = write_signals(result, windows, Path(out) / "signals.csv")
+    write_disagreement(result, windows, out)  # the model vs the best baseline, per regime
     version = None
     if register:
         version = register_last_fold(registry or settings.registry_dir, result, data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from app.cli.main import main
@@ -63,6 +64,12 @@ def test_walkforward_quick_run_writes_reports_and_registers_a_model(tmp_path, ca
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["symbols"] == ["RW"] and len(report["folds"]) == 2
     assert "## Per fold" in (out / "report.md").read_text()
+    dis = json.loads((out / "disagreement.json").read_text())  # the model vs the best baseline
+    assert dis["b"] == report["significance"]["best_baseline"]
+    assert dis["overall"]["model"]["dacc"] == pytest.approx(summary["dacc"], abs=1e-4)
+    assert dis["overall"][dis["b"]]["dacc"] == pytest.approx(
+        summary["baselines"][dis["b"]], abs=1e-4
+    )
 
     assert main(["models", "--registry", str(registry), "list"]) == 0
     listed = last_json(capsys)
