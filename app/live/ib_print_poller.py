@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -254,7 +254,7 @@ class IBPrintPoller:
 
 
 async def with_prints(
-    prints: IBPrintPoller, store: FlowStore, closes: AsyncIterator[BarClose]
+    prints: IBPrintPoller, store: FlowStore, closes: AsyncGenerator[BarClose, None]
 ) -> AsyncIterator[BarClose]:
     """``closes`` after ``prints.start`` (the backfill is buffered before the warm-up's first
     bar polls it); the subscriptions end with them."""
@@ -264,3 +264,4 @@ async def with_prints(
             yield close
     finally:
         prints.close()
+        await closes.aclose()  # the bars' subscriptions and the connection end there
