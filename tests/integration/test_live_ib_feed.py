@@ -74,8 +74,8 @@ def test_live_stocks_warm_up_from_tws_and_trade_the_newest_bar(tmp_path, capsys)
     off_volume = {d.date(): 1_000.0 * (1 + i) for i, d in enumerate(days)}
     # the prints end before the newest closed bar's close: the warm-up hands every one over
     tapes = {t: _tape(forming - 1, seed) for seed, t in enumerate(TICKERS)}
-    ticks = tws_thread(bars, lambda: datetime.now(UTC), tapes)
-    with ticks as port, LoopbackServer() as finra:
+    tws = tws_thread(bars, lambda: datetime.now(UTC), tapes)
+    with tws as port, LoopbackServer() as finra:
         for day, off in off_volume.items():  # FINRA's daily file of every day (404 on weekends)
             if day.weekday() < 5:
                 body = f"{HEADER}\n" + "".join(
