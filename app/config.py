@@ -150,6 +150,13 @@ class FlowSettings(_Section):
 
     finra_base_url: str = "https://cdn.finra.org"  # the daily short-volume files
     ats_file: str = ""  # FINRA's weekly ATS summary, as a file a user refreshes ("": none)
+    # IB tick-by-tick prints (trade_print / block_trade): a block is a print of at least
+    # block_floor shares above the block_percentile of the ticker's previous 1000 prints
+    ib_prints: bool = True  # False: no tick-by-tick subscriptions (IB allows only a few)
+    block_percentile: float = Field(99.0, gt=0.0, lt=100.0)
+    block_floor: float = Field(10_000.0, ge=0.0)  # shares (the classic block: 10,000)
+    prints_backfill_minutes: float = Field(60.0, ge=0.0)  # TRADES ticks read before the start
+    prints_backfill_pages: int = Field(5, ge=0)  # of 1000 ticks each, per ticker
 
 
 class ApiSettings(_Section):

@@ -68,30 +68,40 @@ def venue_feed(
 
 
 def _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_ready) -> VenueFeed:  # type: ignore[no-untyped-def]  # noqa: E501
-    """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id)."""
+    """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id); for stocks the
+    flow pollers beside them, the tick-by-tick prints on the bars' connection."""
     from app.live.ib_bars import IBBars, ib_closes
     from app.sources.ib_source import IBSource
 
     asset_class = window.spec.asset_class
     closers: list[Callable[[], None]] = []
-    side = None
+    side, prints = None, None
+    source = IBSource(settings.ib, clock=clock.now)
     if asset_class is AssetClass.STOCKS:
-        side = _stock_flow_feed(settings, window, symbols, store, clock, closers)
+        side, prints = _stock_flow_feed(settings, window, symbols, store, clock, closers, source)
     feed = FeedWorker(asset_class, symbols, window, store, store_every=batch, side=side)
-    bars = IBBars(IBSource(settings.ib, clock=clock.now), symbols, asset_class, clock.now)
+    bars = IBBars(source, symbols, asset_class, clock.now)
     closes = ib_closes(
         bars, feed, stop, warmup=warmup_bars(window), on_error=on_error, on_ready=on_ready
     )
+    if prints is not None:  # subscribed and backfilled before the warm-up's first bar
+        from app.live.ib_print_poller import with_prints
+
+        closes = with_prints(prints, store, closes)
     return VenueFeed(closes, side, closers)
 
 
-def _stock_flow_feed(settings, window, symbols, store, clock, closers) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501
+def _stock_flow_feed(settings, window, symbols, store, clock, closers, source):  # type: ignore[no-untyped-def]  # noqa: E501
     """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
-    and the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one; polled on
-    their own cadence beside the bars. None when the model reads neither."""
+    the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one, and IB's
+    tick-by-tick prints (``trade_print`` / ``block_trade``) on ``source``'s connection; polled
+    on their own cadence beside the bars. (None, None) when the model reads none of them; the
+    prints poller comes back too (it starts before the warm-up)."""
     from app.live.ib_bars import warmup_days
+    from app.live.ib_print_poller import IBPrintPoller
     from app.live.side_feed import AtsWeeklyPoller, FinraDailyPoller
     from app.sources.http import HttpClient, HttpPolicy
+    from app.sources.trade_prints import BlockRule
 
     kinds, flow = window.spec.flow_kinds, settings.flow
     start = clock.now() - timedelta(
@@ -107,13 +117,21 @@ def _stock_flow_feed(settings, window, symbols, store, clock, closers) -> SideFe
         )
     if "inst_volume" in kinds and flow.ats_file:
         pollers.append(AtsWeeklyPoller(flow.ats_file, symbols))
+    prints = None
+    if kinds & {"trade_print", "block_trade"} and flow.ib_prints:
+        rule = BlockRule(measure="size", percentile=flow.block_percentile, floor=flow.block_floor)
+        prints = IBPrintPoller(source, symbols, clock.now, rule=rule,
+                               backfill=timedelta(minutes=flow.prints_backfill_minutes),
+                               backfill_pages=flow.prints_backfill_pages)  # fmt: skip
+        pollers.append(prints)
     if not pollers:
-        return None
+        return None, None
     # The pollers' "now" is the close of the bar being taken: through the warm-up's history
     # a day's ratio is computed once that day's bars are stored (at the wall clock every
-    # warm-up day would be asked for at the first bar, before any of its volume is known);
-    # live, a bar is taken at its close, so this is the wall clock at each bar close.
-    return SideFeed(pollers, store, ReplayClock(start))  # type: ignore[arg-type]
+    # warm-up day would be asked for at the first bar, before any of its volume is known), and
+    # a backfilled print reaches the first bar closing at or after it; live, a bar is taken at
+    # its close, so this is the wall clock at each bar close.
+    return SideFeed(pollers, store, ReplayClock(start)), prints  # type: ignore[arg-type]
 
 
 def _print_feed(exchange, markets, window, store, clock) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501

@@ -107,11 +107,17 @@ class IBHistory:
 
 
 @contextmanager
-def tws_thread(bars: dict[str, pd.DataFrame], now: Callable[[], datetime]) -> Iterator[int]:
-    """A loopback TWS serving ``bars`` on its own event loop in a thread; yields its port."""
+def tws_thread(
+    bars: dict[str, pd.DataFrame], now: Callable[[], datetime], ticks: dict | None = None
+) -> Iterator[int]:
+    """A loopback TWS serving ``bars`` (and the trade ``ticks`` of tests/support/ib_ticks.py)
+    on its own event loop in a thread; yields its port."""
+    from tests.support.ib_ticks import IBTicks
+
     loop = asyncio.new_event_loop()
     tws = LoopbackTWS()
     IBHistory(tws, bars, now)
+    IBTicks(tws, ticks or {}, now)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:

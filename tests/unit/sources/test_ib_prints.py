@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from ib_async.objects import TickAttribLast, TickByTickAllLast
+from ib_async.objects import HistoricalTickLast, TickAttribLast, TickByTickAllLast
 
 from app.features.batch import build_features
 from app.features.spec import default_spec
@@ -51,3 +51,11 @@ def test_all_last_ticks_map_to_prints_and_blocks() -> None:
     assert (batch["trade_size_dev"][closes < pd.Timestamp(T0)] == 0.0).all()
     assert_frames_close(run_incremental(spec, bars, replay(bars["ts"], None, None, flow)),
                         batch, rtol=1e-9)  # fmt: skip
+
+
+def test_historical_trades_ticks_map_as_last_prints() -> None:
+    hidden = TickAttribLast(unreported=True)
+    ticks = [HistoricalTickLast(T0, TickAttribLast(), 150.0, 300.0, "NYSE", ""),
+             HistoricalTickLast(T0, hidden, 150.0, 9e4, "FINRA", "")]  # fmt: skip
+    prints, rejected = ib_tick_prints("AAPL", ticks)
+    assert [(p.ts, p.size) for p in prints] == [(T0, 300.0)] and rejected == {"unreported": 1}
