@@ -106,7 +106,8 @@ def test_live_stocks_warm_up_from_tws_and_trade_the_newest_bar(tmp_path, capsys)
     warm = warmup_bars(WindowSpec.from_bundle(model.bundle))
     for _, n, distinct, last in stored:  # the warm-up, each bar once, the forming bar not
         assert n == distinct and warm <= n <= warm + 1  # + a bar closed during the run
-        assert pd.Timestamp(last).tz_localize(None) <= newest_closed.tz_localize(None)
+        newest = newest_closed + (n - warm) * pd.Timedelta(seconds=BAR_S)
+        assert pd.Timestamp(last).tz_localize(None) <= newest.tz_localize(None)
 
     # FINRA polled beside the bars: each published day with stored bars has its ratio, the
     # day's off-exchange volume over the day's bar volume stored when it was polled (New York
