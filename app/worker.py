@@ -10,6 +10,8 @@ On stop it flattens if asked, writes ``--out`` and returns the summary the CLI p
 A promotion (``POST /v1/models/promote`` or the registry CLI) is picked up at the next bar
 close: the registry's pointer is read once per bar (a small file), the new version loaded and
 swapped in before the model runs, so signals carry the new version from that bar on.
+``--retrain-every`` (app/pipeline/retrain_hook.py) promotes through the registry the same way;
+a replay waits for each retrain, so its promotion reaches the same bar on every run.
 """
 
 from __future__ import annotations

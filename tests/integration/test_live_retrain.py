@@ -132,7 +132,8 @@ def test_retrain_every_promotes_a_better_candidate_from_the_next_bar(
     trained = json.loads((version_dir(registry, new) / "data.json").read_text())
     assert trained["source"] == f"store:duckdb:///{out / 'journal.db'}"
     assert pd.Timestamp(trained["test"][1]) < at  # its last test label: the close at `at`
-    assert (out / "retrain" / "retrain-001" / "report.json").is_file()
+    report = json.loads((out / "retrain" / "retrain-001" / "report.json").read_text())
+    assert report["data"]["bars"] == dict.fromkeys(SYMBOLS, 577)  # the pending ones written
 
     # signals: the served version before the retrain's time, the new one from the next bar on
     got = pd.read_csv(out / "signals.csv")

@@ -9,6 +9,7 @@ task on the store actor's bars; asked for an impossible gain, it keeps the serve
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -94,3 +95,6 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
     assert promoted_version(registry) == model.version  # the served version stays
     rec = {v.version: v for v in list_versions(registry)}[run["candidate"]].metrics["retrain"]
     assert (rec["candidate"], rec["serving"]) == (run["candidate_score"], run["serving_score"])
+    report = json.loads((out / "retrain" / "retrain-001" / "report.json").read_text())
+    assert report["data"]["bars"] == {"BTCUSDT": 576, "ETHUSDT": 576}  # via the store actor
+    assert report["data"]["source"] == f"store:duckdb:///{out / 'bars.db'}"
