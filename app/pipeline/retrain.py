@@ -6,8 +6,8 @@ The rule (docs/LIVE.md, "Retraining"): the walk-forward trains one model per fol
 registers). On the last ``compare_folds`` folds, each fold's model is scored on its own test
 bars (out of sample), and the serving version on the very same windows. The candidate is
 registered in every case with both figures (``metrics.json`` -> ``retrain``) and promoted only
-when its figure beats the serving one by more than ``min_gain`` (``promote=False``: the caller
-promotes it, as the Serve worker does through the ingress). A serving version that cannot
+when its figure beats the serving one by more than ``min_gain`` (``promote_candidate=False``: the
+caller promotes it, as the Serve worker does through the ingress). A serving version that cannot
 be scored on these windows (other features, lookback or symbols) is not replaced: the result
 says why. With nothing served yet the candidate is promoted.
 
