@@ -191,6 +191,23 @@ class ApiSettings(_Section):
         return {**{c: 900.0 for c in AssetClass}, **limits}
 
 
+class RetrainSettings(_Section):
+    """``live --retrain-every``: the walk-forward a retrain runs and the rule that promotes its
+    candidate (app/pipeline/retrain.py, docs/LIVE.md "Retraining"). ``None``: the walk-forward
+    preset's value (``quick``: the --quick preset, else the standard one)."""
+
+    quick: bool = False
+    folds: int | None = Field(None, ge=2)
+    max_epochs: int | None = Field(None, ge=0)
+    max_windows: int | None = Field(None, ge=1)  # training windows per epoch
+    lookback: int | None = Field(None, ge=2)  # None: the served version's, so both are scored
+    baselines: tuple[str, ...] | None = None  # the report's; None: the walk-forward's
+    seed: int = 0
+    compare_folds: int = Field(1, ge=1)  # the most recent folds both models are scored on
+    metric: Literal["dacc", "accuracy", "selective_dacc"] = "dacc"
+    min_gain: float = Field(0.0, ge=0.0)  # the candidate must beat the served figure by more
+
+
 class UiSettings(_Section):
     """The Gradio control panel (docs/PANEL.md). From the environment: ``APP_UI__API_KEY``
     (the key it presents to the signal API), ``APP_UI__USER`` and ``APP_UI__PASSWORD`` (its own
@@ -241,6 +258,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    retrain: RetrainSettings = RetrainSettings()
     live_trading: bool = False  # paper by default; live needs an explicit flag
 
     @field_validator("store_url")

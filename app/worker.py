@@ -10,6 +10,8 @@ On stop it flattens if asked, writes ``--out`` and returns the summary the CLI p
 A promotion (``POST /v1/models/promote`` or the registry CLI) is picked up at the next bar
 close: the registry's pointer is read once per bar (a small file), the new version loaded and
 swapped in before the model runs, so signals carry the new version from that bar on.
+``--retrain-every`` (app/pipeline/retrain_hook.py) promotes through the registry the same way;
+a replay waits for each retrain, so its promotion reaches the same bar on every run.
 """
 
 from __future__ import annotations
@@ -121,13 +123,6 @@ class _Worker:
             clock = WallClock()
             bars_from = clock.now() - 2 * BAR_INTERVAL  # the newest closed bar trades
         session, store, server = self._build(model, classes, asset_class, clock)
-        if opts.retrain_every_s is not None:
-            from app.pipeline.retrain_hook import RetrainHook
-
-            self.retrain = RetrainHook(
-                opts.retrain_every_s, settings=settings, store=store, symbols=list(classes),
-                asset_class=asset_class, out=opts.out / "retrain",
-            )  # fmt: skip
         urls: dict[str, str] = {}
         t0 = time.monotonic()
         try:
@@ -141,6 +136,10 @@ class _Worker:
             self._on_signals()
             if opts.replay:
                 replay = _FeedReplay(data, asset_class, model, store, settings, self.side.scorer)
+                self.retrain = retrain_hook(
+                    opts, settings, model, store, classes, asset_class,
+                    before=replay.feed.flush_store,  # the replay's bars not yet written
+                )  # fmt: skip
                 reason = await self._loop(session, replay.closes(), clock, bars_from)
             else:
                 from app.live.venue_feeds import venue_feed
@@ -151,6 +150,7 @@ class _Worker:
                     on_ready=self._duration_timer,
                 )  # fmt: skip
                 self.side_feed, self._closing = feed.side, [*self._closing, *feed.closers]
+                self.retrain = retrain_hook(opts, settings, model, store, classes, asset_class)
                 reason = await self._loop(session, feed.closes, clock, bars_from, paced=False)
             if opts.flatten_on_exit:
                 await self._flatten(session, clock)
@@ -278,10 +278,14 @@ class _Worker:
             if opts.duration_s is not None and time.monotonic() - trading_since >= opts.duration_s:
                 return "duration"
             self._maybe_swap(session)
-            if self.retrain is not None:
-                self.retrain.tick(clock.now())
             if isinstance(clock, ReplayClock):
                 clock.advance_to(close.ts + BAR_INTERVAL)
+            if self.retrain is not None:  # at this bar's close: the store holds this bar
+                self.retrain.tick(clock.now())
+                if self.retrain.running and isinstance(clock, ReplayClock):
+                    # a replay's retrain takes no market time: the replay waits for it, and a
+                    # promotion serves from the next bar on, whatever the machine's speed
+                    await asyncio.to_thread(self.retrain.join)
             if not self.side.deliver(close):
                 continue  # its class's feed is stopped (POST /v1/feeds/{class}/stop)
             try:
@@ -326,6 +330,21 @@ class _Worker:
         if decision is not None and decision.orders:
             await session._execute(decision)  # noqa: SLF001 - the session's own order path
             session.records.decisions.append(decision)
+
+
+def retrain_hook(opts, settings, model, store, classes, asset_class, **kw):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201, E501
+    """The ``--retrain-every`` hook (None without the flag): the ``[retrain]`` settings, the
+    served version's lookback unless they give one, the traded tickers' bars in ``store``."""
+    if opts.retrain_every_s is None:
+        return None
+    from app.pipeline.retrain import retrain_options
+    from app.pipeline.retrain_hook import RetrainHook
+
+    return RetrainHook(
+        opts.retrain_every_s, settings=settings, store=store, symbols=list(classes),
+        asset_class=asset_class, out=opts.out / "retrain",
+        options=retrain_options(settings, int(model.bundle.lookback)), **kw,
+    )  # fmt: skip
 
 
 def _panel_side(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyped-def]

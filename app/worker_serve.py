@@ -22,12 +22,13 @@ import signal
 import socket
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 from app.config import Settings, load_settings
 from app.errors import InputError
 from app.live.records import write_records
-from app.types import AssetClass
+from app.types import BAR_INTERVAL, AssetClass
 from app.worker import LiveOptions, _check_live_allowed, _load, _promoted, _replay_start
 
 APP_NAME = "signal"
@@ -71,6 +72,7 @@ class _ServeWorker:
         owned = _connect(opts.address)
         actors: list[Any] = []
         deployed = False
+        retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
         t0 = time.monotonic()
         try:
             port = opts.port or _free_port()
@@ -85,7 +87,8 @@ class _ServeWorker:
             opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']}; Ray Serve)")
             store, feed = self._feed(handle)
             actors += [a for a in (feed, store) if a is not None]
-            reason, stats = self._wait(feed, t0)
+            retrain = self._retrain(store, handle)
+            reason, stats = self._wait(feed, t0, retrain)
             if opts.flatten_on_exit:
                 handle.flatten.remote("flatten_on_exit").result()
             records = handle.records.remote().result()
@@ -95,6 +98,8 @@ class _ServeWorker:
             if store is not None:
                 ray.get(store.close.remote())
         finally:
+            if retrain is not None:
+                retrain.close()
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.kill(actor, no_restart=True)
@@ -124,6 +129,8 @@ class _ServeWorker:
             "files": files,
             "feed": {k: stats.get(k) for k in ("starts", "rejected") if k in stats},
         }
+        if retrain is not None:
+            summary["retrain"] = retrain.summary()
         (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         return summary
 
@@ -177,17 +184,46 @@ class _ServeWorker:
         )
         return store, feed
 
-    def _wait(self, feed, t0: float) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
-        """Until the replay ends, ``--duration`` passes, or SIGTERM / Ctrl-C."""
+    def _retrain(self, store, handle):  # type: ignore[no-untyped-def]
+        """The ``--retrain-every`` hook (None without the flag): it reads the bars through the
+        store actor (or the QuestDB store the feed writes to), runs the retrain as a Ray task
+        and promotes a better candidate through the ingress, as ``POST /v1/models/promote``."""
+        if self.opts.retrain_every_s is None:
+            return None
+        import ray
+
+        from app.actors.store_actor import RemoteStore
+        from app.store import open_store
+        from app.worker import retrain_hook
+
+        if store is not None:
+            reader: Any = RemoteStore(store, ray.get(store.store_url.remote()))
+        else:
+            reader = open_store(self.opts.store)
+        return retrain_hook(
+            self.opts, self.settings, self.model, reader, self.classes, self.asset_class,
+            promote=lambda version: handle.promote.remote(version).result(),
+        )  # fmt: skip
+
+    def _wait(self, feed, t0: float, retrain=None) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+        """Until the replay ends, ``--duration`` passes, or SIGTERM / Ctrl-C; ticks the
+        ``--retrain-every`` hook with the market time of the feed's latest bar close. A
+        retrain running when the replay ends is waited for (its result in the summary)."""
         import ray
 
         run = feed.run.remote()
         previous = _on_signals(self.stop)
+        ticker = _RetrainTicker(retrain, feed, self.start) if retrain is not None else None
         try:
             while True:
                 done, _ = ray.wait([run], timeout=0.25)
+                if ticker is not None:
+                    ticker.poll()
                 if done:
                     reason = "end_of_replay"
+                    if ticker is not None:  # the last bar close ticks too; then its retrain
+                        ticker.poll(wait=True)
+                        ticker.hook.join()
                     break
                 over = self.opts.duration_s is not None
                 if over and time.monotonic() - t0 >= self.opts.duration_s:
@@ -202,6 +238,45 @@ class _ServeWorker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+
+class _RetrainTicker:
+    """Ticks the retrain hook with the close time of the feed's latest bar (the earliest of its
+    tickers' last bars + one bar), read from the feed actor's stats without waiting for them:
+    a restarting feed delays a tick, never the driver. The schedule starts at the first traded
+    bar's close, as the plain worker's (its first tick)."""
+
+    def __init__(self, hook: Any, feed: Any, start: datetime) -> None:
+        self.hook = hook
+        self.feed = feed
+        self.start = start + BAR_INTERVAL
+        self.hook.tick(self.start)  # the first tick only sets the schedule
+        self._asked: Any = None
+
+    def poll(self, wait: bool = False) -> None:
+        """Tick with the answer to the last question, if there is one (``wait``: ask now and
+        wait for the answer: the replay's end); ask again."""
+        import ray
+
+        if wait:
+            self._asked = self.feed.stats.remote()
+        if self._asked is not None:
+            ready, _ = ray.wait([self._asked], timeout=30 if wait else 0)
+            if not ready:
+                return
+            try:
+                now = bar_close_time(ray.get(self._asked))
+            except Exception:  # noqa: BLE001 - the feed is restarting: ask again
+                now = None
+            if now is not None and now > self.start:
+                self.hook.tick(now)
+        self._asked = None if wait else self.feed.stats.remote()
+
+
+def bar_close_time(stats: dict[str, Any]) -> datetime | None:
+    """The close time of the last bar every ticker of a feed has (its stats' ``last_ts``)."""
+    last = [datetime.fromisoformat(t) for t in (stats.get("last_ts") or {}).values() if t]
+    return min(last) + BAR_INTERVAL if last else None
 
 
 def _connect(address: str) -> bool:

@@ -1,8 +1,9 @@
 """``StoreActor``: the single writer that owns a DuckDB file and serves reads and writes.
 
 DuckDB allows one writing process, so with Ray one actor opens the file and every feed writes
-through it (``RemoteStore`` gives a feed the ``BarStore`` calls over the actor handle). With
-QuestDB there is no such owner: each feed actor opens its own store and writes over ILP.
+through it (``RemoteStore`` gives a feed the ``BarStore`` calls over the actor handle, and a
+reader, the ``--retrain-every`` hook, the reads a walk-forward makes). With QuestDB there is no
+such owner: each feed actor opens its own store and writes over ILP.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from app.store import open_store
+from app.types import AssetClass
 
 STORE_ACTOR_OPTIONS: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
 
@@ -44,6 +46,9 @@ class StoreActor:
     ) -> pd.DataFrame:
         return self.store.read_bars(symbol, start, end)
 
+    def store_url(self) -> str:
+        return self.url
+
     def last_ts(self, table: str, symbol: str) -> datetime | None:
         return self.store.last_ts(table, symbol)
 
@@ -56,10 +61,12 @@ class StoreActor:
 
 class RemoteStore:
     """The ``BarStore`` calls of a ``FeedWorker`` over a ``StoreActor`` handle (blocking:
-    the bar is stored before the feed moves on)."""
+    the bar is stored before the feed moves on), and the reads of ``load_store`` (bars, the
+    side tables, the recorded asset classes) for a walk-forward on the actor's data."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, url: str = "") -> None:
         self.handle = handle
+        self.url = url  # the actor's store, for messages and a data set's source
 
     def write_bars(self, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         import ray
@@ -72,6 +79,22 @@ class RemoteStore:
         import ray
 
         return ray.get(self.handle.read_bars.remote(symbol, start, end))
+
+    def read(
+        self,
+        table: str,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        import ray
+
+        return ray.get(self.handle.read.remote(table, symbol, start, end))
+
+    def asset_classes(self) -> dict[str, AssetClass]:
+        from app.store.symbols import stored_asset_classes
+
+        return stored_asset_classes(self)  # type: ignore[arg-type]  # read() is all it needs
 
     def close(self) -> None:  # the actor owns the file
         return None

@@ -6,7 +6,8 @@ The rule (docs/LIVE.md, "Retraining"): the walk-forward trains one model per fol
 registers). On the last ``compare_folds`` folds, each fold's model is scored on its own test
 bars (out of sample), and the serving version on the very same windows. The candidate is
 registered in every case with both figures (``metrics.json`` -> ``retrain``) and promoted only
-when its figure beats the serving one by more than ``min_gain``. A serving version that cannot
+when its figure beats the serving one by more than ``min_gain`` (``promote_candidate=False``: the
+caller promotes it, as the Serve worker does through the ingress). A serving version that cannot
 be scored on these windows (other features, lookback or symbols) is not replaced: the result
 says why. With nothing served yet the candidate is promoted.
 
@@ -23,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from app.config import Settings
+from app.config import RetrainSettings, Settings
 from app.errors import InputError
 from app.models.calibration import softmax
 from app.models.registry import load_version, promote, promoted_version
@@ -31,7 +32,7 @@ from app.pipeline.walkforward import WalkForwardOptions, register_last_fold, run
 from app.tuning.data_loading import LoadedData
 from app.tuning.metrics import classification_metrics
 from app.tuning.report import write_report
-from app.tuning.walkforward import bundle_logits
+from app.tuning.walkforward import BASELINES, bundle_logits
 
 METRICS = ("dacc", "accuracy", "selective_dacc")
 
@@ -54,6 +55,22 @@ class RetrainOptions:
             raise InputError(f"min_gain={self.min_gain!r}: must be a finite number >= 0")
 
 
+def retrain_options(settings: Settings, lookback: int | None = None) -> RetrainOptions:
+    """The ``[retrain]`` settings as options; ``lookback`` (the served version's) applies when
+    the settings give none, so the candidate and the served model score the same windows."""
+    r: RetrainSettings = settings.retrain
+    walkforward = WalkForwardOptions(
+        quick=r.quick,
+        folds=r.folds,
+        max_epochs=r.max_epochs,
+        max_windows=r.max_windows,
+        lookback=r.lookback or lookback,
+        seed=r.seed,
+        baselines=BASELINES if r.baselines is None else tuple(r.baselines),
+    )
+    return RetrainOptions(walkforward, r.compare_folds, r.metric, r.min_gain)
+
+
 @dataclass(frozen=True, slots=True)
 class RetrainResult:
     """What one retrain did; ``to_dict()`` is what the worker's summary lists."""
@@ -68,6 +85,7 @@ class RetrainResult:
     folds: tuple[int, ...]  # indices of the folds both were scored on
     n_windows: int
     out: Path
+    better: bool = False  # the candidate beat the served version (promoted, or for the caller)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -100,9 +118,11 @@ def retrain_if_better(
     options: RetrainOptions | None = None,
     registry: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    promote_candidate: bool = True,
 ) -> RetrainResult:
     """Walk-forward on ``data``; register the candidate; promote it only if it beats the
-    serving version on the same recent folds. Writes the walk-forward report into ``out``."""
+    serving version on the same recent folds (``promote_candidate=False``: leave that to the
+    caller; ``better`` says whether to). Writes the walk-forward report into ``out``."""
     options = options or RetrainOptions()
     registry = Path(registry or settings.registry_dir)
     serving = promoted_version(registry)
@@ -154,7 +174,8 @@ def retrain_if_better(
         }
     }
     candidate = register_last_fold(registry, result, data, extra_metrics=record)
-    promoted = bool(better and candidate is not None)
+    better = bool(better and candidate is not None)
+    promoted = better and promote_candidate
     if promoted:
         promote(registry, candidate)  # the worker swaps it in at its next bar close
     return RetrainResult(
@@ -168,4 +189,5 @@ def retrain_if_better(
         folds=folds,
         n_windows=int(ends.size),
         out=out,
+        better=better,
     )

@@ -3,10 +3,13 @@
 ``RetrainHook.tick(now)`` is called once per bar close with the session clock (the replay clock
 in a replay, the wall clock live), so "every 6h" means six hours of market time in both. When a
 period has passed and no retrain is running, it starts one in a background thread: the store's
-latest bars are read there (the store serialises access: DuckDB has one writer, this process)
-and ``app.pipeline.retrain.retrain_if_better`` runs, as a Ray task when Ray is initialised in
-this process, else in the thread itself. The bar loop never waits for it; a promotion reaches
-the session at the next bar close through the worker's registry check.
+latest bars are read there (``before`` first writes the feed's pending bars; the store
+serialises access: DuckDB has one writer, this process, or the Serve worker's store actor) and
+``app.pipeline.retrain.retrain_if_better`` runs, as a Ray task when Ray is initialised in this
+process, else in the thread itself. ``tick`` never waits for it (a replay's loop may, with
+``join``). A better candidate is promoted by the retrain in the registry (the plain worker's
+registry check swaps it in at the next bar close), or, given ``promote``, by that callable (the
+Serve worker: the ingress' promotion, the path of ``POST /v1/models/promote``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,7 +47,9 @@ def parse_duration(text: str, flag: str = "--retrain-every") -> float:
     return seconds
 
 
-def _run_retrain(settings: Settings, data, out: Path, options: RetrainOptions) -> RetrainResult:  # type: ignore[no-untyped-def]  # noqa: E501
+def _run_retrain(  # type: ignore[no-untyped-def]
+    settings: Settings, data, out: Path, options: RetrainOptions, promote: bool = True
+) -> RetrainResult:
     """In a Ray task when this process has Ray up, else right here."""
     from app.pipeline.retrain import retrain_if_better
 
@@ -53,8 +59,8 @@ def _run_retrain(settings: Settings, data, out: Path, options: RetrainOptions) -
         ray = None
     if ray is not None and ray.is_initialized():
         task = ray.remote(num_cpus=1)(retrain_if_better)
-        return ray.get(task.remote(settings, data, out, options=options))
-    return retrain_if_better(settings, data, out, options=options)
+        return ray.get(task.remote(settings, data, out, options=options, promote_candidate=promote))
+    return retrain_if_better(settings, data, out, options=options, promote_candidate=promote)
 
 
 class RetrainHook:
@@ -70,7 +76,9 @@ class RetrainHook:
         asset_class: AssetClass,
         out: Path,
         options: RetrainOptions | None = None,
-        run: Callable[[Settings, object, Path, RetrainOptions], RetrainResult] = _run_retrain,
+        run: Callable[..., RetrainResult] = _run_retrain,
+        before: Callable[[], None] | None = None,
+        promote: Callable[[str], object] | None = None,
     ) -> None:
         from app.pipeline.retrain import RetrainOptions
 
@@ -84,8 +92,10 @@ class RetrainHook:
         self.out = Path(out)
         self.options = options or RetrainOptions()
         self._run = run
+        self.before = before  # called in tick's thread before a retrain reads the store
+        self.promote = promote  # None: the retrain promotes in the registry itself
         self.next_at: datetime | None = None
-        self.results: list[RetrainResult] = []
+        self.results: list[tuple[datetime, RetrainResult]] = []  # (the session time it began)
         self.errors: list[str] = []
         self._thread: threading.Thread | None = None
         self._n = 0
@@ -104,13 +114,19 @@ class RetrainHook:
         self.next_at = now + self.every
         self._n += 1
         out = self.out / f"retrain-{self._n:03d}"
+        if self.before is not None:
+            try:
+                self.before()
+            except Exception as exc:  # the store did not take the pending bars: no retrain
+                self.errors.append(f"retrain {out.name}: writing the pending bars: {exc}")
+                return False
         self._thread = threading.Thread(
-            target=self._job, args=(out,), name=f"retrain-{self._n}", daemon=True
+            target=self._job, args=(out, now), name=f"retrain-{self._n}", daemon=True
         )
         self._thread.start()
         return True
 
-    def _job(self, out: Path) -> None:
+    def _job(self, out: Path, at: datetime) -> None:
         from app.pipeline.walkforward import load_walkforward_data
 
         try:
@@ -121,12 +137,23 @@ class RetrainHook:
                 asset_class=self.asset_class,
                 news_impact=False,
             )
-            result = self._run(self.settings, data, out, self.options)
-            self.results.append(result)
+            result = self._run(self.settings, data, out, self.options, self.promote is None)
+            if result.better and self.promote is not None and result.candidate is not None:
+                try:
+                    self.promote(result.candidate)
+                    result = replace(result, promoted=True)
+                except Exception as exc:  # registered, not served: said in the summary
+                    self.errors.append(f"retrain {out.name}: promoting {result.candidate}: {exc}")
+            self.results.append((at, result))
             log.info("retrain %s: %s", out.name, result.reason)
         except Exception as exc:  # a failed retrain never stops the trading loop
             self.errors.append(f"retrain {out.name}: {type(exc).__name__}: {exc}")
             log.warning("retrain %s failed: %s", out.name, exc)
+
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait for a running retrain (a replay: its market clock stops meanwhile)."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     def close(self, timeout_s: float = 0.0) -> None:
         """Wait up to ``timeout_s`` for a running retrain (a daemon thread: never blocks exit;
@@ -139,7 +166,7 @@ class RetrainHook:
     def summary(self) -> dict[str, object]:
         return {
             "every_s": self.every.total_seconds(),
-            "runs": [r.to_dict() for r in self.results],
+            "runs": [{**r.to_dict(), "at": at.isoformat()} for at, r in self.results],
             "errors": list(self.errors),
             "running": self.running,
         }

@@ -37,6 +37,7 @@ from app.live.stages import RiskCommand, RiskStatus
 from app.models import registry
 from app.serve.deployments import ModelDeployment, RiskDeployment, ServedModel, StepSummary
 from app.serve.memory import MemoryLiveView
+from app.serve.view import Promotion
 from app.types import BAR_INTERVAL, AssetClass
 
 MAX_ERRORS = 100
@@ -166,6 +167,12 @@ class LiveIngress:
             if len(self.errors) < MAX_ERRORS:
                 self.errors.append(f"{closed.ts.isoformat()}: {type(exc).__name__}: {exc}")
             return None
+
+    async def promote(self, version: str) -> Promotion:
+        """What ``POST /v1/models/promote`` does (the registry pointer, the view's model list,
+        the stream's event), for the worker's ``--retrain-every`` hook; the bar after it asks
+        the Model deployment for that version."""
+        return await self.view.promote(version)
 
     async def flatten(self, reason: str) -> int:
         """The kill switch's flatten, sent now (--flatten-on-exit); returns the orders sent."""

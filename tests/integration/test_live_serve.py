@@ -4,10 +4,12 @@ Serve (``ray_serve``): the feed actor sends every bar close to the Serve graph (
 is killed mid-replay (``ray.kill(..., no_restart=False)``) and comes back from its checkpoint,
 and the --out files still equal ``predict`` (probabilities to 1e-6) and ``backtest --signals``
 (fills exactly: no bar close lost or traded twice, no order duplicated), checked by the plain
-worker's test helper."""
+worker's test helper. With ``--retrain-every`` a retrain runs at the last bar close, as a Ray
+task on the store actor's bars; asked for an impossible gain, it keeps the served version."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 import ray
 
 from app.cli.main import main
+from app.models.registry import list_versions, promoted_version
 from app.worker_serve import APP_NAME
 from tests.integration.test_live_cli import (
     _last_json,
@@ -23,6 +26,7 @@ from tests.integration.test_live_cli import (
     make_sim,
     promoted_config,
 )
+from tests.integration.test_live_retrain import RETRAIN_TOML
 
 pytestmark = [pytest.mark.timeout(600)]
 KEY = "operate-key-of-the-serve-worker-test"
@@ -42,6 +46,7 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
 ) -> None:
     monkeypatch.setenv("APP_API__KEYS", f'["{KEY}"]')
     model, config = promoted_config(tmp_path, sim_folder)
+    config.write_text(config.read_text() + RETRAIN_TOML + "min_gain = 1.0\n")  # dacc <= 1
     port = int(ray_serve.rsplit(":", 1)[1])
     out = tmp_path / "live"
     seen: list[int] = []
@@ -67,6 +72,7 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
     try:
         argv = ["live", "--config", str(config), "--address", "local", "--speed", "max"]
         argv += ["--replay", str(sim_folder), "--port", str(port), "--out", str(out)]
+        argv += ["--retrain-every", "2875m"]  # 2 days less a bar: at the last bar's close
         assert main(argv) == 0
     finally:
         done.set()
@@ -79,3 +85,16 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
     check_live_equals_predict_and_backtest(
         tmp_path, sim_folder, model, config, out, summary, capsys
     )
+    retrain = summary["retrain"]
+    assert retrain["errors"] == [] and not retrain["running"]
+    (run,) = retrain["runs"]  # on every stored bar: 576 a ticker, 2 folds of the quick preset
+    assert run["at"] == "2025-01-08T00:00:00+00:00" and run["serving"] == model.version
+    assert run["candidate_score"] is not None and run["serving_score"] is not None
+    assert not run["promoted"] and "does not beat" in run["reason"]
+    registry = tmp_path / "registry"
+    assert promoted_version(registry) == model.version  # the served version stays
+    rec = {v.version: v for v in list_versions(registry)}[run["candidate"]].metrics["retrain"]
+    assert (rec["candidate"], rec["serving"]) == (run["candidate_score"], run["serving_score"])
+    report = json.loads((out / "retrain" / "retrain-001" / "report.json").read_text())
+    assert report["data"]["bars"] == {"BTCUSDT": 576, "ETHUSDT": 576}  # via the store actor
+    assert report["data"]["source"] == f"store:duckdb:///{out / 'bars.db'}"

@@ -1,8 +1,9 @@
 """The Serve graph for real (local Ray, Serve's HTTP proxy on 127.0.0.1): bar closes through
 ingress -> Model deployment -> Risk deployment -> the paper execution actor give the fills
 ``run_backtest`` gives on the graph's own signals (exactly); a promotion under a load of GET
-requests fails none of them and the signals carry the new version from the next bar on; an
-operator halt reaches the Risk deployment, whose state file says so."""
+requests fails none of them and the signals carry the new version from the next bar on (and the
+ingress' ``promote``, the worker's --retrain-every path, is the route's promotion); an operator
+halt reaches the Risk deployment, whose state file says so."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from app.live.records import signals_frame
 from app.live.series import SeriesReplay
 from app.serve.auth import resolve_keys
 from app.serve.graph import build_app
+from app.serve.view import Promotion
 from tests.unit.live.session_builders import save_promoted, sim_bars, tiny_model
 
 pytestmark = [pytest.mark.timeout(600)]
@@ -101,6 +103,10 @@ def test_graph_trades_like_the_session_and_promotes_under_load(tmp_path, ray_ser
         for col in ("price", "qty", "fee", "side"):
             assert live[col].tolist() == bt[col].tolist(), col
         assert pd.to_datetime(live["ts"], utc=True).tolist() == bt["ts"].tolist()
+        assert handle.promote.remote("lstm-v1").result() == Promotion("lstm-v2", "lstm-v1")
+        with httpx.Client(base_url=ray_serve, timeout=30) as c:
+            listed = c.get("/v1/models", headers=headers).json()["models"]
+        assert [m["version"] for m in listed if m["promoted"]] == ["lstm-v1"], listed
         saved = tmp_path / "state" / "risk_state.json"  # written by the Risk deployment
         assert json.loads(saved.read_text())["kill_reason"] is None
         with httpx.Client(base_url=ray_serve, timeout=30) as c:

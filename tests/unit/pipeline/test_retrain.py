@@ -1,6 +1,8 @@
 """``retrain_if_better`` on a small simulator folder with the quick preset (no Ray): the first
 candidate is promoted (nothing served), one that does not beat the served version is registered
-with both figures and not promoted; the ``--retrain-every`` hook and its duration parser."""
+with both figures and not promoted; the ``--retrain-every`` hook (its schedule, the pending bars
+written first, a caller's promotion, the Serve worker's market time from the feed's stats), the
+``[retrain]`` settings and the duration parser."""
 
 from __future__ import annotations
 
@@ -9,19 +11,22 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from app.config import load_settings
+from app.config import RetrainSettings, load_settings
 from app.errors import InputError
 from app.models.registry import list_versions, promoted_version
-from app.pipeline.retrain import RetrainOptions, RetrainResult, retrain_if_better
+from app.pipeline.retrain import RetrainOptions, RetrainResult, retrain_if_better, retrain_options
 from app.pipeline.retrain_hook import RetrainHook, parse_duration
 from app.pipeline.walkforward import WalkForwardOptions, load_walkforward_data
 from app.sim.config import SimConfig
 from app.sim.files import write_simulation
 from app.sim.market import SimulatedMarket
 from app.store import DuckDBStore
+from app.tuning.walkforward import BASELINES
 from app.types import AssetClass
+from app.worker_serve import bar_close_time
 
 TINY = dict(quick=True, folds=2, max_epochs=1, max_windows=400, baselines=("majority",))
 
@@ -90,13 +95,23 @@ def test_the_hook_starts_one_retrain_per_period_on_the_stores_latest_bars(tmp_pa
     store.write_bars(bars)
     seen: list[tuple[int, Path]] = []
 
-    def job(settings, data, out, options) -> RetrainResult:  # noqa: ANN001 - the hook's seam
+    def job(settings, data, out, options, promote) -> RetrainResult:  # noqa: ANN001 - the seam
+        assert promote is True  # no promote callable: the retrain promotes in the registry
         seen.append((len(data.bars["BTCUSDT"]), out))
         return RetrainResult(None, None, options.metric, None, None, False, "x", (), 0, out)
 
+    late = bars.iloc[-5:].assign(
+        ts=bars["ts"].iloc[-1] + pd.to_timedelta([5, 10, 15, 20, 25], "min")
+    )
+    pending = [late]  # bars a feed holds back until its next batch write
+
+    def flush() -> None:
+        while pending:
+            store.write_bars(pending.pop())
+
     hook = RetrainHook(
         3600, settings=settings, store=store, symbols=["BTCUSDT"],
-        asset_class=AssetClass.CRYPTO, out=tmp_path / "retrain", run=job,
+        asset_class=AssetClass.CRYPTO, out=tmp_path / "retrain", run=job, before=flush,
     )  # fmt: skip
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     assert not hook.tick(t0)  # the first tick only sets the schedule
@@ -108,9 +123,88 @@ def test_the_hook_starts_one_retrain_per_period_on_the_stores_latest_bars(tmp_pa
     hook.close(timeout_s=60)
     store.close()
     assert hook.errors == []
-    assert [n for n, _ in seen] == [len(bars), len(bars)]  # every stored bar, from the store
+    # every stored bar, from the store, the pending ones written before the first read
+    assert [n for n, _ in seen] == [len(bars) + 5, len(bars) + 5]
     assert [o.name for _, o in seen] == ["retrain-001", "retrain-002"]
-    assert len(hook.summary()["runs"]) == 2
+    runs = hook.summary()["runs"]
+    assert [r["at"] for r in runs] == [  # type: ignore[index]
+        (t0 + timedelta(hours=1)).isoformat(),
+        (t0 + timedelta(hours=2, minutes=5)).isoformat(),
+    ]
+
+
+def _better(settings, data, out, options, promote) -> RetrainResult:  # noqa: ANN001
+    assert promote is False  # a promote callable: the caller promotes
+    return RetrainResult("v2", "v1", "dacc", 0.6, 0.4, False, "better", (1,), 50, out, True)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_better_candidate_is_promoted_by_the_callers_promote(tmp_path, sim, fails) -> None:
+    settings = load_settings(registry_dir=tmp_path / "registry")
+    store = DuckDBStore(tmp_path / "store.db")
+    store.write_bars(_data(settings, sim).bars["BTCUSDT"])
+    promoted: list[str] = []
+
+    def promote(version: str) -> None:
+        if fails:
+            raise RuntimeError("the ingress is gone")
+        promoted.append(version)
+
+    hook = RetrainHook(
+        60, settings=settings, store=store, symbols=["BTCUSDT"], asset_class=AssetClass.CRYPTO,
+        out=tmp_path / "retrain", run=_better, promote=promote,
+    )  # fmt: skip
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    hook.tick(t0)
+    assert hook.tick(t0 + timedelta(minutes=1))
+    hook.close(timeout_s=60)
+    store.close()
+    (run,) = hook.summary()["runs"]  # type: ignore[misc]
+    assert run["better"] and run["candidate"] == "v2"
+    assert run["promoted"] is (not fails) and promoted == ([] if fails else ["v2"])
+    assert hook.errors == (
+        ["retrain retrain-001: promoting v2: the ingress is gone"] if fails else []
+    )
+
+
+def test_a_failed_write_of_the_pending_bars_starts_no_retrain(tmp_path) -> None:
+    def broken() -> None:
+        raise OSError("disk full")
+
+    hook = RetrainHook(
+        60, settings=load_settings(), store=DuckDBStore(tmp_path / "s.db"), symbols=["BTCUSDT"],
+        asset_class=AssetClass.CRYPTO, out=tmp_path, run=_better, before=broken,
+    )  # fmt: skip
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    hook.tick(t0)
+    assert not hook.tick(t0 + timedelta(minutes=1)) and not hook.running
+    assert hook.errors == ["retrain retrain-001: writing the pending bars: disk full"]
+
+
+def test_the_retrain_settings_become_options() -> None:
+    default = retrain_options(load_settings(), lookback=6)
+    assert default.walkforward.lookback == 6  # the served version's: both score the same windows
+    assert default.walkforward.baselines == BASELINES and not default.walkforward.quick
+    assert (default.compare_folds, default.metric, default.min_gain) == (1, "dacc", 0.0)
+    r = RetrainSettings(quick=True, folds=2, max_epochs=1, max_windows=400, lookback=8,
+                        baselines=("majority",), seed=3, compare_folds=2, metric="accuracy",
+                        min_gain=0.01)  # fmt: skip
+    got = retrain_options(load_settings(retrain=r), lookback=6)
+    wf = got.walkforward
+    assert (wf.quick, wf.folds, wf.max_epochs, wf.max_windows, wf.lookback, wf.seed) == (
+        True, 2, 1, 400, 8, 3
+    )  # fmt: skip
+    assert wf.baselines == ("majority",)
+    assert (got.compare_folds, got.metric, got.min_gain) == (2, "accuracy", 0.01)
+
+
+def test_the_serve_workers_market_time_is_the_last_bar_every_ticker_has() -> None:
+    stats = {
+        "last_ts": {"BTCUSDT": "2025-01-01T00:10:00+00:00", "ETHUSDT": "2025-01-01T00:05:00+00:00"}
+    }
+    assert bar_close_time(stats) == datetime(2025, 1, 1, 0, 10, tzinfo=UTC)
+    assert bar_close_time({"last_ts": {"BTCUSDT": None}}) is None
+    assert bar_close_time({}) is None
 
 
 def test_the_cli_flag_parses_and_names_itself() -> None:
