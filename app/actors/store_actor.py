@@ -1,7 +1,8 @@
 """``StoreActor``: the single writer that owns a DuckDB file and serves reads and writes.
 
 DuckDB allows one writing process, so with Ray one actor opens the file and every feed writes
-through it (``RemoteStore`` gives a feed the ``BarStore`` calls over the actor handle). With
+through it (``RemoteStore`` gives a feed the ``BarStore`` and ``FlowStore`` calls over the actor
+handle: bars, and the flow pollers' items and cursors). With
 QuestDB there is no such owner: each feed actor opens its own store and writes over ILP.
 """
 
@@ -55,11 +56,28 @@ class StoreActor:
 
 
 class RemoteStore:
-    """The ``BarStore`` calls of a ``FeedWorker`` over a ``StoreActor`` handle (blocking:
-    the bar is stored before the feed moves on)."""
+    """The ``BarStore`` calls of a ``FeedWorker`` and the ``FlowStore`` calls of its side feed
+    (the flow pollers' items and cursors) over a ``StoreActor`` handle (blocking: the bar or
+    item is stored before the feed moves on)."""
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
+
+    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
+        import ray
+
+        return int(ray.get(self.handle.write.remote(table, frame, upsert)))
+
+    def read(
+        self,
+        table: str,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        import ray
+
+        return ray.get(self.handle.read.remote(table, symbol, start, end))
 
     def write_bars(self, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         import ray
