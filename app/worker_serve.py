@@ -1,12 +1,14 @@
 """``python -m app live --address local|auto|ray://HOST:PORT|IP:PORT``: the worker on Ray.
 
-The same replay as the plain worker (app/worker.py), through the distributed live loop:
-a ``StoreActor`` owns the bars' DuckDB file (with QuestDB the feed writes over ILP itself), one
-``FeedActor`` for the traded asset class validates, stores, updates the incremental features
-and sends each bar close to the Serve app's handle (``app.serve.graph``: ingress -> Model ->
-Risk -> the execution actor), waiting for its answer, so ``--speed max`` goes as fast as the
-graph answers. The API is served by Serve's HTTP proxy on 127.0.0.1:``--port``. On stop
-(``--duration``, the end of the replay, SIGTERM / Ctrl-C) it flattens if asked, writes the same
+The same replay as the plain worker (app/worker.py), or without ``--replay`` the same live
+venue bars and flow pollers (``app.live.venue_feeds``; paper orders), through the distributed
+live loop: a ``StoreActor`` owns the bars' DuckDB file (with QuestDB the feed writes over ILP
+itself), one ``FeedActor`` for the traded asset class validates, stores, updates the
+incremental features and sends each bar close to the Serve app's handle (``app.serve.graph``:
+ingress -> Model -> Risk -> the execution actor), waiting for its answer, so ``--speed max``
+goes as fast as the graph answers. The API is served by Serve's HTTP proxy on
+127.0.0.1:``--port``. On stop (``--duration``: on a venue counted from the feed's warm-up, by
+the feed actor; the end of the replay, SIGTERM / Ctrl-C) it flattens if asked, writes the same
 ``--out`` files as the plain worker and returns the same JSON summary.
 
 ``local`` starts a Ray inside this process (or uses the one this process already runs);
