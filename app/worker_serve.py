@@ -1,12 +1,14 @@
 """``python -m app live --address local|auto|ray://HOST:PORT|IP:PORT``: the worker on Ray.
 
-The same replay as the plain worker (app/worker.py), through the distributed live loop:
-a ``StoreActor`` owns the bars' DuckDB file (with QuestDB the feed writes over ILP itself), one
-``FeedActor`` for the traded asset class validates, stores, updates the incremental features
-and sends each bar close to the Serve app's handle (``app.serve.graph``: ingress -> Model ->
-Risk -> the execution actor), waiting for its answer, so ``--speed max`` goes as fast as the
-graph answers. The API is served by Serve's HTTP proxy on 127.0.0.1:``--port``. On stop
-(``--duration``, the end of the replay, SIGTERM / Ctrl-C) it flattens if asked, writes the same
+The same replay as the plain worker (app/worker.py), or without ``--replay`` the same live
+venue bars and flow pollers (``app.live.venue_feeds``; paper orders), through the distributed
+live loop: a ``StoreActor`` owns the bars' DuckDB file (with QuestDB the feed writes over ILP
+itself), one ``FeedActor`` for the traded asset class validates, stores, updates the
+incremental features and sends each bar close to the Serve app's handle (``app.serve.graph``:
+ingress -> Model -> Risk -> the execution actor), waiting for its answer, so ``--speed max``
+goes as fast as the graph answers. The API is served by Serve's HTTP proxy on
+127.0.0.1:``--port``. On stop (``--duration``: on a venue counted from the feed's warm-up, by
+the feed actor; the end of the replay, SIGTERM / Ctrl-C) it flattens if asked, writes the same
 ``--out`` files as the plain worker and returns the same JSON summary.
 
 ``local`` starts a Ray inside this process (or uses the one this process already runs);
@@ -22,17 +24,22 @@ import signal
 import socket
 import threading
 import time
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from app.config import Settings, load_settings
 from app.errors import InputError
 from app.live.records import write_records
 from app.types import BAR_INTERVAL, AssetClass
-from app.worker import LiveOptions, _check_live_allowed, _load, _promoted, _replay_start
+from app.worker import LiveOptions, _load, _promoted, _replay_start
 
 APP_NAME = "signal"
 STORE_EVERY = 288  # bars per store write, as the plain worker (one DuckDB write costs ~30 ms)
+# the feed actor's stats the summary carries (side_polls: per flow poller, venue feeds)
+FEED_STATS = (
+    "starts", "rejected", "bars", "stored", "already_stored", "restored_bars", "side_polls",
+)  # fmt: skip
 
 
 def run_live_serve(opts: LiveOptions, settings: Settings | None = None) -> dict[str, object]:
@@ -42,26 +49,43 @@ def run_live_serve(opts: LiveOptions, settings: Settings | None = None) -> dict[
     settings = settings or (load_settings(opts.config) if opts.config else load_settings())
     model = _promoted(settings.registry_dir)
     if opts.venue != "paper":
-        _check_live_allowed(opts)
-    if not opts.replay:
-        raise InputError("--address: the feed actors replay a recording here: give --replay PATH")
+        raise InputError(
+            f"--venue {opts.venue} with --address: the Serve graph's execution actor trades "
+            "on --venue paper only; a real venue runs on the plain worker (drop --address)"
+        )
     if not opts.serve_api:
         raise InputError("--no-api: with --address the Serve app is the loop; drop one of them")
-    data, asset_class = _load(opts)
-    classes = {s: asset_class for s in data.symbols(asset_class)}
-    start = _replay_start(data.bars, opts.replay_from)
+    if opts.replay:
+        data, asset_class = _load(opts)
+        classes = {s: asset_class for s in data.symbols(asset_class)}
+        start: datetime | None = _replay_start(data.bars, opts.replay_from)
+        trade_from = start
+    else:  # the venue's bars as they close, for the tickers the model was trained on
+        from app.live.window_spec import WindowSpec
+
+        if opts.replay_from is not None:
+            raise InputError("--replay-from: without --replay there is nothing to replay")
+        asset_class = WindowSpec.from_bundle(model.bundle).spec.asset_class
+        classes = {s: asset_class for s in model.bundle.symbols}
+        start = None  # the graph's clocks are the wall clock
+        trade_from = datetime.now(UTC) - 2 * BAR_INTERVAL  # the newest closed bar trades
     opts.out.mkdir(parents=True, exist_ok=True)
-    return _ServeWorker(opts, settings, model, classes, asset_class, start).run()
+    return _ServeWorker(opts, settings, model, classes, asset_class, start, trade_from).run()
 
 
 class _ServeWorker:
-    def __init__(self, opts, settings, model, classes, asset_class, start) -> None:  # type: ignore[no-untyped-def]
-        self.opts = opts
+    def __init__(self, opts, settings, model, classes, asset_class, start, trade_from) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+        self.venue = not opts.replay  # the feed actor polls the venue (replay: start is set)
+        # a venue feed times --duration itself, from the end of its warm-up (as the plain
+        # worker); the driver's _wait then only waits for it or a signal
+        self.feed_duration = opts.duration_s if self.venue else None
+        self.opts = replace(opts, duration_s=None) if self.venue else opts
         self.settings = settings
         self.model = model
         self.classes = classes
         self.asset_class = AssetClass(asset_class)
         self.start = start
+        self.trade_from = trade_from
         self.stop = threading.Event()
 
     def run(self) -> dict[str, object]:
@@ -89,6 +113,7 @@ class _ServeWorker:
             actors += [a for a in (feed, store) if a is not None]
             retrain = self._retrain(store, handle)
             reason, stats = self._wait(feed, t0, retrain)
+            reason = stats.get("stopped") or reason  # "duration": the venue feed's own timer
             if opts.flatten_on_exit:
                 handle.flatten.remote("flatten_on_exit").result()
             records = handle.records.remote().result()
@@ -123,11 +148,11 @@ class _ServeWorker:
             "fills": len(records.fills),
             "final_equity": records.equity[-1].equity if records.equity else opts.initial_equity,
             "risk_state": report["risk_state"],
-            "errors": report["errors"] + records.errors,
+            "errors": report["errors"] + records.errors + stats.get("errors", []),
             "seconds": round(time.monotonic() - t0, 3),
             "urls": urls,
             "files": files,
-            "feed": {k: stats.get(k) for k in ("starts", "rejected") if k in stats},
+            "feed": {k: stats[k] for k in FEED_STATS if k in stats},
         }
         if retrain is not None:
             summary["retrain"] = retrain.summary()
@@ -148,16 +173,18 @@ class _ServeWorker:
             calendar=self.asset_class,
             state_dir=self.opts.out,
             replay_start=self.start,
-            trade_from=self.start,
+            trade_from=self.trade_from,
             initial_equity=self.opts.initial_equity,
         )
 
     def _feed(self, handle):  # type: ignore[no-untyped-def]
-        """The store owner (DuckDB) and the class's feed actor, sending to ``handle``."""
+        """The store owner (DuckDB) and the class's feed actor, sending to ``handle``: the
+        replay, or the venue's bars (``--feed-url``) with their flow pollers."""
         import ray
 
         from app.actors.feed_actor import FeedActor, FeedConfig
         from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor
+        from app.live.venue_feeds import warmup_batch
         from app.live.window_spec import WindowSpec
 
         opts = self.opts
@@ -165,18 +192,24 @@ class _ServeWorker:
         store = None
         if url.startswith("duckdb"):  # one writer: the store actor owns the file
             store = ray.remote(StoreActor).options(**STORE_ACTOR_OPTIONS, num_cpus=0).remote(url)
+        window = WindowSpec.from_bundle(self.model.bundle)
+        venue = {  # the plain worker's: one store write for the warm-up, then one per poll
+            "settings": self.settings,
+            "feed_url": opts.feed_url,
+            "duration_s": self.feed_duration,
+            "store_every": warmup_batch(window, list(self.classes)),
+        }
         config = FeedConfig(
             asset_class=self.asset_class.value,
-            replay=str(opts.replay[0]),
+            replay=None if self.venue else str(opts.replay[0]),
             checkpoint_dir=str(opts.out / "checkpoints"),
             symbols=tuple(self.classes),
             store_url=None if store is not None else url,
-            store_every=STORE_EVERY,
             speed=opts.speed,
             wait_sink=True,
             registry_dir=str(self.settings.registry_dir),
+            **(venue if self.venue else {"store_every": STORE_EVERY}),
         )
-        window = WindowSpec.from_bundle(self.model.bundle)
         feed = (
             ray.remote(FeedActor)
             .options(**feed_actor_options(opts.feed_resource), name=feed_actor_name(config))
@@ -213,7 +246,8 @@ class _ServeWorker:
 
         run = feed.run.remote()
         previous = _on_signals(self.stop)
-        ticker = _RetrainTicker(retrain, feed, self.start) if retrain is not None else None
+        first = self.start or self.trade_from  # a venue feed: the newest closed bar trades
+        ticker = _RetrainTicker(retrain, feed, first) if retrain is not None else None
         try:
             while True:
                 done, _ = ray.wait([run], timeout=0.25)

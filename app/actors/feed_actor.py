@@ -8,11 +8,21 @@ sink actor (``on_close.remote(bar_close)``, in order); after a restart the close
 ``restore()`` are sent again, marked ``replayed``. With ``FeedConfig.wait_sink`` each close
 waits for the sink's answer (the Serve app's handle: one bar close in the graph at a time, and
 ``--speed max`` goes as fast as the graph answers); ``stop()`` ends a running ``run()``.
+
+Sources: a replay (``FeedConfig.replay``), or with ``replay=None`` the venue's live bars and the
+flow pollers beside them (``app.live.venue_feeds.venue_source``, the plain worker's code: ccxt
+polling with the trade prints for crypto, TWS / IB Gateway with FINRA / ATS for stocks), run on
+an asyncio loop inside ``run()``. After a restart the venue bars resume after the restored
+worker's last bar of each ticker (caught up before anything trades), the prints from their
+stored cursor.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -31,7 +41,7 @@ FEED_ACTOR_OPTIONS: dict[str, Any] = {
 @dataclass(frozen=True)
 class FeedConfig:
     asset_class: str
-    replay: str  # CSV file / folder, simulator folder or store URL
+    replay: str | None  # CSV file / folder, simulator folder or store URL; None: the venue
     checkpoint_dir: str
     symbols: tuple[str, ...] | None = None
     store_url: str | None = None  # own store (QuestDB: each actor writes over ILP itself)
@@ -41,6 +51,11 @@ class FeedConfig:
     score_news: bool = True  # load the configured sentiment model for headlines
     wait_sink: bool = False  # wait for each close's answer (a Serve handle's DeploymentResponse)
     registry_dir: str | None = None  # where the sentiment head is (default: the settings')
+    # the venue (replay=None): its settings (ccxt, ib, flow; default: load_settings()), the
+    # ccxt public API URL ("" = the exchange's own), and a stop this long after the warm-up
+    settings: Any = None
+    feed_url: str = ""
+    duration_s: float | None = None
 
 
 class FeedActor:
@@ -53,7 +68,15 @@ class FeedActor:
 
         self.config = config
         self.sink = sink
-        self.data = load_replay(config.replay, config.asset_class, config.symbols)
+        self.window = window
+        self.data = None
+        if config.replay is not None:
+            self.data = load_replay(config.replay, config.asset_class, config.symbols)
+            symbols = self.data.symbols(config.asset_class)
+        elif config.symbols:
+            symbols = list(config.symbols)
+        else:
+            raise ValueError("FeedActor: a venue feed needs config.symbols")
         if store is not None:
             bar_store: Any = RemoteStore(store)
         elif config.store_url:
@@ -62,18 +85,23 @@ class FeedActor:
             bar_store = open_store(config.store_url)
         else:
             raise ValueError("FeedActor: pass a StoreActor handle or config.store_url")
+        news = self.data is not None and self.data.news
         self.worker = FeedWorker(
             config.asset_class,
-            self.data.symbols(config.asset_class),
+            symbols,
             window,
             bar_store,
-            scorer=self._scorer(window) if config.score_news and self.data.news else None,
+            scorer=self._scorer(window) if config.score_news and news else None,
             checkpoints=CheckpointDir(config.checkpoint_dir, config.asset_class),
             checkpoint_every=config.checkpoint_every,
             store_every=config.store_every,
         )
         self.starts = 1 + _restarts_so_far()
+        self.errors: list[str] = []  # the venue's failures (asked again at the next close)
+        self.stopped = ""  # "duration": the venue feed's own --duration timer ended run()
+        self.ready = self.data is not None  # a venue feed: once its warm-up is done
         self._stop = False
+        self._wake: Callable[[], None] | None = None  # sets the running venue loop's stop
         self._send(self.worker.restore())
 
     def _scorer(self, window: WindowSpec) -> Any:
@@ -96,7 +124,10 @@ class FeedActor:
                     _wait(sent)
 
     def run(self, max_items: int | None = None) -> dict[str, Any]:
-        """Stream the source from the worker's resume point to its end (or ``max_items``)."""
+        """Stream the source from the worker's resume point to its end (or ``max_items``; a
+        venue's bars until ``stop()`` or ``FeedConfig.duration_s``)."""
+        if self.data is None:
+            return asyncio.run(_run_venue(self))
         replay = Replay(self.data, self.config.asset_class, speed=self.config.speed)
         for k, item in enumerate(replay.items(self.worker.resume_point())):
             if (max_items is not None and k >= max_items) or self._stop:
@@ -108,9 +139,20 @@ class FeedActor:
     def stop(self) -> None:
         """End a running ``run()`` after its current item (it closes the worker and returns)."""
         self._stop = True
+        wake = self._wake
+        if wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop just ended
+                wake()
 
     def stats(self) -> dict[str, Any]:
-        return {**asdict(self.worker.stats()), "starts": self.starts, "pid": os.getpid()}
+        out = {**asdict(self.worker.stats()), "starts": self.starts, "pid": os.getpid()}
+        out |= {"errors": list(self.errors), "stopped": self.stopped, "ready": self.ready}
+        side = self.worker.side
+        if side is not None:  # per poller: polls, items read / new, failures
+            out["side_polls"] = {
+                name: {**vars(st), "rejected": dict(st.rejected)} for name, st in side.stats.items()
+            }
+        return out
 
     def node_id(self) -> str:
         import ray
@@ -119,6 +161,49 @@ class FeedActor:
 
     def checkpoint(self) -> None:
         self.worker.checkpoint()
+
+
+async def _run_venue(actor: FeedActor) -> dict[str, Any]:
+    """``FeedActor.run`` on a venue: its bar closes (connected here, not in the constructor: a
+    venue down at start fails this call, not the actor), each sent off the loop (the sink
+    blocks). A function, not a method: one ``async def`` would make Ray run the actor as an
+    asyncio actor, whose blocking ``run()`` would hold ``stats()`` and ``stop()`` back."""
+    from app.clock import WallClock
+    from app.config import load_settings
+    from app.live.venue_feeds import venue_source
+
+    config = actor.config
+    source = venue_source(
+        config.settings or load_settings(), actor.window, actor.worker.symbols,
+        actor.worker.store, WallClock(), feed_url=config.feed_url,
+    )  # fmt: skip
+    actor.worker.side = source.side  # its pollers run before each new bar
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    actor._wake = lambda: loop.call_soon_threadsafe(stop.set)
+    if actor._stop:
+        stop.set()
+
+    def timed_out() -> None:
+        actor.stopped = "duration"
+        stop.set()
+
+    def ready() -> None:  # the warm-up is done: --duration counts from here
+        actor.ready = True
+        if config.duration_s is not None:
+            loop.call_later(config.duration_s, timed_out)
+
+    closes = source.closes(actor.worker, stop, on_error=actor.errors.append, on_ready=ready)
+    try:
+        async with contextlib.aclosing(closes) as stream:
+            async for close in stream:
+                await asyncio.to_thread(actor._send, [close])
+    finally:
+        actor._wake = None
+        for close_source in source.closers:
+            with contextlib.suppress(Exception):
+                close_source()
+    actor.worker.close()
+    return actor.stats()
 
 
 def _wait(sent: Any) -> Any:
@@ -133,6 +218,8 @@ def _wait(sent: Any) -> Any:
 def _restarts_so_far() -> int:
     import ray
 
+    if not ray.is_initialized():  # a plain-Python test (asking the context would start Ray)
+        return 0
     try:
         return int(ray.get_runtime_context().was_current_actor_reconstructed)
     except Exception:  # noqa: BLE001 - outside an actor (a plain-Python test)

@@ -1,9 +1,10 @@
 """``StoreActor``: the single writer that owns a DuckDB file and serves reads and writes.
 
 DuckDB allows one writing process, so with Ray one actor opens the file and every feed writes
-through it (``RemoteStore`` gives a feed the ``BarStore`` calls over the actor handle, and a
-reader, the ``--retrain-every`` hook, the reads a walk-forward makes). With QuestDB there is no
-such owner: each feed actor opens its own store and writes over ILP.
+through it (``RemoteStore`` gives a feed the ``BarStore`` and ``FlowStore`` calls over the actor
+handle: bars, and the flow pollers' items and cursors; and the ``--retrain-every`` hook the reads
+a walk-forward makes). With QuestDB there is no such owner: each feed actor opens its own store
+and writes over ILP.
 """
 
 from __future__ import annotations
@@ -60,13 +61,30 @@ class StoreActor:
 
 
 class RemoteStore:
-    """The ``BarStore`` calls of a ``FeedWorker`` over a ``StoreActor`` handle (blocking:
-    the bar is stored before the feed moves on), and the reads of ``load_store`` (bars, the
-    side tables, the recorded asset classes) for a walk-forward on the actor's data."""
+    """The ``BarStore`` calls of a ``FeedWorker``, the ``FlowStore`` calls of its side feed (the
+    flow pollers' items and cursors) and the reads of ``load_store`` (bars, side tables, the
+    recorded asset classes) over a ``StoreActor`` handle (blocking: the bar or item is stored
+    before the feed moves on)."""
 
     def __init__(self, handle: Any, url: str = "") -> None:
         self.handle = handle
         self.url = url  # the actor's store, for messages and a data set's source
+
+    def write(self, table: str, frame: pd.DataFrame, *, upsert: bool = False) -> int:
+        import ray
+
+        return int(ray.get(self.handle.write.remote(table, frame, upsert)))
+
+    def read(
+        self,
+        table: str,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        import ray
+
+        return ray.get(self.handle.read.remote(table, symbol, start, end))
 
     def write_bars(self, frame: pd.DataFrame, *, upsert: bool = False) -> int:
         import ray
@@ -79,17 +97,6 @@ class RemoteStore:
         import ray
 
         return ray.get(self.handle.read_bars.remote(symbol, start, end))
-
-    def read(
-        self,
-        table: str,
-        symbol: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-    ) -> pd.DataFrame:
-        import ray
-
-        return ray.get(self.handle.read.remote(table, symbol, start, end))
 
     def asset_classes(self) -> dict[str, AssetClass]:
         from app.store.symbols import stored_asset_classes

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from ib_async import BarData, BarDataList
@@ -35,7 +35,7 @@ from app.live.feed import BarClose, FeedWorker
 from app.live.venue_bars import next_close, ordered
 from app.sources import SourceUnavailable
 from app.sources.ib_source import IBSource, bar_from_ib, feed_for, forming
-from app.types import BAR_INTERVAL, AssetClass, Bar, InvalidField
+from app.types import BAR_INTERVAL, AssetClass, Bar, InvalidField, require_utc
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class IBBars:
         clock: Callable[[], datetime],
         *,
         grace: timedelta = timedelta(seconds=6),
+        resume_after: Mapping[str, datetime | None] | None = None,
     ) -> None:
         if not symbols or len(set(symbols)) != len(symbols):
             raise InputError(f"symbols={list(symbols)!r}: need distinct symbols")
@@ -100,18 +101,27 @@ class IBBars:
         self.clock = clock
         self.grace = grace
         self.last: dict[str, datetime | None] = dict.fromkeys(self.symbols)
+        for symbol, ts in (resume_after or {}).items():  # a restored feed's last stored bars
+            if symbol in self.last and ts is not None:
+                self.last[symbol] = require_utc("IBBars", "resume_after", ts)
         self.rejected: dict[str, dict[str, int]] = {}
         self.refills = 0  # history requests that filled a hole
         self._subs: dict[str, BarDataList] = {}
         source.ib.errorEvent += self._on_ib_error  # held weakly: lives as long as this object
 
     async def warmup(self, bars: int) -> list[Bar]:
-        """Subscribe every ticker; the last ``bars`` closed bars of each, oldest first."""
+        """Subscribe every ticker; the last ``bars`` closed bars of each, oldest first (of a
+        ticker resumed from a stored bar: every closed bar after it)."""
         duration = warmup_duration(bars, self.asset_class)
         out: list[Bar] = []
         for symbol in self.symbols:
-            sub = await self._subscribe(symbol, duration)
-            out += self._take(symbol, self._closed(symbol, sub)[-bars:])
+            last = self.last[symbol]
+            if last is None:
+                sub = await self._subscribe(symbol, duration)
+                out += self._take(symbol, self._closed(symbol, sub)[-bars:])
+            else:
+                back = resubscribe_duration(last, self.clock(), self.asset_class)
+                out += self._take(symbol, self._closed(symbol, await self._subscribe(symbol, back)))
         return ordered(out)
 
     async def poll(self) -> list[Bar]:

@@ -62,14 +62,17 @@ class VenueBars:
         self.rejected: dict[str, dict[str, int]] = {}
 
     def warmup(self, bars: int) -> list[Bar]:
-        """The last ``bars`` closed bars of every symbol not resumed from a stored bar."""
+        """The last ``bars`` closed bars of every symbol not resumed from a stored bar, and
+        every bar closed after its stored one of a resumed symbol (a restarted feed catches up
+        before it trades: none lost while it was down, none taken twice)."""
         if bars < 1:
             raise InputError(f"warm-up bars={bars!r}: must be >= 1")
         since = self.clock() - (bars + 1) * BAR_INTERVAL
         frames = {
             symbol: self.source.backfill(market, since)
-            for symbol, market in self.markets.items()
             if self.last[symbol] is None
+            else self.source.poll_closed(market, self.last[symbol])
+            for symbol, market in self.markets.items()
         }
         return self._take_all(frames)
 

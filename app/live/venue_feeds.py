@@ -1,17 +1,20 @@
-"""The live worker's bar feed from a venue (no ``--replay``): ccxt polling for crypto, TWS / IB
-Gateway for stocks and forex, each through the same ``FeedWorker`` path a replayed bar takes,
-with the flow pollers the model's features read (a ``SideFeed``) beside the bars.
+"""The live bar feed from a venue (no ``--replay``): ccxt polling for crypto, TWS / IB Gateway
+for stocks and forex, each through the same ``FeedWorker`` path a replayed bar takes, with the
+flow pollers the model's features read (a ``SideFeed``) beside the bars.
 
-``venue_feed`` returns the bar closes, the side feed (its stats go into the summary) and what
-must be closed when the worker stops.
+Two callers share it: the plain worker (``venue_feed``: the source and its own ``FeedWorker``)
+and the Ray feed actor (``venue_source``: the source only; the actor's ``FeedWorker`` has its
+checkpoints and is restored before the bars start, so ``VenueSource.closes`` resumes after the
+last stored bar of each ticker).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from app.clock import Clock, ReplayClock
 from app.config import Settings
@@ -20,7 +23,7 @@ from app.live.live_feed import live_closes, warmup_bars
 from app.live.model import SignalModel
 from app.live.side_feed import SideFeed
 from app.live.window_spec import WindowSpec
-from app.types import BAR_INTERVAL, AssetClass
+from app.types import BAR_INTERVAL, AssetClass, from_ns
 
 
 @dataclass
@@ -28,6 +31,43 @@ class VenueFeed:
     closes: AsyncIterator[BarClose]
     side: SideFeed | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class VenueSource:
+    """A venue's bars (made when they start: ``bars(resume_after)``), the flow pollers beside
+    them (give ``side`` to the ``FeedWorker``) and what must be closed when the feed stops."""
+
+    bars: Callable[[Mapping[str, datetime | None]], Any]  # VenueBars or IBBars
+    stream: Callable[..., AsyncIterator[BarClose]]  # live_closes or ib_closes
+    side: SideFeed | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    # around the closes: pollers that must start before the warm-up and end with the bars
+    wrap: Callable[[AsyncIterator[BarClose]], AsyncIterator[BarClose]] | None = None
+
+    def closes(
+        self,
+        feed: FeedWorker,
+        stop: asyncio.Event,
+        *,
+        on_error: Callable[[str], None] = print,
+        on_ready: Callable[[], None] | None = None,
+    ) -> AsyncIterator[BarClose]:
+        """``feed``'s bar closes until ``stop``: a ticker the feed already holds bars of (a
+        restored worker) catches up after its last bar, the others warm up from the venue."""
+        last = feed.resume_point().bars_after
+        resume = {s: None if ns is None else from_ns(ns) for s, ns in last.items()}
+        warmup = warmup_bars(feed.window)
+        closes = self.stream(
+            self.bars(resume), feed, stop, warmup=warmup, on_error=on_error, on_ready=on_ready
+        )
+        return closes if self.wrap is None else self.wrap(closes)
+
+
+def warmup_batch(window: WindowSpec, symbols: Sequence[str]) -> int:
+    """Bars per store write: the whole warm-up in one (live_closes flushes after each poll); a
+    write per warm-up bar cost ~1600 DuckDB writes at start."""
+    return warmup_bars(window) * len(symbols)
 
 
 def venue_feed(
@@ -45,13 +85,31 @@ def venue_feed(
     """The bar closes of the model's tickers as the venue publishes them, until ``stop``.
     ``feed_url`` replaces ccxt's public API URL; ``on_ready`` runs when the warm-up is done."""
     window = WindowSpec.from_bundle(model.bundle)
-    asset_class = window.spec.asset_class
     symbols = list(classes)
-    # live_closes stores the warm-up in one write and every poll's bars as they come
-    # (flush_store); a write per warm-up bar cost ~1600 DuckDB writes at start
-    batch = warmup_bars(window) * len(symbols)
-    if asset_class is not AssetClass.CRYPTO:  # stocks, forex: TWS / IB Gateway
-        return _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_ready)
+    source = venue_source(settings, window, symbols, store, clock, feed_url=feed_url)
+    feed = FeedWorker(
+        window.spec.asset_class, symbols, window, store,
+        store_every=warmup_batch(window, symbols), side=source.side,
+    )  # fmt: skip
+    closes = source.closes(feed, stop, on_error=on_error, on_ready=on_ready)
+    return VenueFeed(closes, source.side, source.closers)
+
+
+def venue_source(
+    settings: Settings,
+    window: WindowSpec,
+    symbols: Sequence[str],
+    store,  # noqa: ANN001 - a TimeSeriesStore, or a RemoteStore (the Ray store actor)
+    clock: Clock,
+    *,
+    feed_url: str = "",
+) -> VenueSource:
+    """The venue of ``window``'s asset class for ``symbols``: ccxt (``settings.ccxt``;
+    ``feed_url`` replaces its public API URL) for crypto, TWS / IB Gateway (``settings.ib``)
+    for stocks and forex; connected when the bars start (ccxt lists its markets now)."""
+    symbols = list(symbols)
+    if window.spec.asset_class is not AssetClass.CRYPTO:
+        return _ib_source(settings, window, symbols, store, clock)
     from app.live.venue_bars import VenueBars, ccxt_markets
     from app.sources.ccxt_source import CcxtSource
 
@@ -59,17 +117,16 @@ def venue_feed(
     source = CcxtSource.from_settings(settings.ccxt, api_urls=urls, clock=clock.now)
     markets = ccxt_markets(symbols, list(source.exchange.load_markets()))
     side = _print_feed(source.exchange, markets, window, store, clock)
-    feed = FeedWorker(asset_class, symbols, window, store, store_every=batch, side=side)
-    bars = VenueBars(source, markets, clock.now)
-    closes = live_closes(
-        bars, feed, stop, warmup=warmup_bars(window), on_error=on_error, on_ready=on_ready
-    )
-    return VenueFeed(closes, side)
+
+    def bars(resume_after: Mapping[str, datetime | None]) -> VenueBars:
+        return VenueBars(source, markets, clock.now, resume_after=resume_after)
+
+    return VenueSource(bars, live_closes, side)
 
 
-def _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_ready) -> VenueFeed:  # type: ignore[no-untyped-def]  # noqa: E501
-    """Bar closes from TWS / IB Gateway (settings' ib.host / port / client_id); for stocks the
-    flow pollers beside them, the tick-by-tick prints on the bars' connection."""
+def _ib_source(settings, window, symbols, store, clock) -> VenueSource:  # type: ignore[no-untyped-def]
+    """Bars from TWS / IB Gateway (settings' ib.host / port / client_id); for stocks the flow
+    pollers beside them, the tick-by-tick prints on the bars' connection."""
     from app.live.ib_bars import IBBars, ib_closes
     from app.sources.ib_source import IBSource
 
@@ -79,16 +136,18 @@ def _ib_feed(settings, window, symbols, store, clock, stop, batch, on_error, on_
     source = IBSource(settings.ib, clock=clock.now)
     if asset_class is AssetClass.STOCKS:
         side, prints = _stock_flow_feed(settings, window, symbols, store, clock, closers, source)
-    feed = FeedWorker(asset_class, symbols, window, store, store_every=batch, side=side)
-    bars = IBBars(source, symbols, asset_class, clock.now)
-    closes = ib_closes(
-        bars, feed, stop, warmup=warmup_bars(window), on_error=on_error, on_ready=on_ready
-    )
+
+    def bars(resume_after: Mapping[str, datetime | None]) -> IBBars:
+        return IBBars(source, symbols, asset_class, clock.now, resume_after=resume_after)
+
+    wrap = None
     if prints is not None:  # subscribed and backfilled before the warm-up's first bar
         from app.live.ib_print_poller import with_prints
 
-        closes = with_prints(prints, store, closes)
-    return VenueFeed(closes, side, closers)
+        def wrap(closes: AsyncIterator[BarClose]) -> AsyncIterator[BarClose]:
+            return with_prints(prints, store, closes)  # type: ignore[arg-type]
+
+    return VenueSource(bars, ib_closes, side, closers, wrap)
 
 
 def _stock_flow_feed(settings, window, symbols, store, clock, closers, source):  # type: ignore[no-untyped-def]  # noqa: E501

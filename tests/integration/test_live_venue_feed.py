@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from app.cli.main import main
 from app.live.live_feed import warmup_bars
+from app.live.model import SignalModel
 from app.live.window_spec import WindowSpec
 from tests.integration.test_trade_prints_loopback import FIRST_MS, _agg_trades
 from tests.support.binance_loopback import BinanceState, binance_loopback
@@ -35,10 +38,23 @@ def _klines(frame: pd.DataFrame, shift_ms: int) -> list[list]:
     ]  # fmt: skip
 
 
-def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, capsys) -> None:
+@dataclass
+class LoopbackVenue:
+    """A binance loopback's state serving the simulated bars shifted so their last bar is the
+    one forming now, and a tape of public prints from just after the warm-up's start; the
+    promoted model trained on those bars and the settings file pointing at its registry."""
+
+    state: BinanceState
+    bars: dict[str, pd.DataFrame]
+    forming: int  # ms: the bar that opened last is still forming
+    config: Path
+    model: SignalModel
+
+
+def loopback_venue(tmp_path: Path) -> LoopbackVenue:
     bars, _ = sim_bars(days=3)
     now_ms = int(time.time() * 1000)
-    forming = now_ms // BAR_MS * BAR_MS  # the bar that opened last is still forming
+    forming = now_ms // BAR_MS * BAR_MS
     last = int(bars["BTCUSDT"]["ts"].astype("datetime64[ns, UTC]").astype("int64").iloc[-1])
     shift_ms = forming - last // 1_000_000
     state = BinanceState({s: float(f["close"].iloc[-1]) for s, f in bars.items()}, {})
@@ -57,6 +73,12 @@ def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, c
     registry = save_promoted(tmp_path / "registry", model)
     # a loopback venue: no request pacing (Binance's 50 ms per call would be most of the run)
     config.write_text(f'registry_dir = "{registry}"\n[ccxt]\nrate_limit_ms = 1\n')
+    return LoopbackVenue(state, bars, forming, config, model)
+
+
+def test_live_feed_warms_up_from_the_venue_and_trades_the_newest_bar(tmp_path, capsys) -> None:
+    venue = loopback_venue(tmp_path)
+    state, bars, forming, config = venue.state, venue.bars, venue.forming, venue.config
     out = tmp_path / "live"
     with binance_loopback(state) as base:
         argv = ["live", "--config", str(config), "--feed-url", f"{base}/api/v3"]

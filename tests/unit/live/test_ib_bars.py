@@ -5,6 +5,7 @@ closed bars in order and once, a lost update refilled from history, the nightly 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -109,6 +110,25 @@ def test_warm_up_then_each_closed_bar_once_in_order(asset_class: AssetClass) -> 
         assert len(history.requests) == 2 and bars.refills == 0  # no extra request
 
     _run(asset_class, work)
+
+
+def test_a_resumed_ticker_catches_up_after_its_stored_bar_in_the_warm_up() -> None:
+    a, b = CASES[AssetClass.STOCKS]
+    stored = T0 + 95 * BAR  # a restored feed holds AAPL's bars to 95, none of MSFT
+
+    async def work(bars: IBBars, history: IBHistory, tws: LoopbackTWS, clock: Clock):
+        warm = await bars.warmup(30)
+        assert _stamps(warm, a) == [T0 + i * BAR for i in range(96, 100)]
+        assert _stamps(warm, b) == [T0 + i * BAR for i in range(70, 100)]
+        back = resubscribe_duration(stored, clock(), AssetClass.STOCKS)
+        assert [r.duration for r in history.requests] == [
+            back,
+            warmup_duration(30, AssetClass.STOCKS),
+        ]
+        assert await bars.poll() == []  # none twice
+
+    resumed = functools.partial(IBBars, resume_after={a: stored, b: None})
+    _run(AssetClass.STOCKS, work, resumed)  # type: ignore[arg-type]
 
 
 def test_a_lost_update_is_refilled_from_history_not_skipped() -> None:

@@ -54,13 +54,15 @@ def test_bad_rows_are_rejected_and_counted_the_rest_kept_in_time_order() -> None
     assert bars.poll() == []
 
 
-def test_a_resumed_symbol_skips_the_warm_up_and_continues_after_its_stored_bar() -> None:
-    venue = MemoryVenue({"A/USD": [(i, 10, 11, 9, 10) for i in range(6)]})
-    stored = T0 + timedelta(minutes=15)  # bar 3 is in the store already
-    bars = VenueBars(venue, {"A": "A/USD"}, lambda: T0 + timedelta(minutes=31),
-                     resume_after={"A": stored})  # fmt: skip
-    assert bars.warmup(10) == []
-    assert [b.ts for b in bars.poll()] == [T0 + timedelta(minutes=20), T0 + timedelta(minutes=25)]
+def test_a_resumed_symbol_catches_up_after_its_stored_bar_in_the_warm_up() -> None:
+    venue = MemoryVenue({m: [(i, 10, 11, 9, 10) for i in range(6)] for m in ("A/USD", "B/USD")})
+    stored = T0 + timedelta(minutes=15)  # bar 3 of A is in the store already; B has none
+    bars = VenueBars(venue, {"A": "A/USD", "B": "B/USD"}, lambda: T0 + timedelta(minutes=31),
+                     resume_after={"A": stored, "B": None})  # fmt: skip
+    got = [(b.symbol, (b.ts - T0).seconds // 300) for b in bars.warmup(10)]
+    assert [i for s, i in got if s == "A"] == [4, 5]  # after the stored bar, before trading
+    assert [i for s, i in got if s == "B"] == list(range(6))  # B warms up from the venue
+    assert bars.poll() == []  # nothing taken twice
 
 
 def test_a_symbol_the_venue_fails_on_loses_no_bar_of_the_others() -> None:
