@@ -19,3 +19,12 @@ def test_sweep_file_builds_its_scheduler(path: Path) -> None:
     scheduler = asha_scheduler(cfg)
     searched = max([cfg.max_epochs, *cfg.search.get("max_epochs", [])])
     assert scheduler._max_t == searched + 2
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if "real" in p.name], ids=lambda p: p.name)
+def test_real_data_sweeps_run_every_trial_to_its_budget(path: Path) -> None:
+    """Their figures compare every configuration's full budget: ASHA's first rung must lie past
+    the last report of the longest trial (its epochs + the test report)."""
+    cfg = load_sweep_config(path)
+    longest = max([cfg.max_epochs, *cfg.search.get("max_epochs", [])])
+    assert cfg.asha_grace_period > longest + 1
