@@ -49,6 +49,9 @@ def ray_env(tmp: Path) -> dict[str, str]:
         HOME=str(tmp / "home"),  # keeps ~/.ray (auth token, logs) out of the real home
         PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
+        # SIGTERM stops the head at once: by default it drains for up to 30 s first (for Serve
+        # replicas behind live proxies), which outlasted stop_group's 10 s wait before SIGKILL
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
     )
     env.pop("RAY_ADDRESS", None)
     (tmp / "home").mkdir(exist_ok=True)
