@@ -12,13 +12,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.labels import DOWN, UP
 from app.models import registry
-from app.models.bundle import ModelBundle
 from app.types import Probabilities, Signal, SignalAction
+
+# The bundle (and torch) arrive with a version's load, not at import: the Risk replica and the
+# execution actor import this module and never load a model.
+if TYPE_CHECKING:
+    from app.models.bundle import ModelBundle
 
 
 def action_of(probs: np.ndarray) -> tuple[SignalAction, float]:

@@ -26,16 +26,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from app.errors import InputError
-from app.models.bundle import ModelBundle
-from app.models.dataset import FeatureScaler
-from app.models.factory import build_model
 from app.text.heads import CLASSES, LogisticHead
+
+if TYPE_CHECKING:
+    from app.models.bundle import ModelBundle
+
+# torch (and the model classes built on it) is imported where weights are saved or loaded:
+# the readers of pointers and metadata (the Serve ingress, the Risk replica, the execution
+# actor, the API) never pay its ~3 s import.
 
 Kind = Literal["price", "sentiment", "text_encoder"]
 PROMOTED_FILE = "PROMOTED"
@@ -229,6 +232,8 @@ def save_version(
         version = f"{bundle.kind}-{utc_stamp()}-{digest.hexdigest()[:8]}"
 
     def write(folder: Path) -> None:
+        import torch
+
         torch.save(state, folder / "weights.pt")
         _write_json(
             folder / "model.json",
@@ -262,6 +267,12 @@ def save_version(
 
 def load_version(registry_dir: str | Path, version: str) -> ModelBundle:
     """Rebuild the exact model of ``version``; its predictions match the saved one bit for bit."""
+    import torch
+
+    from app.models.bundle import ModelBundle
+    from app.models.dataset import FeatureScaler
+    from app.models.factory import build_model
+
     path = version_dir(registry_dir, version)
     meta = _read_json(path / "model.json")
     data = _read_json(path / "data.json")

@@ -6,7 +6,7 @@ else CPUs) each train on their share of every epoch's windows while DDP averages
 Scaling, early stopping and calibration follow ``app.models.train`` exactly: the scaler is
 fitted on the training rows, rank 0's validation scores decide the stop for everyone, and the
 temperature is fitted on the validation block in the driver. With one worker the result is
-bit-identical to ``fit_model`` (tests/integration/test_final_fit_torchtrainer.py).
+bit-identical to ``fit_model`` (tests/integration/test_torchtrainer_final_fit.py).
 """
 
 from __future__ import annotations

@@ -49,6 +49,9 @@ def ray_env(tmp: Path) -> dict[str, str]:
         HOME=str(tmp / "home"),  # keeps ~/.ray (auth token, logs) out of the real home
         PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         PYTHONUNBUFFERED="1",
+        # SIGTERM stops the head at once: by default it drains for up to 30 s first (for Serve
+        # replicas behind live proxies), which outlasted stop_group's 10 s wait before SIGKILL
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
     )
     env.pop("RAY_ADDRESS", None)
     (tmp / "home").mkdir(exist_ok=True)
@@ -160,7 +163,7 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
             wait_http(dash, timeout=120)
         except TimeoutError as exc:
             raise AssertionError((tmp_path / "head.log").read_text()[-3000:]) from exc
-        job = subprocess.run(
+        job = subprocess.Popen(
             [
                 str(RAY),
                 "job",
@@ -178,14 +181,22 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
             ],
             env=env,
             cwd=REPO,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=360,
         )
-        log = job.stdout + job.stderr
+        # the panel's job goes to the same head while the sweep runs: a ~3 s walk-forward whose
+        # job and driver start-up overlap the sweep's instead of following it
+        try:
+            board, info = _submit_panel_job(f"http://127.0.0.1:{dash}", sim, tmp_path)
+            log, _ = job.communicate(timeout=360)
+        finally:
+            if job.poll() is None:
+                job.kill()
+                job.wait()
         assert job.returncode == 0, log[-3000:]
         assert "succeeded" in log, log[-3000:]
-        research = _panel_job_through_ray(f"http://127.0.0.1:{dash}", sim, tmp_path)
+        research = _follow(board, info)
     finally:
         stop_group(head, str(ray_tmp))
         shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -214,17 +225,22 @@ def test_tiny_sweep_runs_as_a_ray_job(tmp_path):
     assert research.summary is not None and research.summary.get("version")
 
 
-def _panel_job_through_ray(address: str, sim: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+def _submit_panel_job(address: str, sim: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     """The worker's job board (``live --jobs-address``) submits its walk-forward kind as a
-    Ray job and follows it (status, log tail) to its report."""
-    from app.serve.jobs import FINISHED
+    Ray job; (board, its first info)."""
     from app.serve.worker_api import job_board
 
     board = job_board(sim, tmp_path / "worker", tmp_path / "registry-jobs", None, address)
     assert board is not None
-    info = board.submit("walkforward")
+    return board, board.submit("walkforward")
+
+
+def _follow(board, info):  # type: ignore[no-untyped-def]
+    """The board's view of the job (status, log tail) until it finishes, or 300 s."""
+    from app.serve.jobs import FINISHED
+
     deadline = time.monotonic() + 300
     while info.status not in FINISHED and time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(0.5)
         info = board.get(info.id)
     return info

@@ -19,12 +19,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 
 @pytest.fixture(scope="module")
-def local_ray(tmp_path_factory):
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+def local_ray(ray_serve):
+    """The session's local Ray (2 CPUs; Serve's controller and proxy hold none): a Ray of
+    this module's own cost ~10 s to start and stop. The file name sorts it after the loopback
+    Cluster tests, which need no Ray connected (tests/support/ray_cluster.py)."""
+    return ray_serve
 
 
 @pytest.fixture(scope="module")
