@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.clock import ReplayClock  # noqa: E402
-from app.live.model import inference_threads  # noqa: E402
+from app.live.model import SignalModel, inference_threads  # noqa: E402
 from app.live.series import SeriesReplay  # noqa: E402
 from app.types import BAR_INTERVAL  # noqa: E402
 
@@ -40,6 +40,18 @@ def _pct(ms: np.ndarray) -> dict:
     }
 
 
+def market(tickers: int = 10, days: int = 2) -> tuple[dict, dict, SignalModel]:
+    """One simulated series copied to ``tickers`` tickers, their classes, and the tiny LSTM of
+    the live tests (seeded: the same model on every call; bench/serve_bar_close.py's too)."""
+    from tests.unit.live.session_builders import sim_bars, tiny_model
+
+    bars, classes = sim_bars(days=days)
+    base = next(iter(bars.values()))
+    many = {f"T{i:02d}USDT": base for i in range(tickers)}
+    many_classes = dict.fromkeys(many, next(iter(classes.values())))
+    return many, many_classes, tiny_model(bars)
+
+
 def bar_close_latency(
     tmp: Path,
     tickers: int = 10,
@@ -48,13 +60,9 @@ def bar_close_latency(
     threads: int = 1,
     journal_log: bool = True,
 ) -> dict:
-    from tests.unit.live.session_builders import paper_session, sim_bars, tiny_model
+    from tests.unit.live.session_builders import paper_session
 
-    bars, classes = sim_bars(days=days)
-    base = next(iter(bars.values()))
-    many = {f"T{i:02d}USDT": base for i in range(tickers)}
-    many_classes = dict.fromkeys(many, next(iter(classes.values())))
-    model = tiny_model(bars)
+    many, many_classes, model = market(tickers, days)
     closes = list(SeriesReplay(many, many_classes, model).closes())
     clock = ReplayClock(closes[0].ts)
     session, store = paper_session(tmp, model, many_classes, clock, journal_log=journal_log)
