@@ -112,7 +112,7 @@ def test_live_stocks_warm_up_from_tws_and_trade_the_newest_bar(tmp_path, capsys)
     # FINRA polled beside the bars: each published day with stored bars has its ratio, the
     # day's off-exchange volume over the day's bar volume stored when it was polled (New York
     # day; a real session has closed by the 18:00 publication, these simulated bars run 24 h,
-    # so the poll saw the day's bars up to at least 18:00 and at most all of them)
+    # so the poll saw the day's bars closed before 18:00 at least and at most all of them)
     assert summary["side_polls"]["finra_daily"]["failures"] == 0
     store = open_store(f"duckdb:///{out / 'journal.db'}")
     try:
@@ -124,7 +124,9 @@ def test_live_stocks_warm_up_from_tws_and_trade_the_newest_bar(tmp_path, capsys)
             assert len(ratio) >= 1
             for published, value in zip(ratio["published_at"], ratio["value"], strict=True):
                 day = published.tz_convert(NEW_YORK).date()  # published 18:00 New York that day
-                closed = stored_bars[stored_bars["ts"] + pd.Timedelta(minutes=5) <= published]
+                # the poll runs before the bar whose close is its clock is taken: at 18:00 the
+                # bar closing at 18:00 is not stored yet (a real session closed at 16:00)
+                closed = stored_bars[stored_bars["ts"] + pd.Timedelta(minutes=5) < published]
                 by_publication = daily_bar_volumes(closed, ticker)[(ticker, day)]
                 full = volumes[(ticker, day)]
                 off = off_volume[day]
