@@ -159,6 +159,17 @@ class FlowSettings(_Section):
     prints_backfill_pages: int = Field(5, ge=0)  # of 1000 ticks each, per ticker
 
 
+class LiveNewsSettings(_Section):
+    """Headlines and Fear & Greed a live venue feed polls beside its bars (docs/LIVE.md)."""
+
+    rss_urls: tuple[str, ...] = ()  # RSS / Atom feeds ((): no headline poller)
+    news_every_minutes: float = Field(5.0, gt=0.0)
+    fear_greed: bool = False  # poll the asset class's Fear & Greed (alternative.me / CNN)
+    fear_greed_every_minutes: float = Field(60.0, gt=0.0)
+    alternative_me_base_url: str = "https://api.alternative.me"  # crypto
+    cnn_base_url: str = "https://production.dataviz.cnn.io"  # stocks
+
+
 class ApiSettings(_Section):
     """The signal API (docs/LIVE.md). Keys come from the environment as JSON lists:
     ``APP_API__KEYS`` (operate role: reads and commands), ``APP_API__READ_KEYS`` (reads only).
@@ -255,6 +266,7 @@ class Settings(BaseSettings):
     ccxt: CcxtSettings = CcxtSettings()
     ib: IBSettings = IBSettings()
     flow: FlowSettings = FlowSettings()
+    live_news: LiveNewsSettings = LiveNewsSettings()
     api: ApiSettings = ApiSettings()
     ui: UiSettings = UiSettings()
     execution: ExecutionSettings = ExecutionSettings()

@@ -161,7 +161,7 @@ class FeedWorker:
         self._buffer.append(item)
         return []
 
-    def on_polled(self, items: Sequence[FlowPoint]) -> None:
+    def on_polled(self, items: Sequence[NewsItem | MacroPoint | FlowPoint]) -> None:
         """Side items a ``SideFeed`` polled: taken like ``on_item``'s, but not counted in the
         resume point's ``side_seen`` (that counts the replayed stream's items)."""
         self._buffer.extend(items)

@@ -5,11 +5,12 @@ what is new at ``now``, at most once per poller's ``every``. ``now`` comes from 
 clock (``app.clock``: the wall clock live, a ``ReplayClock`` moved to each bar's close in a
 replay), so a replay polls at the instants a live run would.
 
-``SideFeed.poll_due`` writes what the due pollers return to the store's ``flow`` table (the
-frame ``ingest-side`` writes, ``flow_frame``; idempotent on (symbol, ts, kind)) and returns only
-the items the store did not hold yet. ``SideFeed.hand_to`` gives them to a ``FeedWorker`` as
-side items, which its tickers' incremental features take before the next bar (each item waits
-there until its ``published_at``). So the live rows equal the batch engine's on the stored flow.
+``SideFeed.poll_due`` writes what the due pollers return to the store's table of each item's
+type (``flow``, ``news`` or ``macro``: the frames ``ingest-side`` writes, idempotent on their
+keys) and returns only the items the store did not hold yet. ``SideFeed.hand_to`` gives them
+to a ``FeedWorker`` as side items, which its tickers' incremental features take before the
+next bar (each item waits there until its ``published_at``). So the live rows equal the batch
+engine's on the stored side tables.
 
 A source that stays down (``SourceUnavailable``) is counted and logged, and asked again at its
 next cadence; the bars go on. Restart: the store is the memory. A poller resumes from what the
@@ -38,14 +39,15 @@ from app.sources.ats_weekly import parse_ats_weekly
 from app.sources.ccxt_source import store_symbol
 from app.sources.dark_pool import daily_bar_volumes, dark_pool_ratios
 from app.sources.flow_sources import FINRA_BASE_URL, NEW_YORK, fetch_finra_days, finra_published_at
-from app.sources.side_batch import SideBatch, flow_frame
+from app.sources.side_batch import SideBatch, flow_frame, macro_frame, news_frame
 from app.sources.trade_prints import BlockRule, merge_same_instant, print_events
 from app.sources.trade_prints_ccxt import poll_trades
-from app.types import Bar, FlowPoint, require_utc
+from app.types import Bar, FlowPoint, MacroPoint, NewsItem, require_utc
 
 log = logging.getLogger(__name__)
 
-FlowKey = tuple[str, str, int]  # (symbol, kind, ts ns): the flow table's key
+SideItem = FlowPoint | NewsItem | MacroPoint
+ItemKey = tuple[str, str, int]  # (symbol | series | news id, kind | "", ts ns): a table's key
 
 
 class FlowStore(Protocol):
@@ -74,11 +76,40 @@ class SidePoller(Protocol):
     cursor: bool  # True: a poll never returns an item an earlier poll (or run) returned
     needs_bars: bool  # True: a poll reads the stored bars (they are flushed first)
 
-    def poll(self, now: datetime, store: FlowStore) -> SideBatch[FlowPoint]: ...
+    def poll(self, now: datetime, store: FlowStore) -> SideBatch[Any]: ...
 
 
-def _key(p: FlowPoint) -> FlowKey:
-    return (p.symbol, p.kind, int(pd.Timestamp(p.ts).value))
+def _table(p: SideItem) -> str:
+    return "news" if isinstance(p, NewsItem) else "macro" if isinstance(p, MacroPoint) else "flow"
+
+
+def _ts(p: SideItem) -> datetime:
+    return p.published_at if isinstance(p, NewsItem) else p.ts  # the news table's ts
+
+
+def _key(p: SideItem) -> ItemKey:
+    if isinstance(p, NewsItem):
+        return (p.id, "", int(pd.Timestamp(p.published_at).value))
+    name = p.name if isinstance(p, MacroPoint) else p.symbol
+    return (name, getattr(p, "kind", ""), int(pd.Timestamp(p.ts).value))
+
+
+def _frame(table: str, items: Sequence[Any]) -> pd.DataFrame:
+    return {"news": news_frame, "macro": macro_frame, "flow": flow_frame}[table](items)
+
+
+def _stored_keys(store: FlowStore, table: str, items: Sequence[SideItem]) -> set[ItemKey]:
+    start = min(_ts(p) for p in items)
+    end = max(_ts(p) for p in items) + timedelta(microseconds=1)
+    if table == "news":  # all symbols: an item's key is its id
+        frame = store.read("news", None, start, end)
+        return {(str(i), "", int(t.value)) for i, t in zip(frame["id"], frame["ts"], strict=True)}
+    stored: set[ItemKey] = set()
+    for name in sorted({k[0] for k in map(_key, items)}):
+        frame = store.read(table, name, start, end)
+        kinds = frame["kind"] if table == "flow" else [""] * len(frame)
+        stored |= {(name, str(k), int(t.value)) for k, t in zip(kinds, frame["ts"], strict=True)}
+    return stored
 
 
 @dataclass
@@ -103,10 +134,10 @@ class SideFeed:
         self._next: dict[str, datetime | None] = dict.fromkeys(names)
         self.stats: dict[str, PollStats] = {n: PollStats() for n in names}
 
-    def poll_due(self) -> list[FlowPoint]:
+    def poll_due(self) -> list[SideItem]:
         """Poll every poller whose time has come; store and return the items new to the store."""
         now = require_utc("SideFeed", "clock.now()", self.clock.now())
-        out: list[FlowPoint] = []
+        out: list[SideItem] = []
         for poller in self.pollers:
             due = self._next[poller.name]
             if due is not None and now < due:
@@ -127,26 +158,19 @@ class SideFeed:
             out += new
         return out
 
-    def _store_new(self, items: Sequence[FlowPoint], *, look_up: bool) -> list[FlowPoint]:
-        unique = list({_key(p): p for p in items}.values())
-        if not unique:
-            return []
-        if not look_up:  # a cursor's items are new by construction
-            self.store.write("flow", flow_frame(unique))
-            return unique
-        start = min(p.ts for p in unique)
-        end = max(p.ts for p in unique) + timedelta(microseconds=1)
-        stored: set[FlowKey] = set()
-        for symbol in sorted({p.symbol for p in unique}):
-            frame = self.store.read("flow", symbol, start, end)
-            stored |= {
-                (symbol, str(k), int(t.value))
-                for k, t in zip(frame["kind"], frame["ts"], strict=True)
-            }
-        new = [p for p in unique if _key(p) not in stored]
-        if new:
-            self.store.write("flow", flow_frame(new))
-        return new
+    def _store_new(self, items: Sequence[SideItem], *, look_up: bool) -> list[SideItem]:
+        out: list[SideItem] = []
+        for table in ("flow", "news", "macro"):
+            unique = list({_key(p): p for p in items if _table(p) == table}.values())
+            if not unique:
+                continue
+            if look_up:  # (a cursor's items are new by construction)
+                stored = _stored_keys(self.store, table, unique)
+                unique = [p for p in unique if _key(p) not in stored]
+            if unique:
+                self.store.write(table, _frame(table, unique))
+            out += unique
+        return out
 
     def hand_to(self, worker: Any) -> int:
         """Poll what is due and pass the new items to ``worker.on_polled`` (a ``FeedWorker``)."""

@@ -116,12 +116,14 @@ def venue_source(
     urls = {"public": feed_url} if feed_url else None
     source = CcxtSource.from_settings(settings.ccxt, api_urls=urls, clock=clock.now)
     markets = ccxt_markets(symbols, list(source.exchange.load_markets()))
-    side = _print_feed(source.exchange, markets, window, store, clock)
+    closers: list[Callable[[], None]] = []
+    news = _news_pollers(settings, window, closers)
+    side = _print_feed(source.exchange, markets, window, store, clock, news)
 
     def bars(resume_after: Mapping[str, datetime | None]) -> VenueBars:
         return VenueBars(source, markets, clock.now, resume_after=resume_after)
 
-    return VenueSource(bars, live_closes, side)
+    return VenueSource(bars, live_closes, side, closers)
 
 
 def _ib_source(settings, window, symbols, store, clock) -> VenueSource:  # type: ignore[no-untyped-def]
@@ -134,8 +136,10 @@ def _ib_source(settings, window, symbols, store, clock) -> VenueSource:  # type:
     closers: list[Callable[[], None]] = []
     side, prints = None, None
     source = IBSource(settings.ib, clock=clock.now)
-    if asset_class is AssetClass.STOCKS:
-        side, prints = _stock_flow_feed(settings, window, symbols, store, clock, closers, source)
+    news = _news_pollers(settings, window, closers)
+    if asset_class is AssetClass.STOCKS or news:
+        side, prints = _stock_flow_feed(settings, window, symbols, store, clock, closers, source,
+                                        news)  # fmt: skip
 
     def bars(resume_after: Mapping[str, datetime | None]) -> IBBars:
         return IBBars(source, symbols, asset_class, clock.now, resume_after=resume_after)
@@ -150,7 +154,31 @@ def _ib_source(settings, window, symbols, store, clock) -> VenueSource:  # type:
     return VenueSource(bars, ib_closes, side, closers, wrap)
 
 
-def _stock_flow_feed(settings, window, symbols, store, clock, closers, source):  # type: ignore[no-untyped-def]  # noqa: E501
+def _news_pollers(settings: Settings, window: WindowSpec, closers: list) -> list[object]:  # type: ignore[type-arg]
+    """Headlines (``live_news.rss_urls``) and the class's Fear & Greed (``live_news.fear_greed``)
+    when the model reads them, on a bounded client (a poll runs on the bar loop)."""
+    from app.live.news_pollers import FearGreedPoller, NewsFeedPoller
+    from app.sources.http import HttpClient, HttpPolicy
+
+    cfg, spec = settings.live_news, window.spec
+    fear_greed = cfg.fear_greed and bool(spec.fear_greed_series)
+    if not (cfg.rss_urls and spec.news_names) and not fear_greed:
+        return []
+    client = HttpClient(HttpPolicy(timeout_s=5.0, retries=0))
+    closers.append(client.close)
+    pollers: list[object] = []
+    if cfg.rss_urls and spec.news_names:
+        every = timedelta(minutes=cfg.news_every_minutes)
+        pollers.append(NewsFeedPoller(client, cfg.rss_urls, every=every))
+    if fear_greed:
+        crypto = spec.asset_class is AssetClass.CRYPTO
+        base = cfg.alternative_me_base_url if crypto else cfg.cnn_base_url
+        every = timedelta(minutes=cfg.fear_greed_every_minutes)
+        pollers.append(FearGreedPoller(client, spec.asset_class, base, every=every))
+    return pollers
+
+
+def _stock_flow_feed(settings, window, symbols, store, clock, closers, source, news=()):  # type: ignore[no-untyped-def]  # noqa: E501
     """FINRA's daily off-exchange volume (``dark_pool_ratio``) from the warm-up's first day,
     the weekly ATS file (``inst_volume``) when ``flow.ats_file`` names one, and IB's
     tick-by-tick prints (``trade_print`` / ``block_trade``) on ``source``'s connection; polled
@@ -166,7 +194,7 @@ def _stock_flow_feed(settings, window, symbols, store, clock, closers, source): 
     start = clock.now() - timedelta(
         days=warmup_days(warmup_bars(window), AssetClass.STOCKS)
     )  # the warm-up's IB look-back
-    pollers: list[object] = []
+    pollers: list[object] = list(news)  # headlines and Fear & Greed (any class)
     if "dark_pool_ratio" in kinds:
         # bounded: a poll runs on the bar loop, and FINRA down must not hold a bar close
         client = HttpClient(HttpPolicy(timeout_s=5.0, retries=0))
@@ -177,7 +205,8 @@ def _stock_flow_feed(settings, window, symbols, store, clock, closers, source): 
     if "inst_volume" in kinds and flow.ats_file:
         pollers.append(AtsWeeklyPoller(flow.ats_file, symbols))
     prints = None
-    if kinds & {"trade_print", "block_trade"} and flow.ib_prints:
+    stocks = window.spec.asset_class is AssetClass.STOCKS
+    if stocks and kinds & {"trade_print", "block_trade"} and flow.ib_prints:
         rule = BlockRule(measure="size", percentile=flow.block_percentile, floor=flow.block_floor)
         prints = IBPrintPoller(source, symbols, clock.now, rule=rule,
                                backfill=timedelta(minutes=flow.prints_backfill_minutes),
@@ -193,13 +222,14 @@ def _stock_flow_feed(settings, window, symbols, store, clock, closers, source): 
     return SideFeed(pollers, store, ReplayClock(start)), prints  # type: ignore[arg-type]
 
 
-def _print_feed(exchange, markets, window, store, clock) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501
+def _print_feed(exchange, markets, window, store, clock, news=()) -> SideFeed | None:  # type: ignore[no-untyped-def]  # noqa: E501
     """The venue's public trade prints (trade_print / block_trade events), polled every minute
-    per market from the warm-up's start, when the model reads flow features built from them."""
+    per market from the warm-up's start, when the model reads flow features built from them;
+    beside them the ``news`` pollers."""
     from app.live.side_feed import CcxtPrintPoller
 
-    if not window.spec.flow_kinds & {"trade_print", "block_trade"}:
-        return None
-    since = clock.now() - (warmup_bars(window) + 1) * BAR_INTERVAL
-    pollers = [CcxtPrintPoller(exchange, m, since=since) for m in markets.values()]
-    return SideFeed(pollers, store, clock)
+    pollers: list[object] = list(news)
+    if window.spec.flow_kinds & {"trade_print", "block_trade"}:
+        since = clock.now() - (warmup_bars(window) + 1) * BAR_INTERVAL
+        pollers += [CcxtPrintPoller(exchange, m, since=since) for m in markets.values()]
+    return SideFeed(pollers, store, clock) if pollers else None  # type: ignore[arg-type]
