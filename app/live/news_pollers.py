@@ -31,8 +31,9 @@ from app.types import AssetClass, MacroPoint, NewsItem
 
 
 class NewsFeedPoller:
-    """The entries of RSS / Atom feeds published by ``now`` and not handed over yet. A feed
-    that is down is skipped for this poll (the others are read); all down: unavailable."""
+    """The entries of RSS / Atom feeds published by ``now``; ``SideFeed`` hands over only those
+    the store does not hold (``cursor = False``), so nothing is remembered here. A feed that is
+    down is skipped for this poll (the others are read); all down: unavailable."""
 
     def __init__(
         self,
@@ -51,7 +52,6 @@ class NewsFeedPoller:
         self.name = "news_rss"
         self.cursor = False  # a restarted feed re-reads old entries: looked up in the store
         self.needs_bars = False
-        self.seen: set[str] = set()  # ids handed over by this process
 
     def poll(self, now: datetime, store: FlowStore) -> SideBatch[NewsItem]:
         batch: SideBatch[NewsItem] = SideBatch("rss:" + ",".join(self.urls))
@@ -63,12 +63,11 @@ class NewsFeedPoller:
                 down.append(exc)
                 continue
             later = [i for i in got.items if i.published_at > now]  # asked again next poll
-            got.items = [i for i in got.items if i.published_at <= now and i.id not in self.seen]
+            got.items = [i for i in got.items if i.published_at <= now]
             batch.extend(got)
             batch.rejected["published_after_now"] += len(later)
         if len(down) == len(self.urls):
             raise down[0]
-        self.seen.update(i.id for i in batch.items)
         return batch
 
 
