@@ -102,6 +102,7 @@ class FeedActor:
         self.ready = self.data is not None  # a venue feed: once its warm-up is done
         self._stop = False
         self._wake: Callable[[], None] | None = None  # sets the running venue loop's stop
+        self._in_flight: list[Any] = []  # sends not yet known to be delivered (no wait_sink)
         self._send(self.worker.restore())
 
     def _scorer(self, window: WindowSpec) -> Any:
@@ -117,11 +118,24 @@ class FeedActor:
         return HeadlineScorer(model, self.data.assets, window.impact_model)
 
     def _send(self, closes: list[BarClose]) -> None:
-        if self.sink is not None:
-            for close in closes:
-                sent = self.sink.on_close.remote(close)
-                if self.config.wait_sink:
-                    _wait(sent)
+        """Send in order; without ``wait_sink`` the sends stay in flight until a checkpoint
+        is due (a checkpoint must never pass a close the sink may not have received)."""
+        if self.sink is None:
+            return
+        for close in closes:
+            sent = self.sink.on_close.remote(close)
+            if self.config.wait_sink:
+                _wait(sent)
+            else:
+                self._in_flight.append(sent)
+        if self.worker.checkpoint_due:
+            self._delivered()
+
+    def _delivered(self) -> None:
+        """Wait until the sink has taken every close sent so far."""
+        sent, self._in_flight = self._in_flight, []
+        for ref in sent:
+            _wait(ref)
 
     def run(self, max_items: int | None = None) -> dict[str, Any]:
         """Stream the source from the worker's resume point to its end (or ``max_items``; a
@@ -133,6 +147,7 @@ class FeedActor:
             if (max_items is not None and k >= max_items) or self._stop:
                 break
             self._send(self.worker.on_item(item))
+        self._delivered()
         self.worker.close()
         return self.stats()
 
@@ -160,6 +175,7 @@ class FeedActor:
         return ray.get_runtime_context().get_node_id()
 
     def checkpoint(self) -> None:
+        self._delivered()
         self.worker.checkpoint()
 
 
@@ -202,6 +218,7 @@ async def _run_venue(actor: FeedActor) -> dict[str, Any]:
         for close_source in source.closers:
             with contextlib.suppress(Exception):
                 close_source()
+    actor._delivered()
     actor.worker.close()
     return actor.stats()
 

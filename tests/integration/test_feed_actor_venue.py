@@ -28,10 +28,11 @@ class _Sink:
         self.on_close = SimpleNamespace(remote=self._take)
         self._then = on_close
 
-    def _take(self, close) -> None:  # type: ignore[no-untyped-def]
+    def _take(self, close) -> SimpleNamespace:  # type: ignore[no-untyped-def]
         self.closes.append(close)
         if self._then is not None:
             self._then(close)
+        return SimpleNamespace(result=lambda: None)  # a delivered DeploymentResponse
 
 
 def test_a_venue_feed_warms_up_trades_then_resumes_after_its_checkpoint(tmp_path) -> None:
