@@ -10,7 +10,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.models.registry import VersionInfo
 from app.serve.state import SignalStatus
@@ -50,8 +50,20 @@ class _In(BaseModel):
 # ------------------------------------------------------------------ requests
 
 
+def _printable(reason: str) -> str:
+    """The risk engine's rule (``str.strip()``, which also strips control characters such as
+    ``\\x1f`` that pydantic's whitespace strip keeps): a 422 here, not a 500 there."""
+    if not reason.strip():
+        raise ValueError(f"reason={reason!r}: give a non-empty reason")
+    return reason.strip()
+
+
 class HaltIn(_In):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        AfterValidator(_printable),
+    ]
 
 
 class ReducingIn(_In):
