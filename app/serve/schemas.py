@@ -50,19 +50,19 @@ class _In(BaseModel):
 # ------------------------------------------------------------------ requests
 
 
-def _printable(reason: str) -> str:
-    """The risk engine's rule (``str.strip()``, which also strips control characters such as
-    ``\\x1f`` that pydantic's whitespace strip keeps): a 422 here, not a 500 there."""
-    if not reason.strip():
+def _non_blank(reason: str) -> str:
+    """Stripped by the risk engine's rule (``str.strip()``, which also removes control
+    characters such as ``\\x1f`` that pydantic's ``strip_whitespace`` keeps): a blank reason
+    is a 422 here, not a 500 in the engine."""
+    stripped = reason.strip()
+    if not stripped:
         raise ValueError(f"reason={reason!r}: give a non-empty reason")
-    return reason.strip()
+    return stripped
 
 
 class HaltIn(_In):
     reason: Annotated[
-        str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
-        AfterValidator(_printable),
+        str, StringConstraints(min_length=1, max_length=200), AfterValidator(_non_blank)
     ]
 
 

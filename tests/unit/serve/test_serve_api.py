@@ -181,6 +181,7 @@ def test_a_read_key_cannot_command(api: Api) -> None:
         ("GET", "/v1/equity", {"since": "yesterday"}, None, 422),
         ("GET", "/v1/stream", {"kinds": "gossip"}, None, 422),
         ("POST", "/v1/risk/halt", {}, {"reason": "   "}, 422),
+        ("POST", "/v1/risk/halt", {}, {"reason": "\x1f"}, 422),  # str.strip() removes it
         ("POST", "/v1/risk/halt", {}, {}, 422),
         ("POST", "/v1/risk/reducing", {}, {"on": "maybe"}, 422),
         ("POST", "/v1/risk/reducing", {}, {"on": True, "extra": 1}, 422),
