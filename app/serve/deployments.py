@@ -37,6 +37,21 @@ from app.models import registry
 from app.types import Signal
 
 CACHED_VERSIONS = 3
+# The replicas run their handlers on the replica's own event loop, not on a second loop in a
+# thread (Serve's default): one thread hop less per call. The handlers never block that loop
+# (the forward pass runs in a worker thread). Part of Serve's RAY_SERVE_THROUGHPUT_OPTIMIZED.
+REPLICA_OPTIONS: dict[str, Any] = {
+    "num_cpus": 0,
+    "runtime_env": {
+        "env_vars": {
+            "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+            "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+            "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
+            "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+            "RAY_SERVE_LOG_TO_STDERR": "0",
+        }
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +135,7 @@ class ModelServer:
         return [tuple(next(answers) for _ in b.windows) for b in bars]
 
 
-@serve.deployment(max_ongoing_requests=256, ray_actor_options={"num_cpus": 0})
+@serve.deployment(max_ongoing_requests=256, ray_actor_options=REPLICA_OPTIONS)
 class ModelDeployment(ModelServer):
     """The Model deployment (batched over tickers and callers)."""
 
@@ -133,7 +148,7 @@ class ModelDeployment(ModelServer):
         return await asyncio.to_thread(self.predict_bars, bars)
 
 
-@serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options={"num_cpus": 0})
+@serve.deployment(num_replicas=1, max_ongoing_requests=64, ray_actor_options=REPLICA_OPTIONS)
 class RiskDeployment:
     """The Risk deployment: one replica, one account's deterministic engine. Its methods do
     not await, so a bar's decisions and an operator command never interleave."""
