@@ -109,15 +109,16 @@ class _Worker:
                 "the Ray / Serve graph worker is app.worker_serve.run_live_serve (the CLI's "
                 "`live --address` calls it)"
             )
-        model = _promoted(settings.registry_dir)
         if opts.venue != "paper":
             _check_live_allowed(opts)
         if opts.replay:
-            data, asset_class = _load(opts)
+            data, asset_class = _load(opts, settings.registry_dir)
+            model = _promoted(settings.registry_dir, asset_class)
             classes = {s: asset_class for s in data.symbols(asset_class)}
             bars_from = _replay_start(data.bars, opts.replay_from)
             clock: ReplayClock | WallClock = ReplayClock(bars_from)
         else:  # the venue's bars as they close, for the tickers the model was trained on
+            model = _promoted(settings.registry_dir, opts.asset_class)
             asset_class = WindowSpec.from_bundle(model.bundle).spec.asset_class
             classes = {s: asset_class for s in model.bundle.symbols}
             clock = WallClock()
@@ -314,7 +315,7 @@ class _Worker:
 
     def _maybe_swap(self, session: TradingSession) -> None:
         """A promotion since the last bar: serve that version from this bar on."""
-        current = registry.promoted_version(self.settings.registry_dir)
+        current = registry.promoted_version(self.settings.registry_dir, "price", session.calendar)
         if current is not None and current != session.model.version:
             try:
                 session.swap_model(SignalModel.load(self.settings.registry_dir, current))
@@ -359,13 +360,16 @@ def _panel_side(opts: LiveOptions, settings: Settings):  # type: ignore[no-untyp
     )
 
 
-def _promoted(registry_dir: Path) -> SignalModel:
-    if registry.promoted_version(registry_dir) is None:
+def _promoted(registry_dir: Path, asset_class: AssetClass | None = None) -> SignalModel:
+    """The promoted price model (of ``asset_class``: that class's pointer); exit 2 if none."""
+    version = registry.promoted_version(registry_dir, "price", asset_class)
+    if version is None:
+        of = f" for {AssetClass(asset_class).value}" if asset_class else ""
         raise InputError(
-            f"no promoted model in {registry_dir}: run `make run` (or walkforward, then "
+            f"no promoted model{of} in {registry_dir}: run `make run` (or walkforward, then "
             "`python -m app models promote VERSION`) first"
         )
-    return SignalModel.promoted(registry_dir)
+    return SignalModel.load(registry_dir, version)
 
 
 def _check_live_allowed(opts: LiveOptions) -> None:
@@ -381,15 +385,19 @@ def _check_live_allowed(opts: LiveOptions) -> None:
         )
 
 
-def _load(opts: LiveOptions):  # type: ignore[no-untyped-def]
-    """The recording (``app.live.replay``) and the asset class to trade from it."""
+def _load(opts: LiveOptions, registry_dir: Path | None = None):  # type: ignore[no-untyped-def]
+    """The recording (``app.live.replay``) and the asset class to trade from it: ``--asset-class``,
+    else the first of the recording's classes with a promoted model (else its first class)."""
     from app.live.replay import load_replay
 
     if len(opts.replay) != 1:
         raise InputError(f"--replay: one file, folder or simulator folder, got {opts.replay}")
     data = load_replay(opts.replay[0], opts.asset_class)
-    asset_class = opts.asset_class or data.classes[0]
-    return data, AssetClass(asset_class)
+    if opts.asset_class:
+        return data, AssetClass(opts.asset_class)
+    served = registry.promoted_versions(registry_dir) if registry_dir is not None else {}
+    ready = [c for c in data.classes if AssetClass(c) in served]
+    return data, AssetClass((ready or list(data.classes))[0])
 
 
 class _FeedReplay:
@@ -453,7 +461,8 @@ def research_live_step(
     the data the model never saw (its walk-forward's last test window; the last ``fraction``
     of the series when the version records none) for at most ``duration_s``; returns the
     summary (``{"skipped": why}`` when the model's windows cannot be built here)."""
-    if registry.promoted_version(settings.registry_dir) is None:
+    asset_class = registry.version_asset_class(settings.registry_dir, version)
+    if registry.promoted_version(settings.registry_dir, "price", asset_class) is None:
         registry.promote(settings.registry_dir, version)
     from app.live.replay import load_replay
 
@@ -462,6 +471,7 @@ def research_live_step(
     opts = LiveOptions(
         out=out,
         replay=(sim_folder,),
+        asset_class=asset_class,
         speed=speed,
         duration_s=duration_s,
         port=0,

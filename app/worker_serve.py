@@ -32,9 +32,9 @@ from app.config import Settings, load_settings
 from app.errors import InputError
 from app.live.records import write_records
 from app.types import BAR_INTERVAL, AssetClass
-from app.worker import LiveOptions, _load, _promoted, _replay_start
+from app.worker import LiveOptions, _promoted
+from app.worker_classes import APP_NAME, ClassGraph, api_urls, combined_summary, replay_graphs
 
-APP_NAME = "signal"
 STORE_EVERY = 288  # bars per store write, as the plain worker (one DuckDB write costs ~30 ms)
 # the feed actor's stats the summary carries (side_polls: per flow poller, venue feeds)
 FEED_STATS = (
@@ -47,7 +47,6 @@ def run_live_serve(opts: LiveOptions, settings: Settings | None = None) -> dict[
     if not opts.address:
         raise InputError("--address: give local, auto, ray://HOST:PORT or IP:PORT")
     settings = settings or (load_settings(opts.config) if opts.config else load_settings())
-    model = _promoted(settings.registry_dir)
     if opts.venue != "paper":
         raise InputError(
             f"--venue {opts.venue} with --address: the Serve graph's execution actor trades "
@@ -56,36 +55,31 @@ def run_live_serve(opts: LiveOptions, settings: Settings | None = None) -> dict[
     if not opts.serve_api:
         raise InputError("--no-api: with --address the Serve app is the loop; drop one of them")
     if opts.replay:
-        data, asset_class = _load(opts)
-        classes = {s: asset_class for s in data.symbols(asset_class)}
-        start: datetime | None = _replay_start(data.bars, opts.replay_from)
-        trade_from = start
+        graphs = replay_graphs(opts, settings)
     else:  # the venue's bars as they close, for the tickers the model was trained on
         from app.live.window_spec import WindowSpec
 
         if opts.replay_from is not None:
             raise InputError("--replay-from: without --replay there is nothing to replay")
-        asset_class = WindowSpec.from_bundle(model.bundle).spec.asset_class
-        classes = {s: asset_class for s in model.bundle.symbols}
-        start = None  # the graph's clocks are the wall clock
+        model = _promoted(settings.registry_dir, opts.asset_class)
+        asset_class = AssetClass(WindowSpec.from_bundle(model.bundle).spec.asset_class)
         trade_from = datetime.now(UTC) - 2 * BAR_INTERVAL  # the newest closed bar trades
+        # the graph's clocks are the wall clock (start None)
+        graphs = [ClassGraph(asset_class, model, tuple(model.bundle.symbols), None, trade_from)]
+    graphs = [g.placed(opts.out, several=len(graphs) > 1) for g in graphs]
     opts.out.mkdir(parents=True, exist_ok=True)
-    return _ServeWorker(opts, settings, model, classes, asset_class, start, trade_from).run()
+    return _ServeWorker(opts, settings, graphs).run()
 
 
 class _ServeWorker:
-    def __init__(self, opts, settings, model, classes, asset_class, start, trade_from) -> None:  # type: ignore[no-untyped-def]  # noqa: E501
+    def __init__(self, opts: LiveOptions, settings: Settings, graphs: list[ClassGraph]) -> None:
         self.venue = not opts.replay  # the feed actor polls the venue (replay: start is set)
         # a venue feed times --duration itself, from the end of its warm-up (as the plain
         # worker); the driver's _wait then only waits for it or a signal
         self.feed_duration = opts.duration_s if self.venue else None
         self.opts = replace(opts, duration_s=None) if self.venue else opts
         self.settings = settings
-        self.model = model
-        self.classes = classes
-        self.asset_class = AssetClass(asset_class)
-        self.start = start
-        self.trade_from = trade_from
+        self.graphs = graphs
         self.stop = threading.Event()
 
     def run(self) -> dict[str, object]:
@@ -95,8 +89,8 @@ class _ServeWorker:
         opts = self.opts
         owned = _connect(opts.address)
         actors: list[Any] = []
-        deployed = False
-        retrain = None  # the --retrain-every hook (app/pipeline/retrain_hook.py)
+        deployed: list[str] = []
+        hooks: dict[AssetClass, Any] = {}  # the --retrain-every hooks (retrain_hook.py)
         t0 = time.monotonic()
         try:
             port = opts.port or _free_port()
@@ -104,40 +98,70 @@ class _ServeWorker:
                 http_options={"host": "127.0.0.1", "port": port},
                 logging_config={"enable_access_log": False},
             )
-            handle = serve.run(self._app(port), name=APP_NAME, route_prefix="/")
-            deployed = True
-            urls = {"api": f"http://127.0.0.1:{port}"}
-            urls["docs"] = urls["api"] + "/docs"
-            opts.announce(f"signal API: {urls['api']}  (OpenAPI: {urls['docs']}; Ray Serve)")
-            store, feed = self._feed(handle)
-            actors += [a for a in (feed, store) if a is not None]
-            retrain = self._retrain(store, handle)
-            reason, stats = self._wait(feed, t0, retrain)
-            reason = stats.get("stopped") or reason  # "duration": the venue feed's own timer
-            if opts.flatten_on_exit:
-                handle.flatten.remote("flatten_on_exit").result()
-            records = handle.records.remote().result()
-            fill_rows = handle.fill_rows.remote().result()
-            report = handle.report.remote().result()
-            handle.stop.remote().result()
+            handles = {}
+            for g in self.graphs:
+                handles[g.asset_class] = serve.run(
+                    self._app(port, g), name=g.app_name, route_prefix=g.route_prefix
+                )
+                deployed.append(g.app_name)
+            urls = api_urls(port, self.graphs)
+            for g in self.graphs:
+                api = urls["api"] if len(self.graphs) == 1 else urls[f"api_{g.asset_class.value}"]
+                opts.announce(f"signal API: {api}  (OpenAPI: {api}/docs; Ray Serve)")
+            store = self._store()
+            if store is not None:
+                actors.append(store)
+            feeds = {}
+            for g in self.graphs:
+                feeds[g.asset_class] = self._feed(g, store, handles[g.asset_class])
+                actors.append(feeds[g.asset_class])
+                hook = self._retrain(g, store, handles[g.asset_class])
+                if hook is not None:
+                    hooks[g.asset_class] = hook
+            reason, stats = self._wait(feeds, t0, hooks)
+            results = {}
+            for g in self.graphs:
+                handle = handles[g.asset_class]
+                if opts.flatten_on_exit:
+                    handle.flatten.remote("flatten_on_exit").result()
+                records = handle.records.remote().result()
+                fill_rows = handle.fill_rows.remote().result()
+                report = handle.report.remote().result()
+                handle.stop.remote().result()
+                results[g.asset_class] = (records, fill_rows, report)
             if store is not None:
                 ray.get(store.close.remote())
         finally:
-            if retrain is not None:
-                retrain.close()
+            for hook in hooks.values():
+                hook.close()
             for actor in actors:
                 with contextlib.suppress(Exception):
                     ray.kill(actor, no_restart=True)
-            if deployed:
+            for name in deployed:
                 with contextlib.suppress(Exception):
-                    serve.delete(APP_NAME)
+                    serve.delete(name)
             if owned:
                 with contextlib.suppress(Exception):
                     serve.shutdown()
                 ray.shutdown()
-        files = write_records(records, fill_rows, opts.out)
-        summary: dict[str, object] = {
-            "stopped": reason,
+        seconds = round(time.monotonic() - t0, 3)
+        parts = {}
+        for g in self.graphs:
+            records, fill_rows, report = results[g.asset_class]
+            part = self._summary(g, records, fill_rows, report, stats[g.asset_class])
+            part["stopped"] = stats[g.asset_class].get("stopped") or reason  # a venue's timer
+            if g.asset_class in hooks:
+                part["retrain"] = hooks[g.asset_class].summary()
+            parts[g.asset_class.value] = part
+        summary = combined_summary(parts, opts, urls, seconds)
+        (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        return summary
+
+    def _summary(self, g: ClassGraph, records, fill_rows, report, stats) -> dict[str, object]:  # type: ignore[no-untyped-def]  # noqa: ANN001, E501
+        """One class's part of the summary; writes its --out files."""
+        opts = self.opts
+        files = write_records(records, fill_rows, g.out)
+        return {
             "model_version": report["model_version"],
             "venue": opts.venue,
             "address": opts.address,
@@ -149,17 +173,11 @@ class _ServeWorker:
             "final_equity": records.equity[-1].equity if records.equity else opts.initial_equity,
             "risk_state": report["risk_state"],
             "errors": report["errors"] + records.errors + stats.get("errors", []),
-            "seconds": round(time.monotonic() - t0, 3),
-            "urls": urls,
             "files": files,
             "feed": {k: stats[k] for k in FEED_STATS if k in stats},
         }
-        if retrain is not None:
-            summary["retrain"] = retrain.summary()
-        (opts.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        return summary
 
-    def _app(self, port: int):  # type: ignore[no-untyped-def]
+    def _app(self, port: int, g: ClassGraph):  # type: ignore[no-untyped-def]
         from app.serve.auth import resolve_keys
         from app.serve.graph import build_app
 
@@ -167,60 +185,71 @@ class _ServeWorker:
         settings = resolve_keys(
             self.settings.model_copy(update={"api": api}), announce=self.opts.announce
         )
+        self.settings = settings  # one generated key serves every class's app
         return build_app(
             settings,
-            asset_classes=self.classes,
-            calendar=self.asset_class,
-            state_dir=self.opts.out,
-            replay_start=self.start,
-            trade_from=self.trade_from,
+            asset_classes=g.classes,
+            calendar=g.asset_class,
+            state_dir=g.out,
+            replay_start=g.start,
+            trade_from=g.trade_from,
             initial_equity=self.opts.initial_equity,
         )
 
-    def _feed(self, handle):  # type: ignore[no-untyped-def]
-        """The store owner (DuckDB) and the class's feed actor, sending to ``handle``: the
-        replay, or the venue's bars (``--feed-url``) with their flow pollers."""
+    def _store(self):  # type: ignore[no-untyped-def]
+        """The store owner (DuckDB: one writer for every class's feed), or None (QuestDB:
+        each feed actor writes over ILP itself)."""
+        import ray
+
+        from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor
+
+        url = self._store_url()
+        if not url.startswith("duckdb"):
+            return None
+        return ray.remote(StoreActor).options(**STORE_ACTOR_OPTIONS, num_cpus=0).remote(url)
+
+    def _store_url(self) -> str:
+        return self.opts.store or f"duckdb:///{self.opts.out / 'bars.db'}"
+
+    def _feed(self, g: ClassGraph, store, handle):  # type: ignore[no-untyped-def]
+        """The class's feed actor, sending to ``handle``: the replay, or the venue's bars
+        (``--feed-url``) with their flow pollers."""
         import ray
 
         from app.actors.feed_actor import FeedActor, FeedConfig
-        from app.actors.store_actor import STORE_ACTOR_OPTIONS, StoreActor
         from app.live.venue_feeds import warmup_batch
         from app.live.window_spec import WindowSpec
 
         opts = self.opts
-        url = opts.store or f"duckdb:///{opts.out / 'bars.db'}"
-        store = None
-        if url.startswith("duckdb"):  # one writer: the store actor owns the file
-            store = ray.remote(StoreActor).options(**STORE_ACTOR_OPTIONS, num_cpus=0).remote(url)
-        window = WindowSpec.from_bundle(self.model.bundle)
+        window = WindowSpec.from_bundle(g.model.bundle)
         venue = {  # the plain worker's: one store write for the warm-up, then one per poll
             "settings": self.settings,
             "feed_url": opts.feed_url,
             "duration_s": self.feed_duration,
-            "store_every": warmup_batch(window, list(self.classes)),
+            "store_every": warmup_batch(window, list(g.symbols)),
         }
         config = FeedConfig(
-            asset_class=self.asset_class.value,
+            asset_class=g.asset_class.value,
             replay=None if self.venue else str(opts.replay[0]),
-            checkpoint_dir=str(opts.out / "checkpoints"),
-            symbols=tuple(self.classes),
-            store_url=None if store is not None else url,
+            checkpoint_dir=str(g.out / "checkpoints"),
+            symbols=g.symbols,
+            store_url=None if store is not None else self._store_url(),
             speed=opts.speed,
             wait_sink=True,
             registry_dir=str(self.settings.registry_dir),
             **(venue if self.venue else {"store_every": STORE_EVERY}),
         )
-        feed = (
+        return (
             ray.remote(FeedActor)
             .options(**feed_actor_options(opts.feed_resource), name=feed_actor_name(config))
             .remote(config, window, store, handle)
         )
-        return store, feed
 
-    def _retrain(self, store, handle):  # type: ignore[no-untyped-def]
-        """The ``--retrain-every`` hook (None without the flag): it reads the bars through the
-        store actor (or the QuestDB store the feed writes to), runs the retrain as a Ray task
-        and promotes a better candidate through the ingress, as ``POST /v1/models/promote``."""
+    def _retrain(self, g: ClassGraph, store, handle):  # type: ignore[no-untyped-def]
+        """The class's ``--retrain-every`` hook (None without the flag): it reads the bars
+        through the store actor (or the QuestDB store the feed writes to), runs the retrain as
+        a Ray task and promotes a better candidate through the class's ingress, as
+        ``POST /v1/models/promote``."""
         if self.opts.retrain_every_s is None:
             return None
         import ray
@@ -232,32 +261,42 @@ class _ServeWorker:
         if store is not None:
             reader: Any = RemoteStore(store, ray.get(store.store_url.remote()))
         else:
-            reader = open_store(self.opts.store)
+            reader = open_store(self._store_url())
         return retrain_hook(
-            self.opts, self.settings, self.model, reader, self.classes, self.asset_class,
-            promote=lambda version: handle.promote.remote(version).result(),
+            replace(self.opts, out=g.out), self.settings, g.model, reader, g.classes,
+            g.asset_class, promote=lambda version: handle.promote.remote(version).result(),
         )  # fmt: skip
 
-    def _wait(self, feed, t0: float, retrain=None) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
-        """Until the replay ends, ``--duration`` passes, or SIGTERM / Ctrl-C; ticks the
-        ``--retrain-every`` hook with the market time of the feed's latest bar close. A
-        retrain running when the replay ends is waited for (its result in the summary)."""
+    def _wait(self, feeds, t0: float, hooks) -> tuple[str, dict]:  # type: ignore[no-untyped-def]
+        """Until every replay ends, ``--duration`` passes, or SIGTERM / Ctrl-C; ticks each
+        class's ``--retrain-every`` hook with the market time of its feed's latest bar close.
+        A retrain running when the replay ends is waited for (its result in the summary).
+        Returns the reason and each class's feed stats."""
         import ray
 
-        run = feed.run.remote()
+        runs = {c: feed.run.remote() for c, feed in feeds.items()}
         previous = _on_signals(self.stop)
-        first = self.start or self.trade_from  # a venue feed: the newest closed bar trades
-        ticker = _RetrainTicker(retrain, feed, first) if retrain is not None else None
+        tickers = {}
+        for g in self.graphs:
+            if g.asset_class in hooks:  # a venue feed: the newest closed bar trades
+                first = g.start or g.trade_from
+                tickers[g.asset_class] = _RetrainTicker(
+                    hooks[g.asset_class], feeds[g.asset_class], first
+                )
+        reason = "end_of_replay"
         try:
-            while True:
-                done, _ = ray.wait([run], timeout=0.25)
-                if ticker is not None:
-                    ticker.poll()
-                if done:
-                    reason = "end_of_replay"
-                    if ticker is not None:  # the last bar close ticks too; then its retrain
-                        ticker.poll(wait=True)
-                        ticker.hook.join()
+            pending = dict(runs)
+            while pending:
+                done, _ = ray.wait(list(pending.values()), timeout=0.25)
+                for cls in [c for c, ref in pending.items() if ref in done]:
+                    del pending[cls]
+                    if cls in tickers:  # the last bar close ticks too; then its retrain
+                        tickers[cls].poll(wait=True)
+                        tickers[cls].hook.join()
+                for cls in pending:
+                    if cls in tickers:
+                        tickers[cls].poll()
+                if not pending:
                     break
                 over = self.opts.duration_s is not None
                 if over and time.monotonic() - t0 >= self.opts.duration_s:
@@ -266,9 +305,10 @@ class _ServeWorker:
                     reason = "signal"
                 else:
                     continue
-                feed.stop.remote()
+                for cls in pending:
+                    feeds[cls].stop.remote()
                 break
-            return reason, ray.get(run, timeout=300)
+            return reason, {c: ray.get(ref, timeout=300) for c, ref in runs.items()}
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import load_settings
-from app.models.registry import list_versions, load_version, promoted_version
+from app.models.registry import list_versions, load_version, promoted_version, promoted_versions
 from app.pipeline.promote import promote_model
 
 
@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "registry": str(registry),
             "versions": [v.version for v in versions],
-            "promoted": promoted_version(registry),
+            "promoted": promoted_version(registry),  # the last promotion of any class
+            "promoted_by_class": {c.value: v for c, v in promoted_versions(registry).items()},
         }
     if args.action == "promote":
         return promote_model(registry, args.version).to_dict()

@@ -1,4 +1,4 @@
-"""Model registry: one folder per version, one ``PROMOTED`` pointer per kind of model.
+"""Model registry: one folder per version, ``PROMOTED`` pointers per kind of model.
 
 What the registry holds is told apart by ``kind``, each in its own folder of the registry dir:
 - ``price``: forecasting models, in the registry folder itself: ``weights.pt`` (state dict),
@@ -10,8 +10,11 @@ What the registry holds is told apart by ``kind``, each in its own folder of the
   folder; used through ``sentiment.model``, never promoted).
 
 The promoted version is the one in use: the signal service serves the promoted price model,
-news is scored with the promoted sentiment head. Writes go to a temporary folder renamed into
-place and the pointer is swapped atomically, so a reader never sees half of either.
+news is scored with the promoted sentiment head. A price model is trained for one asset
+class (its feature spec's), so each class has its own pointer, ``PROMOTED.<class>``, beside
+``PROMOTED`` (the last promotion of any class: what one-class and older registries read).
+Writes go to a temporary folder renamed into place and each pointer is swapped atomically, so
+a reader never sees half of either.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import numpy as np
 
 from app.errors import InputError
 from app.text.heads import CLASSES, LogisticHead
+from app.types import AssetClass
 
 if TYPE_CHECKING:
     from app.models.bundle import ModelBundle
@@ -112,24 +116,85 @@ def versions(registry_dir: str | Path, kind: Kind = "price") -> list[str]:
     )
 
 
-def promoted_version(registry_dir: str | Path, kind: Kind = "price") -> str | None:
-    """The version of ``kind`` in use, or None."""
+def promoted_version(
+    registry_dir: str | Path, kind: Kind = "price", asset_class: AssetClass | str | None = None
+) -> str | None:
+    """The version of ``kind`` in use, or None; with ``asset_class`` (price models only), the
+    one in use for that class: its own pointer, else ``PROMOTED`` when that version is of the
+    class (a registry written before the per-class pointers)."""
     root = kind_root(registry_dir, kind)
+    if asset_class is not None:
+        cls = _asset_class(asset_class, kind)
+        own = _read_pointer(root / f"{PROMOTED_FILE}.{cls.value}")
+        if own is not None:
+            return own
+        latest = promoted_version(registry_dir, kind)
+        if latest is not None and version_asset_class(registry_dir, latest) is cls:
+            return latest
+        return None
     for name in (PROMOTED_FILE, _LEGACY_POINTER.get(kind)):
         if name and (root / name).is_file():
-            return (root / name).read_text(encoding="utf-8").strip() or None
+            return _read_pointer(root / name)
     return None
 
 
+def promoted_versions(registry_dir: str | Path) -> dict[AssetClass, str]:
+    """The price version in use for each asset class that has one."""
+    found = {c: promoted_version(registry_dir, "price", c) for c in AssetClass}
+    return {c: v for c, v in found.items() if v is not None}
+
+
+def version_asset_class(registry_dir: str | Path, version: str) -> AssetClass | None:
+    """The asset class price ``version`` was trained for (its feature spec's; None: unrecorded)."""
+    spec = _read_json(version_dir(registry_dir, version) / "feature_spec.json")
+    value = spec.get("asset_class") if isinstance(spec, Mapping) else None
+    return AssetClass(value) if value else None
+
+
 def promote(registry_dir: str | Path, version: str, kind: Kind = "price") -> str:
-    """Make ``version`` the one in use (atomic pointer swap); return the previous one or ''."""
+    """Make ``version`` the one in use (atomic pointer swaps: a price version's class pointer,
+    then ``PROMOTED``); return the previous one of its class (price) or kind, or ''."""
     version_dir(registry_dir, version, kind)
-    previous = promoted_version(registry_dir, kind) or ""
-    pointer = kind_root(registry_dir, kind) / PROMOTED_FILE
-    tmp = pointer.with_suffix(".tmp")
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, pointer)  # a reader sees the old or the new pointer
+    root = kind_root(registry_dir, kind)
+    cls = version_asset_class(registry_dir, version) if kind == "price" else None
+    previous = promoted_version(registry_dir, kind, cls) or ""
+    if cls is not None:
+        _keep_class_of_latest(registry_dir, root)
+        _write_pointer(root / f"{PROMOTED_FILE}.{cls.value}", version)
+    _write_pointer(root / PROMOTED_FILE, version)
     return previous
+
+
+def _keep_class_of_latest(registry_dir: str | Path, root: Path) -> None:
+    """Give the version ``PROMOTED`` names its class pointer, if it has none yet (a registry
+    from before them): promoting another class must not take its promotion away."""
+    latest = promoted_version(registry_dir)
+    if latest is None or not (root / latest).is_dir():
+        return
+    cls = version_asset_class(registry_dir, latest)
+    if cls is not None and not (root / f"{PROMOTED_FILE}.{cls.value}").is_file():
+        _write_pointer(root / f"{PROMOTED_FILE}.{cls.value}", latest)
+
+
+def _asset_class(value: AssetClass | str, kind: Kind) -> AssetClass:
+    if kind != "price":
+        raise InputError(f"registry kind={kind!r}: only price models have a pointer per class")
+    try:
+        return AssetClass(value)
+    except ValueError:
+        raise InputError(f"asset_class={value!r}: expected crypto|stocks|forex") from None
+
+
+def _read_pointer(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return path.read_text(encoding="utf-8").strip() or None
+
+
+def _write_pointer(path: Path, version: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # a reader sees the old or the new pointer
 
 
 def write_version(
@@ -296,10 +361,14 @@ def load_version(registry_dir: str | Path, version: str) -> ModelBundle:
     )
 
 
-def load_promoted(registry_dir: str | Path) -> tuple[str, ModelBundle]:
-    version = promoted_version(registry_dir)
+def load_promoted(
+    registry_dir: str | Path, asset_class: AssetClass | str | None = None
+) -> tuple[str, ModelBundle]:
+    """The promoted price version (of ``asset_class``, when given), loaded."""
+    version = promoted_version(registry_dir, "price", asset_class)
     if version is None:
-        raise InputError(f"no promoted version in registry {registry_dir}")
+        of = f" for asset_class={AssetClass(asset_class).value!r}" if asset_class else ""
+        raise InputError(f"no promoted version{of} in registry {registry_dir}")
     return version, load_version(registry_dir, version)
 
 
@@ -314,8 +383,9 @@ def out_of_sample_start(registry_dir: str | Path, version: str) -> datetime | No
 
 
 def list_versions(registry_dir: str | Path) -> list[VersionInfo]:
-    """Complete price-model versions, oldest first."""
-    current = promoted_version(registry_dir)
+    """Complete price-model versions, oldest first; ``promoted``: in use for its class."""
+    current = set(promoted_versions(registry_dir).values())
+    current |= {promoted_version(registry_dir)} - {None}  # a version with no class recorded
     out = []
     for name in versions(registry_dir, "price"):
         path = Path(registry_dir) / name
@@ -328,7 +398,7 @@ def list_versions(registry_dir: str | Path) -> list[VersionInfo]:
                 created_at=meta.get("created_at", ""),
                 symbols=tuple(data["symbols"]),
                 metrics=_read_json(path / "metrics.json"),
-                promoted=name == current,
+                promoted=name in current,
             )
         )
     return sorted(out, key=lambda v: (v.created_at, v.version))

@@ -24,7 +24,7 @@ from app.serve.auth import HEADER, OPERATE, READ, AuthMiddleware, KeyChecker
 from app.serve.events import EventKind, Subscription, TooManySubscribers
 from app.serve.metrics import ApiMetrics, MetricsMiddleware
 from app.serve.state import SignalView
-from app.serve.view import LiveView, UnknownVersion
+from app.serve.view import LiveView, OtherAssetClass, UnknownVersion
 from app.types import OrderStatus
 
 Ticker = Annotated[str, Path(pattern=s.TICKER_PATTERN, description="a configured ticker")]
@@ -142,14 +142,19 @@ def build_api(view: LiveView, settings: Settings) -> FastAPI:
         "/models/promote",
         tags=["models"],
         dependencies=[OPERATE],
-        responses={404: {"description": "unknown version"}},
+        responses={
+            404: {"description": "unknown version"},
+            422: {"description": "a version of another asset class"},
+        },
     )
     async def promote(body: s.PromoteIn) -> s.PromotionOut:
-        """Serve another registry version from the next bar on."""
+        """Serve another registry version (of the account's asset class) from the next bar."""
         try:
             return s.PromotionOut.of(await view.promote(body.version))
         except UnknownVersion:
             raise HTTPException(404, f"unknown model version={body.version!r}") from None
+        except OtherAssetClass as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @v1.get("/feeds", tags=["feeds"])
     async def feeds() -> s.FeedsOut:

@@ -34,21 +34,20 @@ from app.config import RiskSettings
 from app.live.model import SignalModel, signal_of
 from app.live.stages import RiskCommand, RiskReply, RiskRequest, RiskStage, RiskStatus
 from app.models import registry
-from app.types import Signal
+from app.types import AssetClass, Signal
 
 CACHED_VERSIONS = 3
 # The replicas run their handlers on the replica's own event loop, not on a second loop in a
-# thread (Serve's default): one thread hop less per call. The handlers never block that loop
-# (the forward pass runs in a worker thread). Part of Serve's RAY_SERVE_THROUGHPUT_OPTIMIZED.
+# thread (Serve's default), and call other deployments from it: fewer thread hops per call.
+# The handlers are short (the forward pass runs in a worker thread). Both are part of Serve's
+# RAY_SERVE_THROUGHPUT_OPTIMIZED mode (its direct ingress is not used: the API stays on the
+# proxy's port).
 REPLICA_OPTIONS: dict[str, Any] = {
     "num_cpus": 0,
     "runtime_env": {
         "env_vars": {
             "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-            "RAY_SERVE_FREEZE_GC_ON_STARTUP": "1",
-            "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
-            "RAY_SERVE_LOG_TO_STDERR": "0",
         }
     },
 }
@@ -168,20 +167,24 @@ class RiskDeployment:
 
 class ServedModel:
     """The ``SignalSource`` the session awaits: one request per bar close to the Model
-    deployment, the version read from the registry pointer once per bar."""
+    deployment, the version read from the registry pointer of the account's asset class once
+    per bar (a promotion applies from the next bar on)."""
 
-    def __init__(self, handle: DeploymentHandle, registry_dir: Path, version: str) -> None:
+    def __init__(
+        self, handle: DeploymentHandle, registry_dir: Path, version: str, asset_class: AssetClass
+    ) -> None:
         self.handle = handle
         self.registry_dir = registry_dir
         self.version = version
+        self.asset_class = AssetClass(asset_class)
 
     async def signals(self, ts: datetime, windows: Mapping[str, np.ndarray]) -> dict[str, Signal]:
-        version = registry.promoted_version(self.registry_dir) or self.version
-        self.version = version
+        promoted = registry.promoted_version(self.registry_dir, "price", self.asset_class)
+        self.version = promoted or self.version
         if not windows:
             return {}
         answers = await self.handle.bar_signals.remote(
-            BarWindows(ts, tuple(windows.items()), version)
+            BarWindows(ts, tuple(windows.items()), self.version)
         )
         return {s.ticker: s for s in answers}
 

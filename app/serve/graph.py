@@ -125,7 +125,7 @@ class LiveIngress:
             calendar=calendar,
         )
         self.session = StagedSession(
-            model=ServedModel(model, Path(settings.registry_dir), version),
+            model=ServedModel(model, Path(settings.registry_dir), version, calendar),
             risk=Remote(risk),
             execution=Remote(self.execution),
             asset_classes=asset_classes,
@@ -240,11 +240,13 @@ def build_app(
     model_replicas: int = 1,
     trade_from: datetime | None = None,
 ) -> Application:
-    """The live graph over the promoted model version (``InputError`` when none is).
-    ``settings.api`` must already hold keys (``app.serve.auth.resolve_keys``)."""
-    version = registry.promoted_version(settings.registry_dir)
+    """The live graph of one account trading ``calendar``'s asset class, over that class's
+    promoted model version (``InputError`` when none is). ``settings.api`` must already hold
+    keys (``app.serve.auth.resolve_keys``)."""
+    version = registry.promoted_version(settings.registry_dir, "price", calendar)
     if version is None:
-        raise InputError(f"no promoted model in {settings.registry_dir}")
+        cls = AssetClass(calendar).value
+        raise InputError(f"no promoted model for {cls} in {settings.registry_dir}")
     if not asset_classes:
         raise InputError("asset_classes: no ticker to trade")
     state = Path(state_dir)

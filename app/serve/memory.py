@@ -34,6 +34,7 @@ from app.serve.view import (
     EquityPoint,
     FeedView,
     OrderView,
+    OtherAssetClass,
     PerformanceView,
     PortfolioView,
     Promotion,
@@ -269,6 +270,12 @@ class MemoryLiveView:
             self.refresh_models()  # a version saved since the last refresh
             if version not in {v.version for v in self._models}:
                 raise UnknownVersion(version)
+        cls = registry.version_asset_class(self.registry_dir, version)
+        if cls is not None and cls is not self.calendar:
+            raise OtherAssetClass(
+                f"model version={version!r} is a {cls.value} model; "
+                f"this account trades {self.calendar.value}"
+            )
         previous = registry.promote(self.registry_dir, version)
         self.refresh_models()
         promotion = Promotion(previous, version)

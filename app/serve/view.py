@@ -37,6 +37,10 @@ class UnknownVersion(KeyError):  # noqa: N818 - reads better at the call site
     """A model version that the registry does not hold (complete)."""
 
 
+class OtherAssetClass(ValueError):  # noqa: N818 - reads better at the call site
+    """A model version trained for another asset class than the account trades."""
+
+
 @dataclass(frozen=True, slots=True)
 class PositionView:
     symbol: str
@@ -222,7 +226,8 @@ class LiveView(Protocol):
     def models(self) -> Sequence[VersionInfo]: ...
 
     async def promote(self, version: str) -> Promotion:
-        """Raises :class:`UnknownVersion` for a version the registry does not hold."""
+        """Raises :class:`UnknownVersion` for a version the registry does not hold and
+        :class:`OtherAssetClass` for one trained for another asset class."""
         ...
 
     def feeds(self) -> Sequence[FeedView]: ...
