@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.clock import ReplayClock
+from app.models.registry import promoted_version
 from app.serve.api import build_api
 from app.serve.memory import MemoryLiveView
 from app.types import Fill, Side
@@ -125,6 +127,12 @@ def test_models_and_feeds(api: Api) -> None:
     done = api.post("/v1/models/promote", {"version": VERSIONS[1]}).json()
     assert done == {"previous": "", "current": VERSIONS[1]}
     assert [m["promoted"] for m in api.get("/v1/models").json()["models"]] == [False, True]
+    root = Path(api.settings.registry_dir)  # a version trained for forex: not this account's
+    shutil.copytree(root / VERSIONS[0], root / "lstm-forex")
+    (root / "lstm-forex" / "feature_spec.json").write_text('{"asset_class": "forex"}')
+    refused = api.post("/v1/models/promote", {"version": "lstm-forex"})
+    assert refused.status_code == 422 and "is a forex model" in refused.json()["detail"]
+    assert promoted_version(root) == VERSIONS[1]
     [feed] = api.get("/v1/feeds").json()["feeds"]
     assert feed["source"] == "replay-crypto" and feed["status"] == "ok" and feed["lag_s"] == 0.0
     assert feed["last_bar_ts"] == "2025-01-01T00:10:00Z" and feed["limit_s"] == 900.0
