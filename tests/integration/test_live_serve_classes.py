@@ -32,7 +32,7 @@ def test_one_feed_and_one_account_per_asset_class(tmp_path, ray_serve, capsys, m
     sim = tmp_path / "sim"
     symbols = [s for syms in CLASSES.values() for s in syms]
     assert (
-        main(["simulate", "--out", str(sim), "--days", "2", "--seed", "3", "--symbols", *symbols])
+        main(["simulate", "--out", str(sim), "--days", "1", "--seed", "3", "--symbols", *symbols])
         == 0
     )
     replayed = load_replay(sim)
