@@ -292,6 +292,9 @@ def retrain_if_better(
     serving = promoted_version(registry)
     bundle = load_version(registry, serving) if serving is not None else None
     window, why_spec = serving_window(bundle) if bundle is not None else (None, None)
+    if window is not None and window.spec.asset_class is not data.asset_class:
+        why_spec = f"its feature spec is for {window.spec.asset_class.value}"
+        window = None  # the candidate is built on the default spec of the data's class
     blocker, missing = side_gaps(window, data) if window is not None else (None, ())
     if blocker is not None:  # its columns cannot be built: nothing to train or compare
         reason = f"serving {serving} cannot be retrained on this data: {blocker}"
