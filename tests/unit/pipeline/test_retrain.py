@@ -342,3 +342,35 @@ def test_the_registry_record_says_better_not_promoted_when_the_caller_promotes(
     assert run.better and not run.promoted and promoted_version(registry) is None
     rec = {v.version: v for v in list_versions(registry)}[run.candidate].metrics["retrain"]
     assert rec["better"] is True and "promoted" not in rec  # the pointer says what is served
+
+
+def test_a_served_spec_of_another_asset_class_is_not_trained_on(tmp_path, sim) -> None:
+    import dataclasses
+
+    from app.features.spec import default_spec
+    from app.models.registry import load_version, promote, save_version
+
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    data = _data(settings, sim)  # crypto bars
+    first = retrain_if_better(
+        settings, data, tmp_path / "r1", options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    stocks = default_spec(AssetClass.STOCKS)  # a spec whose columns its names follow
+    bundle = dataclasses.replace(
+        load_version(registry, first.candidate),
+        feature_spec=stocks.to_dict(),
+        feature_names=stocks.feature_names,
+    )
+    time.sleep(1.1)  # version names carry a UTC second stamp
+    served = save_version(registry, bundle)
+    promote(registry, served)
+    time.sleep(1.1)
+    run = retrain_if_better(
+        settings, data, tmp_path / "r2", options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    assert run.candidate is not None and not run.promoted and run.serving_score is None
+    assert run.reason == (
+        f"serving {served} cannot be scored on these folds: its feature spec is for stocks"
+    )
+    assert promoted_version(registry) == served
