@@ -2,14 +2,25 @@
 the one being served on the same recent folds.
 
 The rule (docs/LIVE.md, "Retraining"): the walk-forward trains one model per fold as
-``walkforward`` does; the candidate is the last fold's model (what ``walkforward --register``
-registers). On the last ``compare_folds`` folds, each fold's model is scored on its own test
-bars (out of sample), and the serving version on the very same windows. The candidate is
-registered in every case with both figures (``metrics.json`` -> ``retrain``) and promoted only
-when its figure beats the serving one by more than ``min_gain`` (``promote_candidate=False``: the
-caller promotes it, as the Serve worker does through the ingress). A serving version that cannot
-be scored on these windows (other features, lookback or symbols) is not replaced: the result
-says why. With nothing served yet the candidate is promoted.
+``walkforward`` does, on the served version's feature spec (its side columns and, when it has
+them, its news-impact columns), so both models read the same columns; the candidate is the last
+fold's model (what ``walkforward --register`` registers). On the last ``compare_folds`` folds,
+each fold's model is scored on its own test bars (out of sample), and the serving version on the
+very same windows. The candidate is registered in every case with both figures
+(``metrics.json`` -> ``retrain``: ``better`` is the decision; whether it was served is the
+registry's promoted pointer) and promoted only when its figure beats the serving one by more
+than ``min_gain`` (``promote_candidate=False``: the caller promotes it, as the Serve worker does
+through the ingress). A serving version that cannot be scored on these windows (other features,
+lookback or symbols) is not replaced: the result says why. With nothing served yet the candidate
+is promoted.
+
+The data (``load_retrain_data``): the store's bars, and the side tables the live feed writes
+there (``news``, ``macro``, ``flow``); headlines are scored with the live feed's text model
+(``app.live.headlines``' ``score_news`` with the configured sentiment model and the registry's
+head), so the training rows are the ones the feed computed. A side input the served spec reads
+but the store lacks is named in the reason (its columns are neutral for both models); one its
+columns cannot be built without (news-impact columns without headlines) stops the retrain
+before training, with the reason.
 
 Plain function, no Ray: the live worker's hook (``app/pipeline/retrain_hook.py``) runs it in a
 thread or as a Ray task.
@@ -17,22 +28,30 @@ thread or as a Ray task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
-from app.config import RetrainSettings, Settings
+from app.config import Asset, RetrainSettings, Settings
 from app.errors import InputError
+from app.live.window_spec import WindowSpec
 from app.models.calibration import softmax
 from app.models.registry import load_version, promote, promoted_version
+from app.pipeline.assets import one_asset_class, store_asset_classes
 from app.pipeline.walkforward import WalkForwardOptions, register_last_fold, run_folds
+from app.store.base import TimeSeriesStore
 from app.tuning.data_loading import LoadedData
 from app.tuning.metrics import classification_metrics
 from app.tuning.report import write_report
 from app.tuning.walkforward import BASELINES, bundle_logits
+from app.types import AssetClass, NewsItem
+
+if TYPE_CHECKING:  # torch and transformers load only where headlines are scored
+    from app.text.sentiment import SentimentModel
 
 METRICS = ("dacc", "accuracy", "selective_dacc")
 
@@ -94,6 +113,151 @@ class RetrainResult:
         return d
 
 
+def serving_window(bundle: Any) -> tuple[WindowSpec | None, str | None]:
+    """The served bundle's feature spec and columns, or why they cannot be rebuilt."""
+    try:
+        return WindowSpec.from_bundle(bundle), None
+    except InputError as exc:
+        return None, f"its feature spec: {exc}"
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _stored_items(store: TimeSeriesStore) -> list[NewsItem]:
+    """The ``news`` table as the items a feed stored (``symbols`` is ``|``-joined)."""
+    rows = store.read("news")
+    items = []
+    for r in rows.itertuples(index=False):
+        title, body = _text(r.title), _text(r.body)
+        if not (title or body):
+            continue  # no text to score (score_news never saw it either)
+        items.append(
+            NewsItem(
+                id=str(r.id),
+                published_at=r.ts.to_pydatetime(),
+                source=_text(r.source),
+                title=title,
+                body=body,
+                symbols=tuple(s for s in _text(r.symbols).split("|") if s),
+                url=_text(r.url),
+                topic=_text(r.topic),
+            )
+        )
+    return items
+
+
+def _assets(settings: Settings, symbols: Sequence[str], asset_class: AssetClass) -> list[Asset]:
+    """The universe's entries of ``symbols`` (names and aliases for the tagger); a symbol not
+    in the universe is tagged by its ticker only."""
+    known = {a.symbol: a for a in settings.universe}
+    return [known.get(s) or Asset(symbol=s, asset_class=asset_class) for s in symbols]
+
+
+def _headlines(
+    store: TimeSeriesStore,
+    symbols: Sequence[str],
+    assets: Sequence[Asset],
+    settings: Settings,
+    text_model: SentimentModel | None,
+    embed: bool,
+) -> tuple[pd.DataFrame | None, np.ndarray | None]:
+    """The stored headlines scored as the feed scores them (``score_news``: the same tagger and
+    text model), with their embeddings when ``embed``; the model loads only if there are any."""
+    items = _stored_items(store)
+    if not items:
+        return None, None
+    from app.text.tagging import score_news
+
+    if text_model is None:
+        from app.models.text_loader import cached_sentiment_model
+
+        text_model = cached_sentiment_model(settings.sentiment, Path(settings.registry_dir))
+    scored = score_news(items, assets, text_model)
+    scored = scored[scored["symbol"].isin(list(symbols))].reset_index(drop=True)
+    if not len(scored):
+        return None, None
+    scored.attrs["sentiment_head"] = text_model.head_name
+    embeddings = None
+    if embed:
+        text_of = {i.id: i.text for i in items}
+        embeddings = text_model.embed([text_of[i] for i in scored["news_id"]])
+    return scored, embeddings
+
+
+def load_retrain_data(
+    settings: Settings,
+    store: TimeSeriesStore,
+    symbols: Sequence[str],
+    asset_class: AssetClass | None = None,
+    *,
+    registry: Path | None = None,
+    assets: Sequence[Asset] | None = None,
+    text_model: SentimentModel | None = None,
+) -> LoadedData:
+    """The store's bars of ``symbols`` and its ``news`` / ``macro`` / ``flow`` tables (what the
+    live feed writes), for the served version's spec: headlines scored by the feed's text
+    model (``text_model``, default the configured one with the registry's head; ``assets``,
+    default the universe's, tag them), with embeddings when its columns include news impact."""
+    if not symbols:
+        raise InputError("symbols: none given for the retrain")
+    registry = Path(registry or settings.registry_dir)
+    serving = promoted_version(registry)
+    window = serving_window(load_version(registry, serving))[0] if serving else None
+    given = dict.fromkeys(symbols, asset_class) if asset_class else {}
+    cls = one_asset_class(store_asset_classes(store, symbols, given, settings))
+    bars = {}
+    for s in symbols:
+        frame = store.read_bars(s)
+        if frame.empty:
+            raise InputError(f"symbol={s!r}: no bars in store {store.url}")
+        bars[s] = frame.reset_index(drop=True)
+    embed = window is not None and window.impact_columns
+    assets = list(assets) if assets is not None else _assets(settings, symbols, cls)
+    news, embeddings = _headlines(store, symbols, assets, settings, text_model, embed)
+    macro = store.read("macro")
+    flow = store.read("flow")
+    flow = flow[flow["symbol"].isin(list(symbols))] if len(flow) else flow
+    return LoadedData(
+        cls,
+        bars,
+        news=news,
+        news_embeddings=embeddings,
+        macro=macro if len(macro) else None,
+        flow=flow.reset_index(drop=True) if len(flow) else None,
+        source=f"store:{store.url}",
+    )
+
+
+def side_gaps(window: WindowSpec, data: LoadedData) -> tuple[str | None, tuple[str, ...]]:
+    """(why the served columns cannot be built from ``data``, or None; the side inputs its spec
+    reads that ``data`` lacks, whose columns are then neutral for both models)."""
+    spec, symbols = window.spec, list(data.bars)
+    with_news = set() if data.news is None else set(data.news["symbol"])
+    missing = []
+    no_news = [s for s in symbols if s not in with_news]
+    if no_news:
+        missing.append(f"headlines (news) for {no_news}")
+    series = set() if data.macro is None else set(data.macro["symbol"])
+    missing += [
+        f"macro series {name!r}"
+        for name in (spec.fear_greed_series, spec.implied_vol_series)
+        if name and name not in series
+    ]
+    kinds = set() if data.flow is None else set(data.flow["kind"])
+    if spec.flow_kinds - kinds:
+        missing.append(f"flow kinds {sorted(spec.flow_kinds - kinds)}")
+    blocker = None
+    if window.impact_columns and (data.news is None or data.news_embeddings is None):
+        what = "no scored headlines" if data.news is None else "no headline embeddings"
+        blocker = (
+            f"its news-impact columns need headlines with their text, and the data has {what} "
+            f"for {symbols} ({data.source or 'no source'}: news table empty or untagged)"
+        )
+    return blocker, tuple(missing)
+
+
 def _score(metric: str, probs: np.ndarray, y: np.ndarray, r: np.ndarray, gate: float) -> float:
     return float(classification_metrics(probs, y, r, gate)[metric])
 
@@ -126,7 +290,18 @@ def retrain_if_better(
     options = options or RetrainOptions()
     registry = Path(registry or settings.registry_dir)
     serving = promoted_version(registry)
-    result, windows = run_folds(settings, data, options.walkforward, progress=progress)
+    bundle = load_version(registry, serving) if serving is not None else None
+    window, why_spec = serving_window(bundle) if bundle is not None else (None, None)
+    if window is not None and window.spec.asset_class is not data.asset_class:
+        why_spec = f"its feature spec is for {window.spec.asset_class.value}"
+        window = None  # the candidate is built on the default spec of the data's class
+    blocker, missing = side_gaps(window, data) if window is not None else (None, ())
+    if blocker is not None:  # its columns cannot be built: nothing to train or compare
+        reason = f"serving {serving} cannot be retrained on this data: {blocker}"
+        return RetrainResult(None, serving, options.metric, None, None, False, reason, (), 0,
+                             Path(out))  # fmt: skip
+    spec = window.spec if window is not None else None  # nothing served: the default spec
+    result, windows = run_folds(settings, data, options.walkforward, progress=progress, spec=spec)
     out = Path(out)
     write_report(result, out)
     recent = result.folds[-options.compare_folds :]
@@ -139,9 +314,8 @@ def retrain_if_better(
         probs = np.concatenate([f.probs["model"] for f in recent])
         cand_score = _score(options.metric, probs, y, r, gate)
     serving_score, why_not = None, None
-    if serving is not None and recent:
-        bundle = load_version(registry, serving)
-        why_not = _incomparable(bundle, windows)
+    if bundle is not None and recent:
+        why_not = why_spec or _incomparable(bundle, windows)
         if why_not is None:
             p_serving = softmax(bundle_logits(bundle, windows, ends), bundle.temperature)
             serving_score = _score(options.metric, p_serving, y, r, gate)
@@ -160,6 +334,8 @@ def retrain_if_better(
             f"{options.metric} {cand_score:.4f} {verb} serving {serving}'s {serving_score:.4f}"
             + (f" by more than {options.min_gain}" if options.min_gain else "")
         )
+    if missing:
+        reason += f"; the data lacks {', '.join(missing)} (neutral columns for both)"
     record = {
         "retrain": {
             "metric": options.metric,
@@ -169,7 +345,9 @@ def retrain_if_better(
             "folds": list(folds),
             "n_windows": int(ends.size),
             "min_gain": options.min_gain,
-            "promoted": better,
+            # the decision; whether it was served is the promoted pointer's to say (the
+            # caller may promote later, or fail to)
+            "better": better,
             "reason": reason,
         }
     }

@@ -3,13 +3,15 @@
 ``RetrainHook.tick(now)`` is called once per bar close with the session clock (the replay clock
 in a replay, the wall clock live), so "every 6h" means six hours of market time in both. When a
 period has passed and no retrain is running, it starts one in a background thread: the store's
-latest bars are read there (``before`` first writes the feed's pending bars; the store
-serialises access: DuckDB has one writer, this process, or the Serve worker's store actor) and
-``app.pipeline.retrain.retrain_if_better`` runs, as a Ray task when Ray is initialised in this
-process, else in the thread itself. ``tick`` never waits for it (a replay's loop may, with
-``join``). A better candidate is promoted by the retrain in the registry (the plain worker's
-registry check swaps it in at the next bar close), or, given ``promote``, by that callable (the
-Serve worker: the ingress' promotion, the path of ``POST /v1/models/promote``).
+latest bars and the side tables the feed writes there (news, macro, flow) are read there for the
+served version's feature spec (``app.pipeline.retrain.load_retrain_data``; ``before`` first
+writes the feed's pending bars; the store serialises access: DuckDB has one writer, this
+process, or the Serve worker's store actor) and ``app.pipeline.retrain.retrain_if_better`` runs,
+as a Ray task when Ray is initialised in this process, else in the thread itself. ``tick``
+never waits for it (a replay's loop may, with ``join``). A better candidate is promoted by the
+retrain in the registry (the plain worker's registry check swaps it in at the next bar close),
+or, given ``promote``, by that callable (the Serve worker: the ingress' promotion, the path of
+``POST /v1/models/promote``).
 """
 
 from __future__ import annotations
@@ -23,13 +25,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.config import Settings
+from app.config import Asset, Settings
 from app.errors import InputError
 from app.store.base import TimeSeriesStore
 from app.types import AssetClass
 
 if TYPE_CHECKING:  # imported when a retrain starts: parsing the flag loads no torch
     from app.pipeline.retrain import RetrainOptions, RetrainResult
+    from app.text.sentiment import SentimentModel
 
 log = logging.getLogger(__name__)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -79,6 +82,8 @@ class RetrainHook:
         run: Callable[..., RetrainResult] = _run_retrain,
         before: Callable[[], None] | None = None,
         promote: Callable[[str], object] | None = None,
+        assets: Sequence[Asset] | None = None,
+        text_model: SentimentModel | None = None,
     ) -> None:
         from app.pipeline.retrain import RetrainOptions
 
@@ -94,6 +99,9 @@ class RetrainHook:
         self._run = run
         self.before = before  # called in tick's thread before a retrain reads the store
         self.promote = promote  # None: the retrain promotes in the registry itself
+        # the headlines' tagger and scorer (None: the universe's assets, the configured model)
+        self.assets = None if assets is None else tuple(assets)
+        self.text_model = text_model
         self.next_at: datetime | None = None
         self.results: list[tuple[datetime, RetrainResult]] = []  # (the session time it began)
         self.errors: list[str] = []
@@ -127,15 +135,16 @@ class RetrainHook:
         return True
 
     def _job(self, out: Path, at: datetime) -> None:
-        from app.pipeline.walkforward import load_walkforward_data
+        from app.pipeline.retrain import load_retrain_data
 
         try:
-            data = load_walkforward_data(
+            data = load_retrain_data(
                 self.settings,
-                store=self.store,
-                symbols=self.symbols,
-                asset_class=self.asset_class,
-                news_impact=False,
+                self.store,
+                self.symbols,
+                self.asset_class,
+                assets=self.assets,
+                text_model=self.text_model,
             )
             result = self._run(self.settings, data, out, self.options, self.promote is None)
             if result.better and self.promote is not None and result.candidate is not None:

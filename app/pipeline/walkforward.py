@@ -15,6 +15,7 @@ from typing import Any
 
 from app.config import Settings
 from app.errors import InputError
+from app.features.spec import FeatureSpec, default_spec
 from app.models.dataset import WindowSet
 from app.models.registry import save_version
 from app.pipeline.assets import one_asset_class, store_asset_classes
@@ -155,12 +156,13 @@ def run_folds(
     options: WalkForwardOptions,
     *,
     progress: Callable[[str], None] | None = None,
+    spec: FeatureSpec | None = None,
 ) -> tuple[WalkForwardResult, WindowSet]:
-    """Train and score every fold (no files); the windows are what the folds index."""
-    from app.features.spec import default_spec
-
+    """Train and score every fold (no files); the windows are what the folds index.
+    ``spec``: the features to build (default: the asset class's; a retrain passes the served
+    version's, so both models read the same columns)."""
     config = build_config(settings, options, data.asset_class)
-    spec = default_spec(data.asset_class)
+    spec = spec or default_spec(data.asset_class)
     windows = build_windows(data, spec, settings.labels, config.spec.lookback)
     result = run_walkforward(
         windows,

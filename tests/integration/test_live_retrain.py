@@ -128,7 +128,7 @@ def test_retrain_every_promotes_a_better_candidate_from_the_next_bar(
     entry = {v.version: v for v in list_versions(registry)}[new]
     rec = entry.metrics["retrain"]
     assert rec["candidate"] == run["candidate_score"] and rec["serving"] == run["serving_score"]
-    assert rec["serving_version"] == served.version and rec["promoted"] is True
+    assert rec["serving_version"] == served.version and rec["better"] is True
     trained = json.loads((version_dir(registry, new) / "data.json").read_text())
     assert trained["source"] == f"store:duckdb:///{out / 'journal.db'}"
     assert pd.Timestamp(trained["test"][1]) < at  # its last test label: the close at `at`

@@ -64,7 +64,8 @@ def test_first_candidate_promoted_then_one_not_better_is_kept_out(tmp_path, sim)
     entry = {v.version: v for v in list_versions(registry)}[second.candidate]
     rec = entry.metrics["retrain"]  # both figures in the candidate's registry entry
     assert rec["candidate"] == second.candidate_score and rec["serving"] == second.serving_score
-    assert rec["serving_version"] == first.candidate and rec["promoted"] is False
+    assert rec["serving_version"] == first.candidate and rec["better"] is False
+    assert "promoted" not in rec  # the promoted pointer says what is served
     assert json.loads(json.dumps(second.to_dict()))["promoted"] is False
 
 
@@ -215,3 +216,161 @@ def test_the_cli_flag_parses_and_names_itself() -> None:
     assert _every("30m") == 1800
     with pytest.raises(argparse.ArgumentTypeError, match="--retrain-every='soon'"):
         _every("soon")
+
+
+# ---------------------------------------------------------------- side tables (issue 11)
+
+
+def _side_store(tmp_path: Path, settings, sim: Path, tables: tuple[str, ...]) -> DuckDBStore:  # noqa: ANN001
+    """A store as the live feed leaves it: bars, and the side ``tables`` it writes (the raw
+    ``news`` items, no ``sentiment`` rows; ``macro``; ``flow``)."""
+    from app.sim.files import load_simulation
+    from app.sources.side_batch import flow_frame, macro_frame, news_frame
+
+    result = load_simulation(sim)
+    store = DuckDBStore(tmp_path / "store.db")
+    store.write_bars(_data(settings, sim).bars["BTCUSDT"])
+    frames = {
+        "news": news_frame(result.news),
+        "macro": macro_frame(result.macro),
+        "flow": flow_frame(result.flow),
+    }
+    for table in tables:
+        store.write(table, frames[table])
+    return store
+
+
+def _serve_side_model(settings, sim: Path, out: Path) -> RetrainResult:  # noqa: ANN001
+    """A served version trained with the side features and the news-impact columns."""
+    data = load_walkforward_data(settings, paths=[sim])  # news scored, with embeddings
+    first = retrain_if_better(
+        settings, data, out, options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    assert first.promoted and data.news is not None and data.macro is not None
+    return first
+
+
+def _serve_it_reversed(registry: Path, version: str) -> str:
+    """``version`` with its UP and DOWN outputs swapped, promoted: the same columns, a poor
+    served model (its directional calls reversed), so a retrain's candidate beats it."""
+    import dataclasses
+
+    import torch
+
+    from app.labels import DOWN, UP
+    from app.models.registry import load_version, promote, save_version
+
+    bundle = load_version(registry, version)
+    order = list(range(3))
+    order[UP], order[DOWN] = DOWN, UP
+    with torch.no_grad():
+        for name, param in bundle.model.named_parameters():
+            if name.split(".")[0] in ("head", "skip"):  # the (3, ...) output layers
+                param.copy_(param[order])
+    bias = tuple(float(bundle.logit_bias[i]) for i in order)
+    reversed_ = save_version(registry, dataclasses.replace(bundle, logit_bias=bias))
+    promote(registry, reversed_)
+    return reversed_
+
+
+def _hook_run(tmp_path: Path, settings, store: DuckDBStore) -> RetrainResult:  # noqa: ANN001
+    hook = RetrainHook(
+        60, settings=settings, store=store, symbols=["BTCUSDT"], asset_class=AssetClass.CRYPTO,
+        out=tmp_path / "retrain", options=RetrainOptions(WalkForwardOptions(**TINY, seed=1)),
+    )  # fmt: skip
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    hook.tick(t0)
+    assert hook.tick(t0 + timedelta(minutes=1))
+    hook.close(timeout_s=600)
+    store.close()
+    assert hook.errors == []
+    ((_, result),) = hook.results
+    return result
+
+
+def test_the_retrain_reads_the_stores_side_tables_with_the_served_spec(tmp_path, sim) -> None:
+    from app.models.registry import load_version
+    from app.text.impact import IMPACT_COLUMNS
+
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    trained = _serve_side_model(settings, sim, tmp_path / "r1").candidate
+    assert trained is not None
+    time.sleep(1.1)  # version names carry a UTC second stamp
+    served = _serve_it_reversed(registry, trained)
+    store = _side_store(tmp_path, settings, sim, ("news", "macro", "flow"))
+    time.sleep(1.1)
+    run = _hook_run(tmp_path, settings, store)
+    # the same columns (side and news-impact ones): the served version is scored and compared
+    old, new = load_version(registry, served), load_version(registry, run.candidate)
+    assert tuple(new.feature_names) == tuple(old.feature_names)
+    assert tuple(new.feature_names[-len(IMPACT_COLUMNS) :]) == IMPACT_COLUMNS
+    assert run.serving == served and run.serving_score is not None, run.reason
+    assert run.candidate_score > run.serving_score and "beats serving" in run.reason
+    # the sim has no DVOL series and no address / print flow: said, not hidden
+    assert "the data lacks macro series 'dvol'" in run.reason
+    assert "headlines" not in run.reason and "fear_greed" not in run.reason
+    assert run.better and run.promoted and promoted_version(registry) == run.candidate
+    report = json.loads((tmp_path / "retrain" / "retrain-001" / "report.json").read_text())
+    assert report["data"]["news_rows"] > 0 and report["data"]["flow_rows"] > 0
+    assert report["data"]["macro_rows"] > 0
+
+
+def test_a_store_without_the_headlines_the_served_spec_needs_says_so(tmp_path, sim) -> None:
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    served = _serve_side_model(settings, sim, tmp_path / "r1").candidate
+    store = _side_store(tmp_path, settings, sim, ("macro", "flow"))  # no news table
+    run = _hook_run(tmp_path, settings, store)
+    assert run.candidate is None and not run.promoted and not run.better
+    assert run.serving == served and promoted_version(registry) == served
+    assert f"serving {served} cannot be retrained on this data" in run.reason
+    assert "news-impact columns need headlines" in run.reason
+    assert "no scored headlines for ['BTCUSDT']" in run.reason
+    assert [v.version for v in list_versions(registry)] == [served]  # nothing trained
+
+
+def test_the_registry_record_says_better_not_promoted_when_the_caller_promotes(
+    tmp_path, sim
+) -> None:
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    run = retrain_if_better(
+        settings, _data(settings, sim), tmp_path / "r1",
+        options=RetrainOptions(WalkForwardOptions(**TINY)), promote_candidate=False,
+    )  # fmt: skip
+    assert run.better and not run.promoted and promoted_version(registry) is None
+    rec = {v.version: v for v in list_versions(registry)}[run.candidate].metrics["retrain"]
+    assert rec["better"] is True and "promoted" not in rec  # the pointer says what is served
+
+
+def test_a_served_spec_of_another_asset_class_is_not_trained_on(tmp_path, sim) -> None:
+    import dataclasses
+
+    from app.features.spec import default_spec
+    from app.models.registry import load_version, promote, save_version
+
+    registry = tmp_path / "registry"
+    settings = load_settings(registry_dir=registry)
+    data = _data(settings, sim)  # crypto bars
+    first = retrain_if_better(
+        settings, data, tmp_path / "r1", options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    stocks = default_spec(AssetClass.STOCKS)  # a spec whose columns its names follow
+    bundle = dataclasses.replace(
+        load_version(registry, first.candidate),
+        feature_spec=stocks.to_dict(),
+        feature_names=stocks.feature_names,
+    )
+    time.sleep(1.1)  # version names carry a UTC second stamp
+    served = save_version(registry, bundle)
+    promote(registry, served)
+    time.sleep(1.1)
+    run = retrain_if_better(
+        settings, data, tmp_path / "r2", options=RetrainOptions(WalkForwardOptions(**TINY))
+    )
+    assert run.candidate is not None and not run.promoted and run.serving_score is None
+    assert run.reason == (
+        f"serving {served} cannot be scored on these folds: its feature spec is for stocks"
+    )
+    assert promoted_version(registry) == served
