@@ -203,10 +203,10 @@ def load_retrain_data(
     if not symbols:
         raise InputError("symbols: none given for the retrain")
     registry = Path(registry or settings.registry_dir)
-    serving = promoted_version(registry)
-    window = serving_window(load_version(registry, serving))[0] if serving else None
     given = dict.fromkeys(symbols, asset_class) if asset_class else {}
     cls = one_asset_class(store_asset_classes(store, symbols, given, settings))
+    serving = promoted_version(registry, "price", cls)  # the version this class serves
+    window = serving_window(load_version(registry, serving))[0] if serving else None
     bars = {}
     for s in symbols:
         frame = store.read_bars(s)
@@ -289,7 +289,7 @@ def retrain_if_better(
     caller; ``better`` says whether to). Writes the walk-forward report into ``out``."""
     options = options or RetrainOptions()
     registry = Path(registry or settings.registry_dir)
-    serving = promoted_version(registry)
+    serving = promoted_version(registry, "price", data.asset_class)  # this class's served one
     bundle = load_version(registry, serving) if serving is not None else None
     window, why_spec = serving_window(bundle) if bundle is not None else (None, None)
     if window is not None and window.spec.asset_class is not data.asset_class:
