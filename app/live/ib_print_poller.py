@@ -25,7 +25,22 @@ Drops: a disconnect (IB's nightly restart) and error 1101 end every subscription
 naming one request ends that one (e.g. 10190: too many tick-by-tick subscriptions, 10089: no
 market-data permission); the next poll subscribes again (``IBBars`` has reconnected by then: a
 poll runs before each new bar), except a ticker IB refused ``GIVE_UP`` times in a row with no
-print between (logged as an error). Prints while unsubscribed are not read back.
+print between (logged as an error). A resubscription reads the stretch it missed back like the
+start does, from the newest print seen (handed over, buffered, or in an earlier read-back) or
+now - ``backfill`` if later, to the resubscription, in the same pages and budget (``gaps``,
+``backfilled`` count it too): an asyncio task on the running loop (``poll`` runs on the bars'
+loop; ``close`` cancels it). Until the task is done and the resubscription's second is over by
+``SEAM``, the ticker's prints after the stretch's start wait (a live one handed over first would
+move the cursor past the stretch, and its prints would be dropped as already stored); then the
+stretch's prints join the buffer and the next poll hands them over in time order. The seam: a
+trade just after the resubscription is read back with its exchange second (before the
+resubscription instant) and also comes live (stamped at arrival): a read-back print of that
+second with the price and size of a live one from the first ``SEAM`` is dropped
+(``read_live_too``). Still not read back: when the newest print seen is a live one, the rest
+of its second (a historical tick carries the whole second, before that print), what lies before
+now - ``backfill`` or past the page budget, and what IB's historical ticks no longer hold. The
+read-back prints reach the first poll after it (the bars of the gap are already taken); the
+store holds them at their tick time.
 """
 
 from __future__ import annotations
@@ -35,6 +50,7 @@ import contextlib
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +71,18 @@ log = logging.getLogger(__name__)
 TICK_TYPE = "AllLast"
 PAGE = 1000  # IB's most ticks per reqHistoricalTicks
 GIVE_UP = 3  # subscriptions IB ended in a row, no print between: the ticker is left out
+SEAM = timedelta(seconds=2)  # a trade of the resubscription's second has arrived live by then
+
+
+@dataclass
+class _Fill:
+    """The read-back of one stretch while unsubscribed: prints after ``since`` and before the
+    resubscription instant ``until``, gathered by ``task`` until a poll takes them."""
+
+    since: datetime
+    until: datetime
+    prints: list[TradePrint] = field(default_factory=list)
+    task: asyncio.Task[int] | None = None
 
 
 class IBPrintPoller:
@@ -92,13 +120,15 @@ class IBPrintPoller:
         self.last: dict[str, datetime | None] = dict.fromkeys(self.symbols)
         self.history = {s: deque[float](maxlen=self.rule.window) for s in self.symbols}
         self.rejected: Counter[str] = Counter()
-        self.backfilled = 0  # historical prints read at start
-        self.gaps = 0  # tickers whose backfill stopped on the page budget
+        self.backfilled = 0  # historical prints read (at start and after resubscriptions)
+        self.gaps = 0  # backfills (at start, after resubscriptions) stopped on the page budget
         self.subscriptions = 0  # reqTickByTickData sent (resubscriptions included)
         self._pending: dict[str, list[TradePrint]] = {s: [] for s in self.symbols}
         self._tickers: dict[str, Ticker] = {}
         self._contracts: dict[str, Contract] = {}  # qualified (conId): tick-by-tick needs it
         self._ended: Counter[str] = Counter()  # subscriptions IB ended since the last print
+        self._fills: dict[str, list[_Fill]] = {s: [] for s in self.symbols}  # not handed yet
+        self._was_subscribed: set[str] = set()  # a new subscription of these reads the gap
         self._resumed = False
         ib = source.ib
         ib.pendingTickersEvent += self._on_tickers  # held weakly: as long as this object
@@ -116,8 +146,8 @@ class IBPrintPoller:
         for symbol in self.symbols:
             last = self.last[symbol]
             since = until - self.backfill
-            self.backfilled += await self._backfill(symbol, max(since, last) if last else since,
-                                                    until)  # fmt: skip
+            await self._backfill(symbol, max(since, last) if last else since, until,
+                                 self._pending[symbol])  # fmt: skip
 
     def take(self, symbol: str, ticks: Iterable[Any]) -> int:
         """Buffer ib_async ticks of ``symbol`` (``TickByTickAllLast``, ``HistoricalTickLast``)
@@ -136,9 +166,11 @@ class IBPrintPoller:
         self.rejected.clear()
         public: list[TradePrint] = []
         for symbol in self.symbols:
+            self._release(symbol, batch.rejected)
             pending, last = self._pending[symbol], self.last[symbol]
-            due = [p for p in pending if p.ts <= now]
-            self._pending[symbol] = [p for p in pending if p.ts > now]
+            upto = min([now, *(f.since for f in self._fills[symbol])])  # later ones wait
+            due = [p for p in pending if p.ts <= upto]
+            self._pending[symbol] = [p for p in pending if p.ts > upto]
             fresh = [p for p in due if last is None or p.ts > last]
             batch.rejected["already_stored"] += len(due) - len(fresh)
             if fresh:
@@ -153,7 +185,10 @@ class IBPrintPoller:
         return batch
 
     def close(self) -> None:
-        """Cancel the subscriptions (quietly when the connection is gone)."""
+        """Cancel the subscriptions (quietly when the connection is gone) and the read-backs."""
+        for fill in (f for fills in self._fills.values() for f in fills):
+            if fill.task is not None:
+                fill.task.cancel()
         for symbol in list(self._tickers):
             with contextlib.suppress(Exception):
                 self.source.ib.cancelTickByTickData(self._tickers[symbol].contract, TICK_TYPE)
@@ -176,8 +211,53 @@ class IBPrintPoller:
             return
         for symbol, contract in self._contracts.items():
             if symbol not in self._tickers and self._ended[symbol] < GIVE_UP:
+                until = self.clock()
                 self._tickers[symbol] = ib.reqTickByTickData(contract, TICK_TYPE, 0, False)
                 self.subscriptions += 1
+                if symbol in self._was_subscribed:
+                    self._read_back(symbol, until)
+                self._was_subscribed.add(symbol)
+
+    def _read_back(self, symbol: str, until: datetime) -> None:
+        """Start reading the stretch from the newest print seen (handed over, buffered or being
+        read back) to the resubscription at ``until``; its prints wait in a ``_Fill``."""
+        seen = [until - self.backfill, *(p.ts for p in self._pending[symbol])]
+        seen += [f.until for f in self._fills[symbol]]
+        if (last := self.last[symbol]) is not None:
+            seen.append(last)
+        since = max(seen)
+        if since >= until or not self.backfill_pages:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # ib_async runs on a loop: a poll outside one has no connection
+            log.warning("IB %s resubscribed outside an event loop; the gap is not read", symbol)
+            return
+        fill = _Fill(since, until)
+        fill.task = loop.create_task(self._backfill(symbol, since, until, fill.prints))
+        self._fills[symbol].append(fill)
+
+    def _release(self, symbol: str, rejected: Counter[str]) -> None:
+        """Buffer the prints of the read-backs that are done and whose resubscription second is
+        over by ``SEAM``: a trade of that second both read back (IB's exchange second, before
+        ``until``) and delivered live (stamped at arrival, after it) is kept once, live."""
+        now, fills = self.clock(), self._fills[symbol]
+        for fill in list(fills):
+            seam, task = fill.until.replace(microsecond=0), fill.task
+            if task is None or not task.done() or now < seam + SEAM:
+                continue
+            fills.remove(fill)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                log.error("IB %s read-back failed (%r); %d prints kept", symbol, exc,
+                          len(fill.prints))  # fmt: skip
+            live = Counter((p.price, p.size) for p in self._pending[symbol]
+                           if fill.until <= p.ts < seam + SEAM)  # fmt: skip
+            for p in fill.prints:
+                if p.ts >= seam and live[(p.price, p.size)] > 0:
+                    live[(p.price, p.size)] -= 1
+                    rejected["read_live_too"] += 1
+                else:
+                    self._pending[symbol].append(p)
 
     async def _qualify(self, symbol: str) -> None:
         """The contract with IB's conId (a ticker IB does not know is left out, logged)."""
@@ -194,9 +274,11 @@ class IBPrintPoller:
             return
         self._contracts[symbol] = details[0].contract
 
-    async def _backfill(self, symbol: str, since: datetime, until: datetime) -> int:
-        """Buffer the prints of ``symbol`` after ``since`` and before ``until`` from IB's TRADES
-        ticks; how many."""
+    async def _backfill(
+        self, symbol: str, since: datetime, until: datetime, into: list[TradePrint]
+    ) -> int:
+        """Append to ``into`` the prints of ``symbol`` after ``since`` and before ``until`` from
+        IB's TRADES ticks; how many (also added to ``backfilled``)."""
         contract = self._contracts.get(symbol)
         if contract is None:
             return 0
@@ -214,14 +296,18 @@ class IBPrintPoller:
                             symbol, exc)  # fmt: skip
                 return taken
             ticks = list(ticks or [])
-            taken += self.take(symbol, (t for t in ticks if since < t.time < until))
+            prints, rejected = ib_tick_prints(symbol, (t for t in ticks if since < t.time < until))
+            into += prints
+            self.rejected.update(rejected)
+            taken += len(prints)
+            self.backfilled += len(prints)
             if len(ticks) < PAGE or ticks[-1].time >= until:
                 return taken
             start = ticks[-1].time.astimezone(UTC) + timedelta(seconds=1)
         if self.backfill_pages:
             self.gaps += 1
-            log.warning("IB %s historical ticks: %d pages read, older prints left out", symbol,
-                        self.backfill_pages)  # fmt: skip
+            log.warning("IB %s historical ticks: %d pages read, the later prints up to %s left "
+                        "out", symbol, self.backfill_pages, until)  # fmt: skip
         return taken
 
     def _on_tickers(self, tickers: set[Ticker]) -> None:

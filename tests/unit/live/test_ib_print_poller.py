@@ -1,8 +1,9 @@
 """``IBPrintPoller``: prints from ib_async's own tick objects (no socket) through ``SideFeed`` ->
 DuckDB ``flow``; then over real ib_async and the loopback TWS (tests/support/ib_ticks.py):
 ``reqTickByTickData`` subscribed, the stretch before it read from ``reqHistoricalTicks`` page by
-page, live ticks handed over from their tick time on, a restart storing nothing twice, and the
-subscriptions IB ended taken up again."""
+page, live ticks handed over from their tick time on, a restart storing nothing twice, the
+subscriptions IB ended taken up again, and the stretch they missed read back (each print once, in
+time order, the live ones waiting for it)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ib_async.objects import TickAttribLast, TickByTickAllLast
 
 from app.clock import ReplayClock
 from app.config import IBSettings
-from app.live.ib_print_poller import GIVE_UP, IBPrintPoller
+from app.live.ib_print_poller import GIVE_UP, SEAM, IBPrintPoller
 from app.live.side_feed import SideFeed
 from app.sources.ib_source import IBSource
 from app.sources.trade_prints import BlockRule, TradePrint, print_events
@@ -199,5 +200,97 @@ def test_subscriptions_ib_ended_are_taken_up_again_then_given_up() -> None:
             poller.poll(now, store)
             await _settle()
         assert ticks.subscribed[6:] == ["MSFT"] * (GIVE_UP - 1)  # then left out
+
+    _run(work)
+
+
+def _live_req(ticks: IBTicks, symbol: str) -> int:
+    return int([r for r, s in ticks.subs.items() if s == symbol][-1])
+
+
+async def _past_seam(resubscribed: datetime) -> None:
+    """Until the resubscription's second is over by ``SEAM`` (its read-backs are released)."""
+    left = resubscribed.replace(microsecond=0) + SEAM - datetime.now(UTC)
+    await asyncio.sleep(max(left.total_seconds(), 0.0) + 0.01)
+
+
+def test_the_prints_while_a_subscription_was_ended_are_read_back_once_in_order() -> None:
+    async def work(poller: IBPrintPoller, ticks: IBTicks, tws: LoopbackTWS, store):  # type: ignore[no-untyped-def]
+        now = int(datetime.now(UTC).timestamp())
+        for symbol in ticks.ticks:  # the tapes end 10 s ago: seconds for the gap's prints
+            ticks.ticks[symbol] = [t for t in ticks.ticks[symbol] if t.time < now - 10]
+        await poller.start(store)
+        assert poller.poll(datetime.now(UTC), store).rows_read == poller.backfilled
+        read, requests = poller.backfilled, len(ticks.history_requests)
+        newest = max(t.time for t in ticks.ticks["AAPL"])
+        tws.send_all(error(_live_req(ticks, "AAPL"), 10089, "No market data permissions"))
+        await _settle()
+        gap = [Tick(now - 8, 101.0, 300.0), Tick(now - 8, 101.1, 7.0),
+               Tick(now - 5, 101.2, 80_000.0), Tick(now - 2, 101.3, 20.0)]  # fmt: skip
+        ticks.ticks["AAPL"] += gap  # traded while unsubscribed: never sent live
+        if (us := datetime.now(UTC).microsecond) > 800_000:  # the next poll within this second
+            await asyncio.sleep((1_000_000 - us) / 1e6 + 0.01)
+        both = Tick(int(datetime.now(UTC).timestamp()), 102.0, 33.0)  # traded just after the
+        ticks.ticks["AAPL"].append(both)  # resubscription: IB reads it back (exchange second)
+
+        first = poller.poll(datetime.now(UTC), store)  # subscribes AAPL again
+        resubscribed = datetime.now(UTC)
+        assert int(resubscribed.timestamp()) == both.time and first.items == []
+        await _settle()
+        assert ticks.subscribed == ["AAPL", "MSFT", "AAPL"]
+        sent = datetime.now(UTC)
+        tws.send_all(("99", str(_live_req(ticks, "AAPL")), "2", str(both.time), "102.0", "33.0",
+                      "0", "NYSE", ""))  # ... and sends it live  # fmt: skip
+        ticks.ticks["MSFT"].append(Tick(both.time, 55.0, 10.0))
+        assert ticks.publish() == 1
+        await _settle()
+        clock, poller.clock = poller.clock, lambda: resubscribed  # its second not over: AAPL
+        held = poller.poll(datetime.now(UTC), store)  # waits for its read-back, MSFT does not
+        poller.clock = clock
+        assert [(p.symbol, p.kind) for p in held.items] == [("MSFT", "trade_print")]
+        start = datetime.strptime(ticks.history_requests[requests][1], "%Y%m%d %H:%M:%S UTC")
+        assert int(start.replace(tzinfo=UTC).timestamp()) == newest  # from the newest print seen
+        assert len(ticks.history_requests) == requests + 1  # one page
+
+        await _past_seam(resubscribed)
+        back = poller.poll(datetime.now(UTC), store)
+        prints = [p for p in back.items if p.kind == "trade_print"]
+        stamps = [now - 8, now - 5, now - 2]  # exchange seconds, in order
+        assert [int(p.ts.timestamp()) for p in prints[:3]] == stamps
+        assert prints[0].value == 307.0  # one instant: one event
+        assert prints[3].ts > sent and prints[3].value == 33.0  # live, stamped at arrival
+        assert len(prints) == 4 and back.rows_read == 5
+        assert [p.ts for p in back.items if p.kind == "block_trade"] == [prints[1].ts]
+        assert back.rejected == {"read_live_too": 1}  # the seam's trade, read back and live
+        assert poller.backfilled == read + 5 and poller.gaps == 0
+        assert poller.poll(datetime.now(UTC), store).items == []  # once
+
+    _run(work)
+
+
+def test_a_disconnect_reads_each_ticker_back_within_the_page_budget() -> None:
+    async def work(poller: IBPrintPoller, ticks: IBTicks, tws: LoopbackTWS, store):  # type: ignore[no-untyped-def]
+        poller.backfill = timedelta(0)  # nothing read at start
+        await poller.start(store)
+        assert poller.poll(datetime.now(UTC), store).items == [] and poller.backfilled == 0
+        poller.backfill, poller.backfill_pages = timedelta(hours=1), 1
+        tws.drop_clients()  # IB's nightly restart: the tapes (50 minutes) traded meanwhile
+        ticks.subs.clear()  # TWS forgets a dropped client's subscriptions
+        await _settle()
+        await poller.source.connect()
+        assert poller.poll(datetime.now(UTC), store).items == []  # subscribed again
+        resubscribed = datetime.now(UTC)
+        await _settle()
+        assert ticks.subscribed == ["AAPL", "MSFT"] * 2
+        await _past_seam(resubscribed)
+        back = poller.poll(datetime.now(UTC), store)
+        page = {}  # one page each: 1000 ticks and the rest of the 1000th's second
+        for symbol, tape in ticks.ticks.items():
+            page[symbol] = [t for t in tape if t.time <= tape[999].time]
+        assert poller.backfilled == back.rows_read == sum(len(p) for p in page.values())
+        assert poller.gaps == 2  # both budgets ran out
+        got = sorted((p.symbol, int(p.ts.timestamp())) for p in back.items
+                     if p.kind == "trade_print")  # fmt: skip
+        assert got == sorted({(s, t.time) for s, p in page.items() for t in p})
 
     _run(work)
