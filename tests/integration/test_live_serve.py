@@ -125,9 +125,10 @@ def test_live_on_ray_serve_promotes_mid_replay_equals_predict_and_backtest(
     # the promotion answered, and no request around it failed or saw the old version come back
     assert promotion.get("status") == 200, promotion
     assert promotion["body"] == {"previous": model.version, "current": NEW}
-    during = promotion["during"]
+    during = promotion.get("during", [])  # from the POST to ten GETs after its answer
     assert len(during) >= 10 and all(s == 200 for s, _, _ in during), during
     versions = [v for s, v, _ in seen if s == 200]
+    assert NEW in versions, "the API never showed the promoted version"
     first_new = versions.index(NEW)
     assert set(versions[:first_new]) == {model.version} and set(versions[first_new:]) == {NEW}
     assert summary["model_version"] == NEW and promoted_version(registry) == NEW
