@@ -2,34 +2,41 @@
 Serve (``ray_serve``): the feed actor sends every bar close to the Serve graph (ingress -> Model
 -> Risk -> execution actor), the API answers on Serve's HTTP proxy while it runs, the feed actor
 is killed mid-replay (``ray.kill(..., no_restart=False)``) and comes back from its checkpoint,
-and the --out files still equal ``predict`` (probabilities to 1e-6) and ``backtest --signals``
-(fills exactly: no bar close lost or traded twice, no order duplicated), checked by the plain
-worker's test helper. With ``--retrain-every`` a retrain runs at the last bar close, as a Ray
-task on the store actor's bars; asked for an impossible gain, it keeps the served version."""
+and once bars flow again a second registered version is promoted through
+``POST /v1/models/promote`` while the signal API is polled. The --out signals are the old
+version's up to one bar and the new one's from the next bar on, each segment equal to
+``predict`` of its version (probabilities to 1e-6), and the fills equal ``backtest --signals``
+(exactly: no bar close lost or traded twice, no order duplicated). With ``--retrain-every`` a
+retrain runs at the last bar close, as a Ray task on the store actor's bars; asked for an
+impossible gain, it keeps the served (promoted) version."""
 
 from __future__ import annotations
 
 import json
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 import ray
 
 from app.cli.main import main
-from app.models.registry import list_versions, promoted_version
+from app.live.replay import load_replay
+from app.models.registry import list_versions, load_version, promoted_version, save_version
+from app.models.text_loader import cached_sentiment_model
+from app.pipeline.predict import predict_inputs, predict_signals
+from app.tuning.data_loading import load_data
 from app.worker_serve import APP_NAME
-from tests.integration.test_live_cli import (
-    _last_json,
-    check_live_equals_predict_and_backtest,
-    make_sim,
-    promoted_config,
-)
+from tests.integration.test_live_cli import SETTINGS, _last_json, make_sim, promoted_config
 from tests.integration.test_live_retrain import RETRAIN_TOML
+from tests.unit.live.session_builders import tiny_model
 
 pytestmark = [pytest.mark.timeout(600)]
 KEY = "operate-key-of-the-serve-worker-test"
+NEW = "lstm-test-2"  # registered beside the served version, promoted mid-replay
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +44,7 @@ def sim_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_sim(tmp_path_factory.mktemp("sim") / "sim", days=2)  # 576 bar closes
 
 
-def test_live_on_ray_serve_equals_predict_and_backtest(
+def test_live_on_ray_serve_promotes_mid_replay_equals_predict_and_backtest(
     tmp_path,
     sim_folder,
     ray_serve,
@@ -46,26 +53,55 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
 ) -> None:
     monkeypatch.setenv("APP_API__KEYS", f'["{KEY}"]')
     model, config = promoted_config(tmp_path, sim_folder)
+    registry = tmp_path / "registry"
+    data = load_data([sim_folder], None, None, news=False, news_impact=False, settings=SETTINGS)
+    new = tiny_model(data.bars, seed=2, sharp=1.0)  # other calls than the served one; it trades
+    save_version(registry, new.bundle, version=NEW)
     config.write_text(config.read_text() + RETRAIN_TOML + "min_gain = 1.0\n")  # dacc <= 1
     port = int(ray_serve.rsplit(":", 1)[1])
     out = tmp_path / "live"
-    seen: list[int] = []
-    killed: list[str] = []
+    seen: list[tuple[int, str, str]] = []  # every GET: (status, model_version, as_of)
+    killed: list[str] = []  # the as_of of the newest signal when the feed was killed
+    promotion: dict[str, object] = {}  # the POST's answer; "during": the GETs around it
     done = threading.Event()
 
+    def promote() -> None:  # the operator's promotion, while the poller keeps asking
+        with httpx.Client(base_url=ray_serve, timeout=30) as c:
+            r = c.post("/v1/models/promote", json={"version": NEW}, headers={"X-API-Key": KEY})
+            promotion["status"], promotion["body"] = r.status_code, r.json()
+
     def poll() -> None:  # the API of the running graph, on Serve's proxy
+        promoter = None
+        during_from = after = 0
         with httpx.Client(base_url=ray_serve, timeout=30) as c:
             while not done.is_set():
                 try:
                     r = c.get("/v1/signals/BTCUSDT", headers={"X-API-Key": KEY})
-                    seen.append(r.status_code)
+                    body = r.json() if r.status_code == 200 else {}
+                    seen.append(
+                        (r.status_code, body.get("model_version", ""), body.get("as_of", ""))
+                    )
                 except httpx.HTTPError:
-                    pass  # the app is not deployed yet, or already deleted
-                if not killed and seen.count(200) >= 3:  # bars flow: kill the feed mid-replay
+                    if promoter is not None and "during" not in promotion:
+                        seen.append((0, "", ""))  # a failed request around the promotion
+                    # else: the app is not deployed yet, or already deleted
+                ok = [s for s in seen if s[0] == 200]
+                if not killed and len(ok) >= 3:  # bars flow: kill the feed mid-replay
                     feed = ray.get_actor(f"{APP_NAME}-feed-crypto")
                     ray.kill(feed, no_restart=False)
-                    killed.append("feed")
-                done.wait(0.2)
+                    killed.append(ok[-1][2])
+                elif killed and promoter is None and _hours(killed[0], ok[-1][2]) >= 8:
+                    # the restarted feed's bars reach the API: promote while they flow
+                    during_from = len(seen)
+                    promoter = threading.Thread(target=promote)
+                    promoter.start()
+                elif promoter is not None and not promoter.is_alive() and "during" not in promotion:
+                    after += 1
+                    if after >= 10:  # ten GETs once the POST has answered
+                        promotion["during"] = seen[during_from:]
+                done.wait(0.02 if promoter is not None and "during" not in promotion else 0.2)
+        if promoter is not None:
+            promoter.join(timeout=30)
 
     poller = threading.Thread(target=poll)
     poller.start()
@@ -79,22 +115,99 @@ def test_live_on_ray_serve_equals_predict_and_backtest(
         poller.join(timeout=30)
     printed = capsys.readouterr().out
     assert f"signal API: {ray_serve}" in printed and "Ray Serve" in printed
-    assert 200 in seen and 500 not in seen and 401 not in seen, seen  # 404/503: not deployed
+    statuses = [s for s, _, _ in seen]
+    assert 200 in statuses and 500 not in statuses and 401 not in statuses, statuses
     summary = _last_json(printed)
     assert killed and summary["address"] == "local" and summary["feed"]["starts"] == 2
-    check_live_equals_predict_and_backtest(
-        tmp_path, sim_folder, model, config, out, summary, capsys
-    )
+    assert summary["stopped"] == "end_of_replay" and summary["errors"] == [], summary["errors"]
+    assert summary["bars"] == sum(len(f) for f in data.bars.values())
+
+    # the promotion answered, and no request around it failed or saw the old version come back
+    assert promotion.get("status") == 200, promotion
+    assert promotion["body"] == {"previous": model.version, "current": NEW}
+    during = promotion.get("during", [])  # from the POST to ten GETs after its answer
+    assert len(during) >= 10 and all(s == 200 for s, _, _ in during), during
+    versions = [v for s, v, _ in seen if s == 200]
+    assert NEW in versions, "the API never showed the promoted version"
+    first_new = versions.index(NEW)
+    assert set(versions[:first_new]) == {model.version} and set(versions[first_new:]) == {NEW}
+    assert summary["model_version"] == NEW and promoted_version(registry) == NEW
+
+    # signals.csv: the old version up to one bar, the new one from the next bar on, every bar
+    # once, each segment equal to `predict` of its version on the same bars
+    text = cached_sentiment_model(SETTINGS.sentiment, registry)
+    inputs = predict_inputs(load_replay(sim_folder), data.asset_class, text)  # as live
+    want = {
+        v: predict_signals(b, inputs, model_version=v).signals
+        for v, b in ((model.version, model.bundle), (NEW, load_version(registry, NEW)))
+    }
+    got = pd.read_csv(out / "signals.csv")
+    assert len(got) == summary["signals"]
+    switch, bars = _check_one_switch(got, want, model.version, NEW)
+    assert 96 <= switch <= bars - 20, (switch, bars)  # 8 h after the restart, before the end
+    _check_fills_equal_backtest(tmp_path, sim_folder, config, out, summary, capsys)
+
     retrain = summary["retrain"]
     assert retrain["errors"] == [] and not retrain["running"]
     (run,) = retrain["runs"]  # on every stored bar: 576 a ticker, 2 folds of the quick preset
-    assert run["at"] == "2025-01-08T00:00:00+00:00" and run["serving"] == model.version
+    assert run["at"] == "2025-01-08T00:00:00+00:00" and run["serving"] == NEW
     assert run["candidate_score"] is not None and run["serving_score"] is not None
     assert not run["promoted"] and "does not beat" in run["reason"]
-    registry = tmp_path / "registry"
-    assert promoted_version(registry) == model.version  # the served version stays
+    assert promoted_version(registry) == NEW  # the served version stays
     rec = {v.version: v for v in list_versions(registry)}[run["candidate"]].metrics["retrain"]
     assert (rec["candidate"], rec["serving"]) == (run["candidate_score"], run["serving_score"])
     report = json.loads((out / "retrain" / "retrain-001" / "report.json").read_text())
     assert report["data"]["bars"] == {"BTCUSDT": 576, "ETHUSDT": 576}  # via the store actor
     assert report["data"]["source"] == f"store:duckdb:///{out / 'bars.db'}"
+
+
+def _check_one_switch(
+    got: pd.DataFrame, want: dict[str, pd.DataFrame], old: str, new: str
+) -> tuple[int, int]:
+    """``got`` (signals.csv) scores the bars of ``predict`` (``want``: version -> its signals)
+    once each, every bar by one version: ``old`` up to one bar, ``new`` from the next on, each
+    segment's probabilities equal to its version's ``predict`` (1e-6). (switch index, bars)."""
+    ts = pd.to_datetime(got["ts"], utc=True)
+    assert len(got) == len(want[old]) and got["ticker"].tolist() == want[old]["ticker"].tolist()
+    assert ts.tolist() == want[old]["ts"].tolist()  # none missing, none twice
+    per_bar = got.assign(ts=ts).groupby("ts", sort=True)["model_version"]
+    assert (per_bar.nunique() == 1).all(), "a bar scored by two versions"
+    by_bar = per_bar.first().tolist()
+    assert new in by_bar, f"no bar scored by {new}"
+    switch = by_bar.index(new)
+    assert set(by_bar[:switch]) == {old} and set(by_bar[switch:]) == {new}, by_bar
+    for version in (old, new):
+        rows = (got["model_version"] == version).to_numpy()
+        seg = got[rows].reset_index(drop=True)
+        ref = want[version][want[version]["ts"].isin(ts[rows])].reset_index(drop=True)
+        assert len(seg) == len(ref) and seg["ticker"].tolist() == ref["ticker"].tolist()
+        for col in ("p_up", "p_down", "p_flat"):
+            np.testing.assert_allclose(seg[col], ref[col], atol=1e-6, err_msg=version)
+    return switch, len(by_bar)
+
+
+def _hours(start: str, end: str) -> float:
+    """Market hours between two signals' ``as_of``."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds() / 3600
+
+
+def _check_fills_equal_backtest(  # type: ignore[no-untyped-def]
+    tmp_path: Path, sim_folder: Path, config: Path, out: Path, summary: dict, capsys
+) -> None:
+    """``live``'s fills, equity and decisions against ``backtest --signals`` of its signals."""
+    assert summary["fills"] > 20 and summary["orders"] >= summary["fills"] // 2
+    bt = tmp_path / "bt"
+    args = ["backtest", "--prices", str(sim_folder), "--signals", str(out / "signals.csv")]
+    assert main([*args, "--config", str(config), "--out", str(bt)]) == 0
+    capsys.readouterr()
+    live_fills, bt_fills = pd.read_csv(out / "fills.csv"), pd.read_csv(bt / "fills.csv")
+    assert list(live_fills.columns) == list(bt_fills.columns)
+    assert len(live_fills) == len(bt_fills) == summary["fills"]
+    for col in ("ts", "ticker", "side", "price", "qty", "fee"):
+        assert live_fills[col].tolist() == bt_fills[col].tolist(), col
+    live_eq, bt_eq = pd.read_csv(out / "equity.csv"), pd.read_csv(bt / "equity.csv")
+    assert list(live_eq.columns) == list(bt_eq.columns)
+    np.testing.assert_allclose(live_eq["equity"], bt_eq["equity"], atol=1e-6)
+    decisions = pd.read_csv(out / "decisions.csv")
+    assert list(decisions.columns) == ["ts", "ticker", "action", "qty", "reasons"]
+    assert summary["decisions"] == len(decisions) >= summary["signals"]
