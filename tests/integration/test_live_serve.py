@@ -72,7 +72,7 @@ def test_live_on_ray_serve_promotes_mid_replay_equals_predict_and_backtest(
     data = load_data([sim_folder], CRYPTO, AssetClass.CRYPTO, False, False, settings=SETTINGS)
     replayed = load_replay(sim_folder)
     model = tiny_model(data.bars, sharp=1.0)  # the served crypto version
-    new = tiny_model(data.bars, NEW, seed=2, sharp=1.0)  # other calls than the served one; it trades
+    new = tiny_model(data.bars, NEW, seed=2, sharp=1.0)  # other calls than the served; trades
     fx = tiny_model(
         {"EURUSD": replayed.bars["EURUSD"]}, FX, sharp=1.0, asset_class=AssetClass.FOREX,
         symbols=("EURUSD",),
