@@ -85,13 +85,12 @@ class FeedActor:
             bar_store = open_store(config.store_url)
         else:
             raise ValueError("FeedActor: pass a StoreActor handle or config.store_url")
-        news = self.data is not None and self.data.news
         self.worker = FeedWorker(
             config.asset_class,
             symbols,
             window,
             bar_store,
-            scorer=self._scorer(window) if config.score_news and news else None,
+            scorer=self._scorer(window) if config.score_news else None,
             checkpoints=CheckpointDir(config.checkpoint_dir, config.asset_class),
             checkpoint_every=config.checkpoint_every,
             store_every=config.store_every,
@@ -106,12 +105,20 @@ class FeedActor:
         self._send(self.worker.restore())
 
     def _scorer(self, window: WindowSpec) -> Any:
+        """The headline scorer: a replay's (when it has news) tags by its assets; a venue's
+        polled headlines (``live_news.rss_urls``) by the configured universe."""
         from pathlib import Path
 
         from app.config import load_settings
         from app.live.headlines import HeadlineScorer
+        from app.live.venue_feeds import headline_scorer
         from app.models.text_loader import cached_sentiment_model
 
+        if self.data is None:
+            settings = self.config.settings or load_settings()
+            return headline_scorer(settings, window, self.config.registry_dir)
+        if not self.data.news:
+            return None
         settings = load_settings()
         registry_dir = self.config.registry_dir or settings.registry_dir
         model = cached_sentiment_model(settings.sentiment, Path(registry_dir))

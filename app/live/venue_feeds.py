@@ -14,7 +14,8 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.clock import Clock, ReplayClock
 from app.config import Settings
@@ -24,6 +25,9 @@ from app.live.model import SignalModel
 from app.live.side_feed import SideFeed
 from app.live.window_spec import WindowSpec
 from app.types import BAR_INTERVAL, AssetClass, from_ns
+
+if TYPE_CHECKING:  # the text model loads only when a headline poller runs
+    from app.live.headlines import HeadlineScorer
 
 
 @dataclass
@@ -88,11 +92,28 @@ def venue_feed(
     symbols = list(classes)
     source = venue_source(settings, window, symbols, store, clock, feed_url=feed_url)
     feed = FeedWorker(
-        window.spec.asset_class, symbols, window, store,
+        window.spec.asset_class, symbols, window, store, scorer=headline_scorer(settings, window),
         store_every=warmup_batch(window, symbols), side=source.side,
     )  # fmt: skip
     closes = source.closes(feed, stop, on_error=on_error, on_ready=on_ready)
     return VenueFeed(closes, source.side, source.closers)
+
+
+def headline_scorer(
+    settings: Settings, window: WindowSpec, registry_dir: str | Path | None = None
+) -> HeadlineScorer | None:
+    """What scores a venue feed's polled headlines into the features, as a replay's are: the
+    configured text model with the registry's promoted head, tagging by the configured
+    universe. None when no headline poller runs (``live_news.rss_urls`` unset, or the model
+    reads no news): without it, polled headlines were stored but never reached the windows."""
+    if not (settings.live_news.rss_urls and window.spec.news_names):
+        return None
+    from app.live.headlines import HeadlineScorer
+    from app.models.text_loader import cached_sentiment_model
+
+    registry = Path(registry_dir or settings.registry_dir)
+    text = cached_sentiment_model(settings.sentiment, registry)
+    return HeadlineScorer(text, settings.universe, window.impact_model)
 
 
 def venue_source(

@@ -135,3 +135,19 @@ def test_venue_feeds_poll_news_and_fear_greed_only_when_configured() -> None:
     assert pollers[1].series == "fear_greed_crypto"
     for close in closers:
         close()
+
+
+def test_a_venue_feed_scores_its_polled_headlines_when_a_poller_runs(tmp_path) -> None:
+    from app.live.venue_feeds import headline_scorer
+
+    window = WindowSpec.for_spec(small_spec(), 8)
+    settings = load_settings(registry_dir=tmp_path / "registry")
+    assert headline_scorer(settings, window) is None  # the defaults: no headline poller
+    on = settings.model_copy(update={"live_news": settings.live_news.model_copy(
+        update={"rss_urls": ("http://127.0.0.1:9/wire.xml",)})})  # fmt: skip
+    scorer = headline_scorer(on, window)
+    assert isinstance(scorer, HeadlineScorer) and scorer.impact is window.impact_model
+    assert {a.symbol for a in scorer.assets} == {a.symbol for a in settings.universe}
+    item = NewsItem("n-1", T0, "wire", "Bitcoin plunges as exchange hack wipes out reserves")
+    [row] = scorer.score([item])
+    assert row.news.symbol == "BTCUSDT" and row.news.score < 0  # tagged and scored
