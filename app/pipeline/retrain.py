@@ -42,6 +42,7 @@ from app.live.window_spec import WindowSpec
 from app.models.calibration import softmax
 from app.models.registry import load_version, promote, promoted_version
 from app.pipeline.assets import one_asset_class, store_asset_classes
+from app.pipeline.backtest import store_bars
 from app.pipeline.walkforward import WalkForwardOptions, register_last_fold, run_folds
 from app.store.base import TimeSeriesStore
 from app.tuning.data_loading import LoadedData
@@ -207,12 +208,7 @@ def load_retrain_data(
     cls = one_asset_class(store_asset_classes(store, symbols, given, settings))
     serving = promoted_version(registry, "price", cls)  # the version this class serves
     window = serving_window(load_version(registry, serving))[0] if serving else None
-    bars = {}
-    for s in symbols:
-        frame = store.read_bars(s)
-        if frame.empty:
-            raise InputError(f"symbol={s!r}: no bars in store {store.url}")
-        bars[s] = frame.reset_index(drop=True)
+    bars = store_bars(store, symbols)
     embed = window is not None and window.impact_columns
     assets = list(assets) if assets is not None else _assets(settings, symbols, cls)
     news, embeddings = _headlines(store, symbols, assets, settings, text_model, embed)
