@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _live_step(settings: Any, result: Any, seconds: float) -> dict[str, Any]:
     """The paper worker on the bars the model never saw (app/worker.py)."""
-    from app.worker import readable, research_live_step
+    from app.worker_research import readable, research_live_step
 
     work = result.options.workdir
     _log("[run] live (paper replay of the test window)")

@@ -162,7 +162,7 @@ def load_store_replay(url: str, symbols: Sequence[str], asset_class: AssetClass)
             if frame.empty:
                 raise InputError(f"symbol={s!r}: no bars in store {url}")
             bars[s] = _validated(frame, s, rejected)
-        news = _store_news(store.read("news"), set(symbols))
+        news = store_news(store.read("news"), set(symbols))
         macro = store.read("macro")
         flow = store.read("flow")
     finally:
@@ -187,25 +187,31 @@ def load_store_replay(url: str, symbols: Sequence[str], asset_class: AssetClass)
     )
 
 
-def _store_news(frame: pd.DataFrame, symbols: set[str]) -> tuple[NewsItem, ...]:
+def store_news(frame: pd.DataFrame, symbols: set[str] | None = None) -> tuple[NewsItem, ...]:
+    """A store's ``news`` rows as the items a feed stored (``symbols`` is ``|``-joined; an empty
+    cell is ""), those tagged with none of ``symbols`` left out (None: every row)."""
     out = []
     for r in frame.itertuples(index=False):
-        tagged = tuple(s for s in str(r.symbols or "").split("|") if s)
-        if tagged and not symbols & set(tagged):
+        tagged = tuple(s for s in _text(r.symbols).split("|") if s)
+        if symbols is not None and tagged and not symbols & set(tagged):
             continue
         out.append(
             NewsItem(
-                id=r.id,
+                id=str(r.id),
                 published_at=r.ts.to_pydatetime(),
-                source=r.source or "",
-                title=r.title or "",
-                body=r.body or "",
+                source=_text(r.source),
+                title=_text(r.title),
+                body=_text(r.body),
                 symbols=tagged,
-                url=r.url or "",
-                topic=r.topic or "",
+                url=_text(r.url),
+                topic=_text(r.topic),
             )  # fmt: skip
         )
     return tuple(out)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""  # a missing cell reads as NaN or None
 
 
 # --------------------------------------------------------------------------- emission

@@ -129,7 +129,7 @@ def promoted_version(
         if own is not None:
             return own
         latest = promoted_version(registry_dir, kind)
-        if latest is not None and version_asset_class(registry_dir, latest) is cls:
+        if latest is not None and _class_of(registry_dir, latest) is cls:
             return latest
         return None
     for name in (PROMOTED_FILE, _LEGACY_POINTER.get(kind)):
@@ -169,11 +169,17 @@ def _keep_class_of_latest(registry_dir: str | Path, root: Path) -> None:
     """Give the version ``PROMOTED`` names its class pointer, if it has none yet (a registry
     from before them): promoting another class must not take its promotion away."""
     latest = promoted_version(registry_dir)
-    if latest is None or not (root / latest).is_dir():
-        return
-    cls = version_asset_class(registry_dir, latest)
+    cls = _class_of(registry_dir, latest) if latest is not None else None
     if cls is not None and not (root / f"{PROMOTED_FILE}.{cls.value}").is_file():
         _write_pointer(root / f"{PROMOTED_FILE}.{cls.value}", latest)
+
+
+def _class_of(registry_dir: str | Path, version: str) -> AssetClass | None:
+    """``version_asset_class``, None when the pointer names no complete version (deleted)."""
+    try:
+        return version_asset_class(registry_dir, version)
+    except InputError:
+        return None
 
 
 def _asset_class(value: AssetClass | str, kind: Kind) -> AssetClass:

@@ -38,6 +38,7 @@ import pandas as pd
 
 from app.config import Asset, RetrainSettings, Settings
 from app.errors import InputError
+from app.live.replay import store_news
 from app.live.window_spec import WindowSpec
 from app.models.calibration import softmax
 from app.models.registry import load_version, promote, promoted_version
@@ -122,31 +123,9 @@ def serving_window(bundle: Any) -> tuple[WindowSpec | None, str | None]:
         return None, f"its feature spec: {exc}"
 
 
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
 def _stored_items(store: TimeSeriesStore) -> list[NewsItem]:
-    """The ``news`` table as the items a feed stored (``symbols`` is ``|``-joined)."""
-    rows = store.read("news")
-    items = []
-    for r in rows.itertuples(index=False):
-        title, body = _text(r.title), _text(r.body)
-        if not (title or body):
-            continue  # no text to score (score_news never saw it either)
-        items.append(
-            NewsItem(
-                id=str(r.id),
-                published_at=r.ts.to_pydatetime(),
-                source=_text(r.source),
-                title=title,
-                body=body,
-                symbols=tuple(s for s in _text(r.symbols).split("|") if s),
-                url=_text(r.url),
-                topic=_text(r.topic),
-            )
-        )
-    return items
+    """The ``news`` table's items with text to score (``score_news`` never sees the others)."""
+    return [i for i in store_news(store.read("news")) if i.title or i.body]
 
 
 def _assets(settings: Settings, symbols: Sequence[str], asset_class: AssetClass) -> list[Asset]:
@@ -288,9 +267,6 @@ def retrain_if_better(
     serving = promoted_version(registry, "price", data.asset_class)  # this class's served one
     bundle = load_version(registry, serving) if serving is not None else None
     window, why_spec = serving_window(bundle) if bundle is not None else (None, None)
-    if window is not None and window.spec.asset_class is not data.asset_class:
-        why_spec = f"its feature spec is for {window.spec.asset_class.value}"
-        window = None  # the candidate is built on the default spec of the data's class
     blocker, missing = side_gaps(window, data) if window is not None else (None, ())
     if blocker is not None:  # its columns cannot be built: nothing to train or compare
         reason = f"serving {serving} cannot be retrained on this data: {blocker}"

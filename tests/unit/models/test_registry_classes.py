@@ -61,6 +61,15 @@ def test_a_version_without_a_class_is_served_through_promoted_only(tmp_path: Pat
     assert [v.promoted for v in registry.list_versions(tmp_path)] == [True]
 
 
+def test_a_pointer_to_a_deleted_version_serves_no_class(tmp_path: Path) -> None:
+    (tmp_path / registry.PROMOTED_FILE).write_text("v9-gone\n")  # its folder was removed
+    assert registry.promoted_version(tmp_path) == "v9-gone"
+    assert registry.promoted_versions(tmp_path) == {}
+    assert registry.list_versions(tmp_path) == []
+    registry.promote(tmp_path, fake_version(tmp_path, "v1-crypto", "crypto"))
+    assert registry.promoted_versions(tmp_path) == {AssetClass.CRYPTO: "v1-crypto"}
+
+
 def test_a_bad_class_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="asset_class='bonds'"):
         registry.promoted_version(tmp_path, asset_class="bonds")
